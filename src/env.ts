@@ -1,0 +1,39 @@
+/** Worker bindings, vars and secrets (see wrangler.toml and README "Configuration"). */
+export interface Env {
+  OBJECTS: R2Bucket;
+  DB: D1Database;
+  REGION?: string;
+  BASE_DOMAIN?: string;
+  REQUIRE_TLS_FOR_SSE_KMS?: string;
+  MULTIPART_EXPIRY_HOURS?: string;
+  KEY_CACHE_TTL_SECONDS?: string;
+  /** Bearer token for the /_admin API and the admin CLI. */
+  ADMIN_TOKEN?: string;
+  /** Master secrets are MASTER_KEY_V1..MASTER_KEY_Vn (base64, 32 bytes each). */
+  [name: `MASTER_KEY_V${number}`]: string | undefined;
+  /** Optional: pin the master version new writes use (default: the highest present). */
+  MASTER_KEY_WRITE_VERSION?: string;
+}
+
+export interface Config {
+  region: string;
+  baseDomain: string;
+  requireTlsForSseKms: boolean;
+  multipartExpiryHours: number;
+  keyCacheTtlMs: number;
+}
+
+export function readConfig(env: Env): Config {
+  return {
+    region: env.REGION || "us-east-1",
+    baseDomain: (env.BASE_DOMAIN || "").toLowerCase(),
+    requireTlsForSseKms: (env.REQUIRE_TLS_FOR_SSE_KMS ?? "true") !== "false",
+    multipartExpiryHours: positiveNumber(env.MULTIPART_EXPIRY_HOURS, 168),
+    keyCacheTtlMs: positiveNumber(env.KEY_CACHE_TTL_SECONDS, 5) * 1000,
+  };
+}
+
+function positiveNumber(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 && value !== undefined && value !== "" ? n : fallback;
+}

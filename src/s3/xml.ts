@@ -1,0 +1,131 @@
+import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
+import { Errors } from "./errors";
+
+export const S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
+const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
+
+/**
+ * Characters XML 1.0 cannot carry literally. S3 keys may contain them; S3 emits numeric
+ * references (clients that care ask for encoding-type=url), so do we.
+ */
+const CONTROL = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/g;
+
+export function escapeXml(value: string): string {
+  return value
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&apos;")
+    .replace(CONTROL, (c) => `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`);
+}
+
+const builder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: "@_",
+  suppressEmptyNode: false,
+  processEntities: false,
+  tagValueProcessor: (_name, value) => escapeXml(String(value)),
+  attributeValueProcessor: (_name, value) => escapeXml(String(value)),
+});
+
+/** Serialises `{ Root: {...} }`; arrays repeat the element, undefined fields are omitted. */
+export function buildXml(root: string, body: Record<string, unknown>, namespace = true): string {
+  const node = namespace ? { "@_xmlns": S3_XMLNS, ...body } : body;
+  return DECLARATION + builder.build({ [root]: node });
+}
+
+export function xmlResponse(root: string, body: Record<string, unknown>, init: ResponseInit = {}): Response {
+  const headers = new Headers(init.headers);
+  headers.set("content-type", "application/xml");
+  return new Response(buildXml(root, body), { ...init, headers });
+}
+
+/** Elements that may repeat in the request documents we accept; always parsed as arrays. */
+const REPEATING = new Set([
+  "Part", "Object", "CORSRule", "AllowedOrigin", "AllowedMethod", "AllowedHeader", "ExposeHeader",
+  "Rule", "Tag", "Grant",
+]);
+
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  removeNSPrefix: true,
+  parseTagValue: false,
+  trimValues: true,
+  processEntities: true,
+  htmlEntities: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  maxNestedTags: 32,
+  isArray: (name) => REPEATING.has(name),
+});
+
+/** Largest request document we parse (DeleteObjects with 1000 keys fits well under it). */
+export const MAX_XML_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Parses a request document and returns the content of its root element, or throws
+ * MalformedXML. `root` is the element name AWS requires.
+ */
+export function parseXmlDocument(text: string, root: string): Record<string, unknown> {
+  if (text.trim() === "" || XMLValidator.validate(text) !== true) throw Errors.MalformedXML();
+  let doc: Record<string, unknown>;
+  try {
+    doc = parser.parse(text) as Record<string, unknown>;
+  } catch {
+    throw Errors.MalformedXML();
+  }
+  const content = doc[root];
+  if (content === undefined) throw Errors.MalformedXML();
+  return content === "" ? {} : (content as Record<string, unknown>);
+}
+
+/** Reads a request body as a document of at most MAX_XML_BYTES. */
+export async function readXmlBody(request: Request, root: string): Promise<Record<string, unknown>> {
+  const text = await readLimitedText(request, MAX_XML_BYTES);
+  return parseXmlDocument(text, root);
+}
+
+export async function readLimitedText(request: Request, limit: number): Promise<string> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > limit) throw Errors.MaxMessageLengthExceeded();
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const pieces: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      throw Errors.MaxMessageLengthExceeded();
+    }
+    pieces.push(value);
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const p of pieces) {
+    all.set(p, offset);
+    offset += p.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/** Text of a child element that must appear at most once. */
+export function childText(node: unknown, name: string): string | undefined {
+  if (!node || typeof node !== "object") return undefined;
+  const value = (node as Record<string, unknown>)[name];
+  if (value === undefined) return undefined;
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  if (value !== null && typeof value === "object" && Object.keys(value).length === 0) return "";
+  throw Errors.MalformedXML();
+}
+
+export function childArray(node: unknown, name: string): unknown[] {
+  if (!node || typeof node !== "object") return [];
+  const value = (node as Record<string, unknown>)[name];
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}

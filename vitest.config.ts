@@ -1,0 +1,43 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// Two projects: "workers" runs unit + integration tests inside workerd with local R2/D1;
+// "e2e" runs in Node and drives the worker on a real socket with real S3 clients.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest(async () => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+                // Fixed test-only master secrets (never used outside tests).
+                MASTER_KEY_V1: "dGVzdC1tYXN0ZXIta2V5LXZlcnNpb24tb25lLTMyYnk=",
+                ADMIN_TOKEN: "test-admin-token",
+                REQUIRE_TLS_FOR_SSE_KMS: "false",
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+          setupFiles: ["./test/support/apply-migrations.ts"],
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          environment: "node",
+          include: ["test/e2e/**/*.test.ts"],
+          globalSetup: ["./test/e2e/global-setup.ts"],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          fileParallelism: true,
+        },
+      },
+    ],
+  },
+});
