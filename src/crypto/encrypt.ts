@@ -1,0 +1,66 @@
+import { LengthMismatchError } from "./errors";
+import { chunkCount, chunkNonce, chunkPlainLength, encodeHeader, type StreamHeader } from "./format";
+import { deriveStreamKey } from "./keys";
+
+/**
+ * Where plaintext comes from: read(max) returns up to `max` bytes, fewer only at the end,
+ * and an empty array once the end is reached — after running whatever verification the
+ * source owes (digests, signatures), throwing if it fails. Request bodies implement it.
+ */
+export interface PlaintextSource {
+  read(max: number): Promise<Uint8Array>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/**
+ * Encrypts `header.length` bytes from `source` into a stream of exactly
+ * encryptedSize(header.length) bytes (pipe it through a FixedLengthStream into R2).
+ *
+ * The final chunk is sealed only after the source has reported its end, so a body whose
+ * verification fails never produces a complete stream and R2 never commits it.
+ */
+export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, header: StreamHeader): ReadableStream<Uint8Array> {
+  const headerBytes = encodeHeader(header);
+  const count = chunkCount(header.length);
+  let keyPromise: Promise<CryptoKey> | undefined;
+  let next = -1; // -1: the header is due
+  let received = 0;
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (next === -1) {
+          keyPromise = deriveStreamKey(dataKey, header.salt, header.partNumber, header.length);
+          controller.enqueue(headerBytes.slice());
+          next = 0;
+          return;
+        }
+        const index = next++;
+        const final = index === count - 1;
+        const want = chunkPlainLength(index, header.length);
+        const plain = want === 0 ? new Uint8Array(0) : await source.read(want);
+        received += plain.byteLength;
+        if (plain.byteLength !== want) throw new LengthMismatchError(header.length, received);
+        if (final) {
+          // Drive the source to its end (and its verification) before sealing the last chunk.
+          const extra = await source.read(1);
+          if (extra.byteLength !== 0) throw new LengthMismatchError(header.length, received + extra.byteLength);
+        }
+        const key = await keyPromise!;
+        const sealed = await crypto.subtle.encrypt(
+          { name: "AES-GCM", iv: chunkNonce(index, final), additionalData: headerBytes },
+          key,
+          plain,
+        );
+        controller.enqueue(new Uint8Array(sealed));
+        if (final) controller.close();
+      },
+      cancel(reason) {
+        return source.cancel(reason);
+      },
+    },
+    // Two sealed chunks in flight: encryption overlaps the R2 write without unbounded buffering.
+    { highWaterMark: 2 },
+  );
+}
+

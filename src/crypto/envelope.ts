@@ -1,0 +1,256 @@
+import { IntegrityError } from "./errors";
+import { SALT_SIZE } from "./format";
+import { concatBytes, fromBase64, toBase64 } from "../util/bytes";
+
+/**
+ * The per-object crypto envelope kept in R2 custom metadata (FORMAT.md, "Envelope").
+ * Stored as compact JSON under ENVELOPE_KEY; user metadata sits beside it under
+ * "x-amz-meta-<name>", so client metadata can never collide with a reserved name.
+ */
+export const ENVELOPE_KEY = "sse-envelope";
+export const USER_META_PREFIX = "x-amz-meta-";
+
+export type SseMode = "aws:kms" | "AES256";
+
+export type Layout =
+  | { kind: "single"; salt: Uint8Array }
+  /** Multipart: parts are separate streams; the manifest (part lengths and salts) is hashed. */
+  | { kind: "multipart"; parts: number; manifestHash: Uint8Array };
+
+/** HTTP system metadata, verbatim as the client sent it. */
+export interface HttpMetadata {
+  contentType?: string;
+  contentEncoding?: string;
+  contentDisposition?: string;
+  contentLanguage?: string;
+  cacheControl?: string;
+  expires?: string;
+}
+
+export const HTTP_FIELDS = ["contentType", "contentEncoding", "contentDisposition", "contentLanguage", "cacheControl", "expires"] as const;
+
+export interface Envelope {
+  version: 1;
+  mode: SseMode;
+  keyArn: string;
+  keyVersion: number;
+  masterVersion: number;
+  wrappedKey: Uint8Array;
+  length: number;
+  layout: Layout;
+  /** x-amz-server-side-encryption-context exactly as given (base64 JSON). */
+  context?: string;
+  bucketKeyEnabled: boolean;
+  /** Sealed object facts derived from plaintext (ETag, checksum): see seal.ts. */
+  sealed: Uint8Array;
+  http: HttpMetadata;
+  mac: Uint8Array;
+}
+
+export type UnsignedEnvelope = Omit<Envelope, "mac">;
+
+/** Everything the MAC binds besides the envelope: where the object lives and its user metadata. */
+export interface MacContext {
+  bucket: string;
+  key: string;
+  userMetadata: Record<string, string>;
+}
+
+const encoder = new TextEncoder();
+const MAC_DOMAIN = "s3-sse-gw/v1/object-mac";
+
+/**
+ * MAC input: each field as u32be(length) ‖ bytes, in a fixed order (FORMAT.md lists it).
+ * Length-prefixing makes the encoding injective, so no two envelopes share an input.
+ */
+export function macInput(envelope: UnsignedEnvelope, ctx: MacContext): Uint8Array {
+  const fields: Array<string | Uint8Array> = [
+    MAC_DOMAIN,
+    ctx.bucket,
+    ctx.key,
+    String(envelope.version),
+    envelope.mode,
+    envelope.keyArn,
+    String(envelope.keyVersion),
+    String(envelope.masterVersion),
+    envelope.wrappedKey,
+    String(envelope.length),
+  ];
+  if (envelope.layout.kind === "single") fields.push("single", envelope.layout.salt);
+  else fields.push("multipart", String(envelope.layout.parts), envelope.layout.manifestHash);
+  fields.push(envelope.context ?? "", envelope.bucketKeyEnabled ? "1" : "0", envelope.sealed);
+  for (const name of HTTP_FIELDS) fields.push(envelope.http[name] ?? "");
+  const names = Object.keys(ctx.userMetadata).sort();
+  fields.push(String(names.length));
+  for (const name of names) fields.push(name, ctx.userMetadata[name]!);
+
+  const parts: Uint8Array[] = [];
+  for (const field of fields) {
+    const bytes = typeof field === "string" ? encoder.encode(field) : field;
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, bytes.byteLength);
+    parts.push(len, bytes);
+  }
+  return concatBytes(parts);
+}
+
+export async function signEnvelope(macKey: CryptoKey, envelope: UnsignedEnvelope, ctx: MacContext): Promise<Envelope> {
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", macKey, macInput(envelope, ctx)));
+  return { ...envelope, mac };
+}
+
+/** Constant-time check (crypto.subtle.verify); throws IntegrityError on any mismatch. */
+export async function verifyEnvelope(macKey: CryptoKey, envelope: Envelope, ctx: MacContext): Promise<void> {
+  const ok = await crypto.subtle.verify("HMAC", macKey, envelope.mac, macInput(envelope, ctx));
+  if (!ok) throw new IntegrityError("object metadata failed authentication");
+}
+
+// ---- storage encoding -------------------------------------------------------------
+
+interface StoredEnvelope {
+  v: number;
+  m: string;
+  k: string;
+  kv: number;
+  mv: number;
+  w: string;
+  n: number;
+  s?: string;
+  p?: { c: number; h: string };
+  c?: string;
+  b?: 1;
+  e: string;
+  h?: Record<string, string>;
+  t: string;
+}
+
+const HTTP_SHORT: Record<(typeof HTTP_FIELDS)[number], string> = {
+  contentType: "ct",
+  contentEncoding: "ce",
+  contentDisposition: "cd",
+  contentLanguage: "cl",
+  cacheControl: "cc",
+  expires: "ex",
+};
+
+export function encodeEnvelope(envelope: Envelope): string {
+  const stored: StoredEnvelope = {
+    v: envelope.version,
+    m: envelope.mode,
+    k: envelope.keyArn,
+    kv: envelope.keyVersion,
+    mv: envelope.masterVersion,
+    w: toBase64(envelope.wrappedKey),
+    n: envelope.length,
+    e: toBase64(envelope.sealed),
+    t: toBase64(envelope.mac),
+  };
+  if (envelope.layout.kind === "single") stored.s = toBase64(envelope.layout.salt);
+  else stored.p = { c: envelope.layout.parts, h: toBase64(envelope.layout.manifestHash) };
+  if (envelope.context !== undefined) stored.c = envelope.context;
+  if (envelope.bucketKeyEnabled) stored.b = 1;
+  const h: Record<string, string> = {};
+  for (const name of HTTP_FIELDS) {
+    const value = envelope.http[name];
+    if (value !== undefined) h[HTTP_SHORT[name]] = value;
+  }
+  if (Object.keys(h).length > 0) stored.h = h;
+  return JSON.stringify(stored);
+}
+
+/** Parses a stored envelope; any malformed field is an integrity failure, not a 500. */
+export function decodeEnvelope(text: string | undefined): Envelope {
+  if (text === undefined) throw new IntegrityError("object has no encryption envelope");
+  let s: StoredEnvelope;
+  try {
+    s = JSON.parse(text) as StoredEnvelope;
+  } catch {
+    throw new IntegrityError("encryption envelope is not valid JSON");
+  }
+  const bad = (what: string): never => {
+    throw new IntegrityError(`encryption envelope has an invalid ${what}`);
+  };
+  if (s === null || typeof s !== "object") bad("document");
+  if (s.v !== 1) bad("version");
+  if (s.m !== "aws:kms" && s.m !== "AES256") bad("mode");
+  if (typeof s.k !== "string") bad("key id");
+  if (!isCount(s.kv) || s.kv < 1) bad("key version");
+  if (!isCount(s.mv) || s.mv < 1) bad("master version");
+  if (!isCount(s.n)) bad("length");
+  const wrappedKey = fromB64(s.w) ?? bad("wrapped key");
+  if (wrappedKey.byteLength !== 40) bad("wrapped key");
+  let layout: Layout;
+  if (s.s !== undefined && s.p === undefined) {
+    const salt = fromB64(s.s) ?? bad("salt");
+    if (salt.byteLength !== SALT_SIZE) bad("salt");
+    layout = { kind: "single", salt };
+  } else if (s.p !== undefined && s.s === undefined && typeof s.p === "object" && s.p !== null) {
+    if (!isCount(s.p.c) || s.p.c < 1) bad("part count");
+    const manifestHash = fromB64(s.p.h) ?? bad("manifest hash");
+    if (manifestHash.byteLength !== 32) bad("manifest hash");
+    layout = { kind: "multipart", parts: s.p.c, manifestHash };
+  } else {
+    return bad("layout");
+  }
+  if (s.c !== undefined && typeof s.c !== "string") bad("encryption context");
+  const http: HttpMetadata = {};
+  if (s.h !== undefined) {
+    if (typeof s.h !== "object" || s.h === null) bad("http metadata");
+    for (const name of HTTP_FIELDS) {
+      const value = s.h[HTTP_SHORT[name]];
+      if (value !== undefined) {
+        if (typeof value !== "string") bad("http metadata");
+        http[name] = value;
+      }
+    }
+  }
+  const sealed = fromB64(s.e) ?? bad("sealed facts");
+  const mac = fromB64(s.t) ?? bad("mac");
+  if (mac.byteLength !== 32) bad("mac");
+  return {
+    version: 1,
+    mode: s.m as SseMode,
+    keyArn: s.k,
+    keyVersion: s.kv,
+    masterVersion: s.mv,
+    wrappedKey,
+    length: s.n,
+    layout,
+    ...(s.c !== undefined ? { context: s.c } : {}),
+    bucketKeyEnabled: s.b === 1,
+    sealed,
+    http,
+    mac,
+  };
+}
+
+/** Splits R2 custom metadata into the envelope text and the client's user metadata. */
+export function splitCustomMetadata(custom: Record<string, string> | undefined): {
+  envelope: string | undefined;
+  userMetadata: Record<string, string>;
+  unknown: string[];
+} {
+  const userMetadata: Record<string, string> = {};
+  const unknown: string[] = [];
+  let envelope: string | undefined;
+  for (const [name, value] of Object.entries(custom ?? {})) {
+    if (name === ENVELOPE_KEY) envelope = value;
+    else if (name.startsWith(USER_META_PREFIX)) userMetadata[name.slice(USER_META_PREFIX.length)] = value;
+    else unknown.push(name);
+  }
+  return { envelope, userMetadata, unknown };
+}
+
+export function joinCustomMetadata(envelope: Envelope, userMetadata: Record<string, string>): Record<string, string> {
+  const custom: Record<string, string> = { [ENVELOPE_KEY]: encodeEnvelope(envelope) };
+  for (const [name, value] of Object.entries(userMetadata)) custom[USER_META_PREFIX + name] = value;
+  return custom;
+}
+
+function isCount(n: unknown): n is number {
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+}
+
+function fromB64(text: unknown): Uint8Array | undefined {
+  return typeof text === "string" ? (fromBase64(text) ?? undefined) : undefined;
+}

@@ -1,0 +1,40 @@
+import { IntegrityError } from "./errors";
+import { seal, unseal } from "./keys";
+
+/**
+ * Object facts derived from the plaintext (ETag, the client's checksum). They would let
+ * anyone with R2 access confirm a guessed plaintext, so they are sealed (AES-GCM under a
+ * per-tenant key derived from the master secret) rather than stored in the clear. Listing
+ * needs them for every object, so they do not depend on the per-object data key or the
+ * CMK's state.
+ */
+export interface ObjectFacts {
+  etag: string;
+  checksum?: { algorithm: string; value: string };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function factsAad(bucket: string, key: string): Uint8Array {
+  return encoder.encode(`s3-sse-gw/v1/facts\0${bucket}\0${key}`);
+}
+
+export function sealFacts(sealKey: CryptoKey, bucket: string, key: string, facts: ObjectFacts): Promise<Uint8Array> {
+  const doc: { e: string; c?: { a: string; v: string } } = { e: facts.etag };
+  if (facts.checksum) doc.c = { a: facts.checksum.algorithm, v: facts.checksum.value };
+  return seal(sealKey, encoder.encode(JSON.stringify(doc)), factsAad(bucket, key));
+}
+
+export async function unsealFacts(sealKey: CryptoKey, bucket: string, key: string, sealed: Uint8Array): Promise<ObjectFacts> {
+  let doc: { e?: unknown; c?: { a?: unknown; v?: unknown } };
+  try {
+    doc = JSON.parse(decoder.decode(await unseal(sealKey, sealed, factsAad(bucket, key))));
+  } catch {
+    throw new IntegrityError("sealed object facts failed authentication");
+  }
+  if (typeof doc.e !== "string") throw new IntegrityError("sealed object facts are malformed");
+  const facts: ObjectFacts = { etag: doc.e };
+  if (doc.c && typeof doc.c.a === "string" && typeof doc.c.v === "string") facts.checksum = { algorithm: doc.c.a, value: doc.c.v };
+  return facts;
+}

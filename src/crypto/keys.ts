@@ -1,0 +1,141 @@
+/**
+ * Key hierarchy (FORMAT.md, "Keys"). Every derivation is HKDF-SHA256 in WebCrypto with a
+ * distinct info string, so no key is ever used for two purposes.
+ *
+ *   master secret (Worker secret, versioned) ─┐
+ *   CMK version material (D1, 32 random bytes) ┴─ HKDF ─▶ KEK (AES-KW)
+ *   data key (32 random bytes per object) ── wrapped by the KEK, stored in R2 metadata
+ *   data key ─ HKDF(salt) ─▶ stream key (AES-256-GCM), one per stream
+ *   data key ─ HKDF ─▶ metadata MAC key (HMAC-SHA256)
+ */
+import { concatBytes } from "../util/bytes";
+
+const encoder = new TextEncoder();
+
+export const INFO = {
+  kek: "s3-sse-gw/v1/kek",
+  stream: "s3-sse-gw/v1/stream",
+  mac: "s3-sse-gw/v1/mac",
+  seal: "s3-sse-gw/v1/seal",
+  accessKey: "s3-sse-gw/v1/access-key",
+} as const;
+
+/** info = label ‖ 0x00 ‖ fields…, fields being strings (UTF-8 ‖ 0x00) or fixed-width integers. */
+export function info(label: string, ...fields: Array<string | { u32: number } | { u64: number }>): Uint8Array {
+  const parts: Uint8Array[] = [encoder.encode(label), new Uint8Array([0])];
+  for (const field of fields) {
+    if (typeof field === "string") {
+      parts.push(encoder.encode(field), new Uint8Array([0]));
+    } else if ("u32" in field) {
+      const b = new Uint8Array(4);
+      new DataView(b.buffer).setUint32(0, field.u32);
+      parts.push(b);
+    } else {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setBigUint64(0, BigInt(field.u64));
+      parts.push(b);
+    }
+  }
+  return concatBytes(parts);
+}
+
+export function randomBytes(n: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(n));
+}
+
+export function importHkdf(ikm: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveKey", "deriveBits"]);
+}
+
+function hkdf(salt: Uint8Array, infoBytes: Uint8Array) {
+  return { name: "HKDF", hash: "SHA-256", salt, info: infoBytes };
+}
+
+/** KEK for one (CMK, key version, master version): wraps and unwraps data keys. */
+export async function deriveKek(
+  master: Uint8Array,
+  material: Uint8Array,
+  keyArn: string,
+  keyVersion: number,
+  masterVersion: number,
+): Promise<CryptoKey> {
+  const base = await importHkdf(master);
+  return crypto.subtle.deriveKey(
+    hkdf(material, info(INFO.kek, keyArn, { u32: keyVersion }, { u32: masterVersion })),
+    base,
+    { name: "AES-KW", length: 256 },
+    false,
+    ["wrapKey", "unwrapKey"],
+  );
+}
+
+/** A fresh data key: returns its wrapped form (40 bytes) and the HKDF base key to derive from. */
+export async function newDataKey(kek: CryptoKey): Promise<{ wrapped: Uint8Array; dataKey: CryptoKey }> {
+  const raw = randomBytes(32);
+  // AES-KW can only wrap an extractable CryptoKey; the import is transient.
+  const exportable = await crypto.subtle.importKey("raw", raw, { name: "AES-GCM" }, true, ["encrypt"]);
+  const wrapped = new Uint8Array(await crypto.subtle.wrapKey("raw", exportable, kek, "AES-KW"));
+  const dataKey = await importHkdf(raw);
+  raw.fill(0);
+  return { wrapped, dataKey };
+}
+
+/**
+ * Unwraps a data key straight into a non-extractable HKDF key. AES-KW's integrity check
+ * fails (throws) when the wrapped key or the KEK is wrong.
+ */
+export function unwrapDataKey(kek: CryptoKey, wrapped: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.unwrapKey("raw", wrapped, kek, "AES-KW", "HKDF", false, ["deriveKey", "deriveBits"]);
+}
+
+/** Re-wraps an existing data key under another KEK (copy to another CMK, master rotation). */
+export async function rewrapDataKey(from: CryptoKey, to: CryptoKey, wrapped: Uint8Array): Promise<Uint8Array> {
+  const exportable = await crypto.subtle.unwrapKey("raw", wrapped, from, "AES-KW", { name: "AES-GCM" }, true, ["encrypt"]);
+  return new Uint8Array(await crypto.subtle.wrapKey("raw", exportable, to, "AES-KW"));
+}
+
+/** Stream key: unique per stream because every stream gets a fresh 16-byte salt. */
+export function deriveStreamKey(dataKey: CryptoKey, salt: Uint8Array, partNumber: number, length: number): Promise<CryptoKey> {
+  return crypto.subtle.deriveKey(
+    hkdf(salt, info(INFO.stream, { u32: partNumber }, { u64: length })),
+    dataKey,
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["encrypt", "decrypt"],
+  );
+}
+
+export function deriveMacKey(dataKey: CryptoKey): Promise<CryptoKey> {
+  return crypto.subtle.deriveKey(
+    hkdf(new Uint8Array(0), info(INFO.mac)),
+    dataKey,
+    { name: "HMAC", hash: "SHA-256", length: 256 },
+    false,
+    ["sign", "verify"],
+  );
+}
+
+/** AES-GCM key derived from a master secret for sealing small values (ETags, access-key secrets). */
+export async function deriveSealKey(master: Uint8Array, label: string, ...context: string[]): Promise<CryptoKey> {
+  const base = await importHkdf(master);
+  return crypto.subtle.deriveKey(
+    hkdf(new Uint8Array(0), info(label, ...context)),
+    base,
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["encrypt", "decrypt"],
+  );
+}
+
+/** seal = nonce (12) ‖ AES-GCM(value) ‖ tag, with `aad` bound. */
+export async function seal(key: CryptoKey, value: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  const iv = randomBytes(12);
+  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, key, value));
+  return concatBytes([iv, ct]);
+}
+
+export async function unseal(key: CryptoKey, sealed: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+  const iv = sealed.subarray(0, 12);
+  const ct = sealed.subarray(12);
+  return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: aad }, key, ct));
+}

@@ -1,0 +1,122 @@
+import { describe, expect, it } from "vitest";
+import { decryptingStream, type DecryptPlan } from "../../src/crypto/decrypt";
+import { encryptingStream } from "../../src/crypto/encrypt";
+import { CHUNK_SIZE, HEADER_SIZE, chunkSpan, encryptedSize, plaintextSize, chunkCount, type StreamHeader } from "../../src/crypto/format";
+import { importHkdf, randomBytes } from "../../src/crypto/keys";
+import { bytesSource, collect, pseudoRandom, streamOf } from "../support/sources";
+
+async function setup(length: number, seed = 7) {
+  const dataKey = await importHkdf(randomBytes(32));
+  const header: StreamHeader = { partNumber: 0, length, salt: randomBytes(16) };
+  const plain = pseudoRandom(length, seed);
+  const stored = await collect(encryptingStream(bytesSource(plain), dataKey, header));
+  return { dataKey, header, plain, stored };
+}
+
+function fullPlan(header: StreamHeader): DecryptPlan {
+  return { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(header.length) - 1, skip: 0, take: header.length };
+}
+
+function rangePlan(header: StreamHeader, first: number, last: number) {
+  const span = chunkSpan(first, last, header.length);
+  const plan: DecryptPlan = { header, includesHeader: false, firstChunk: span.firstChunk, lastChunk: span.lastChunk, skip: span.skip, take: last - first + 1 };
+  return { span, plan };
+}
+
+describe("size arithmetic", () => {
+  it.each([0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE, 5_000_000])("E(%i) is invertible", (n) => {
+    expect(encryptedSize(n)).toBe(HEADER_SIZE + n + 16 * Math.max(1, Math.ceil(n / CHUNK_SIZE)));
+    expect(plaintextSize(encryptedSize(n))).toBe(n);
+  });
+  it("rejects sizes no plaintext maps to", () => {
+    expect(plaintextSize(HEADER_SIZE)).toBe(-1);
+    expect(plaintextSize(HEADER_SIZE + 15)).toBe(-1);
+    expect(plaintextSize(HEADER_SIZE + CHUNK_SIZE + 16 + 10)).toBe(-1);
+  });
+});
+
+describe("stream encryption", () => {
+  it.each([0, 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 5])("round-trips %i bytes", async (n) => {
+    const { dataKey, header, plain, stored } = await setup(n);
+    expect(stored.byteLength).toBe(encryptedSize(n));
+    const out = await collect(decryptingStream(streamOf(stored, 4096), dataKey, fullPlan(header)));
+    expect(out).toEqual(plain);
+  });
+
+  it("never writes the plaintext into the stored bytes", async () => {
+    const { plain, stored } = await setup(4 * CHUNK_SIZE);
+    const needle = plain.subarray(1000, 1032);
+    const hay = Array.from(stored).join(",");
+    expect(hay.includes(Array.from(needle).join(","))).toBe(false);
+  });
+
+  it("decrypts ranges on and across chunk boundaries from the chunks they need", async () => {
+    const n = 3 * CHUNK_SIZE + 100;
+    const { dataKey, header, plain, stored } = await setup(n);
+    const cases: Array<[number, number]> = [
+      [0, 0], [CHUNK_SIZE - 1, CHUNK_SIZE], [CHUNK_SIZE, CHUNK_SIZE], [5, 2 * CHUNK_SIZE + 7], [n - 1, n - 1], [n - 100, n - 1], [0, n - 1],
+    ];
+    for (const [first, last] of cases) {
+      const { span, plan } = rangePlan(header, first, last);
+      expect(span.lastChunk - span.firstChunk).toBeLessThanOrEqual(Math.ceil((last - first + 1) / CHUNK_SIZE) + 1);
+      const slice = stored.slice(span.offset, span.offset + span.size);
+      const out = await collect(decryptingStream(streamOf(slice), dataKey, plan));
+      expect(out).toEqual(plain.slice(first, last + 1));
+    }
+  });
+
+  it("refuses a source that ends early or runs long", async () => {
+    const dataKey = await importHkdf(randomBytes(32));
+    const header = { partNumber: 0, length: 100, salt: randomBytes(16) };
+    await expect(collect(encryptingStream(bytesSource(new Uint8Array(99)), dataKey, header))).rejects.toThrow(/expected 100/);
+    await expect(collect(encryptingStream(bytesSource(new Uint8Array(101)), dataKey, header))).rejects.toThrow(/expected 100/);
+  });
+});
+
+describe("tamper detection", () => {
+  const n = 3 * CHUNK_SIZE + 10;
+  const encChunk = CHUNK_SIZE + 16;
+
+  async function refuses(mutate: (stored: Uint8Array) => Uint8Array, plan?: (h: StreamHeader) => DecryptPlan) {
+    const { dataKey, header, stored } = await setup(n);
+    const tampered = mutate(stored.slice());
+    const emitted: Uint8Array[] = [];
+    const reader = decryptingStream(streamOf(tampered), dataKey, (plan ?? fullPlan)(header)).getReader();
+    await expect(
+      (async () => {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          emitted.push(value);
+        }
+      })(),
+    ).rejects.toThrow();
+  }
+
+  it("flipped header bit", () => refuses((s) => ((s[5]! ^= 1), s)));
+  it("flipped ciphertext bit", () => refuses((s) => ((s[HEADER_SIZE + 10]! ^= 0x80), s)));
+  it("flipped tag bit", () => refuses((s) => ((s[HEADER_SIZE + encChunk - 1]! ^= 1), s)));
+  it("swapped chunks", () =>
+    refuses((s) => {
+      const a = s.slice(HEADER_SIZE, HEADER_SIZE + encChunk);
+      const b = s.slice(HEADER_SIZE + encChunk, HEADER_SIZE + 2 * encChunk);
+      s.set(b, HEADER_SIZE);
+      s.set(a, HEADER_SIZE + encChunk);
+      return s;
+    }));
+  it("dropped chunk", () => refuses((s) => new Uint8Array([...s.subarray(0, HEADER_SIZE + encChunk), ...s.subarray(HEADER_SIZE + 2 * encChunk)])));
+  it("duplicated chunk", () => refuses((s) => new Uint8Array([...s.subarray(0, HEADER_SIZE + 2 * encChunk), ...s.subarray(HEADER_SIZE + encChunk)])));
+  it("truncated at a chunk boundary", () => refuses((s) => s.subarray(0, HEADER_SIZE + 3 * encChunk)));
+  it("appended bytes", () => refuses((s) => new Uint8Array([...s, 0])));
+  it("chunks spliced from another object of the same key", async () => {
+    const dataKey = await importHkdf(randomBytes(32));
+    const h1 = { partNumber: 0, length: n, salt: randomBytes(16) };
+    const h2 = { partNumber: 0, length: n, salt: randomBytes(16) };
+    const s1 = await collect(encryptingStream(bytesSource(pseudoRandom(n, 1)), dataKey, h1));
+    const s2 = await collect(encryptingStream(bytesSource(pseudoRandom(n, 2)), dataKey, h2));
+    s1.set(s2.subarray(HEADER_SIZE + encChunk, HEADER_SIZE + 2 * encChunk), HEADER_SIZE + encChunk);
+    await expect(collect(decryptingStream(streamOf(s1), dataKey, fullPlan(h1)))).rejects.toThrow(/authentication/);
+  });
+  it("a wrong length in the authenticated header", () =>
+    refuses((s) => s, (h) => ({ ...fullPlan(h), header: { ...h, length: h.length - 1 }, take: h.length - 1 })));
+});
