@@ -1,0 +1,113 @@
+/**
+ * Condition keys a policy may name. Names are case-insensitive in IAM, so everything
+ * here (and every key in a request's condition context) is lowercase.
+ *
+ * Keys this endpoint never populates (aws:SourceVpc, aws:PrincipalOrgID, …) are still
+ * accepted: they are real AWS keys, policies copied from AWS use them, and an absent key
+ * evaluates exactly as it does on AWS for a request that does not carry it.
+ */
+
+/** Keys the context builder fills from request facts. */
+export const POPULATED_KEYS = [
+  "aws:currenttime",
+  "aws:epochtime",
+  "aws:securetransport",
+  "aws:sourceip",
+  "aws:referer",
+  "aws:useragent",
+  "aws:principalaccount",
+  "aws:principalarn",
+  "aws:principaltype",
+  "aws:username",
+  "aws:userid",
+  "s3:x-amz-server-side-encryption",
+  "s3:x-amz-server-side-encryption-aws-kms-key-id",
+  "s3:x-amz-content-sha256",
+  "s3:x-amz-metadata-directive",
+  "s3:x-amz-acl",
+  "s3:x-amz-copy-source",
+  "s3:prefix",
+  "s3:delimiter",
+  "s3:max-keys",
+  "s3:signatureversion",
+  "s3:authtype",
+  "s3:tlsversion",
+  "s3:signatureage",
+  "s3:requestobjecttagkeys",
+] as const;
+
+const OTHER_AWS_KEYS = [
+  "aws:principalorgid",
+  "aws:principalorgpaths",
+  "aws:principalisawsservice",
+  "aws:principalservicename",
+  "aws:principalservicenamelist",
+  "aws:sourcevpc",
+  "aws:sourcevpce",
+  "aws:vpcsourceip",
+  "aws:sourcearn",
+  "aws:sourceaccount",
+  "aws:sourceowner",
+  "aws:sourceorgid",
+  "aws:sourceorgpaths",
+  "aws:sourceidentity",
+  "aws:resourceaccount",
+  "aws:resourceorgid",
+  "aws:resourceorgpaths",
+  "aws:multifactorauthpresent",
+  "aws:multifactorauthage",
+  "aws:tokenissuetime",
+  "aws:viaawsservice",
+  "aws:calledvia",
+  "aws:calledviafirst",
+  "aws:calledvialast",
+  "aws:requestedregion",
+  "aws:tagkeys",
+  "aws:federatedprovider",
+  "s3:x-amz-server-side-encryption-customer-algorithm",
+  "s3:x-amz-storage-class",
+  "s3:x-amz-grant-read",
+  "s3:x-amz-grant-write",
+  "s3:x-amz-grant-read-acp",
+  "s3:x-amz-grant-write-acp",
+  "s3:x-amz-grant-full-control",
+  "s3:x-amz-object-ownership",
+  "s3:x-amz-website-redirect-location",
+  "s3:locationconstraint",
+  "s3:versionid",
+  "s3:resourceaccount",
+  "s3:accesspointnetworkorigin",
+  "s3:dataaccesspointarn",
+  "s3:dataaccesspointaccount",
+  "s3:object-lock-mode",
+  "s3:object-lock-retain-until-date",
+  "s3:object-lock-remaining-retention-days",
+  "s3:object-lock-legal-hold",
+  "s3:objectcreationoperation",
+  "s3:if-match",
+  "s3:if-none-match",
+];
+
+const KNOWN = new Set<string>([...POPULATED_KEYS, ...OTHER_AWS_KEYS]);
+
+/** Families whose suffix is a tag key: `s3:ExistingObjectTag/<key>` and friends. */
+const TAG_FAMILIES = [
+  "s3:existingobjecttag/",
+  "s3:requestobjecttag/",
+  "aws:requesttag/",
+  "aws:resourcetag/",
+  "aws:principaltag/",
+];
+
+/** The lowercase canonical name of a valid key, or null for an unknown one. */
+export function canonicalKey(name: string): string | null {
+  const key = name.toLowerCase();
+  if (KNOWN.has(key)) return key;
+  for (const family of TAG_FAMILIES) {
+    // A tag key is 1-128 characters; `/` and control characters cannot appear in it.
+    if (key.startsWith(family) && key.length > family.length && key.length - family.length <= 128) {
+      return /[\x00-\x1f/]/.test(key.slice(family.length)) ? null : key;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,6 @@
+import { Errors, type S3Error } from "../s3/errors";
+
+/** 400 MalformedPolicy with a message naming the problem (AWS's wording where known). */
+export function malformed(message: string): S3Error {
+  return Errors.MalformedPolicy({}, message);
+}
