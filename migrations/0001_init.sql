@@ -76,3 +76,14 @@ CREATE TABLE kms_key_versions (
   created_at  INTEGER NOT NULL,
   PRIMARY KEY (key_id, version)
 );
+
+-- KMS aliases ("alias/<name>"), usable wherever a key id is accepted.
+CREATE TABLE kms_aliases (
+  tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+  region      TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  key_id      TEXT NOT NULL REFERENCES kms_keys(id),
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, region, name)
+);

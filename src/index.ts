@@ -1,7 +1,11 @@
-import { Hono } from "hono";
+import { createApp } from "./app";
 import type { Env } from "./env";
 
-const app = new Hono<{ Bindings: Env }>();
-app.all("*", (c) => c.text("not yet", 501));
+const app = createApp();
 
-export default app;
+export default {
+  fetch: app.fetch,
+  async scheduled(_controller: ScheduledController, _env: Env, _ctx: ExecutionContext): Promise<void> {
+    // Background jobs (multipart expiry, rewrap) register here as they land.
+  },
+} satisfies ExportedHandler<Env>;

@@ -80,38 +80,6 @@ export function parseXmlDocument(text: string, root: string): Record<string, unk
   return content === "" ? {} : (content as Record<string, unknown>);
 }
 
-/** Reads a request body as a document of at most MAX_XML_BYTES. */
-export async function readXmlBody(request: Request, root: string): Promise<Record<string, unknown>> {
-  const text = await readLimitedText(request, MAX_XML_BYTES);
-  return parseXmlDocument(text, root);
-}
-
-export async function readLimitedText(request: Request, limit: number): Promise<string> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) throw Errors.MaxMessageLengthExceeded();
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const pieces: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel();
-      throw Errors.MaxMessageLengthExceeded();
-    }
-    pieces.push(value);
-  }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const p of pieces) {
-    all.set(p, offset);
-    offset += p.byteLength;
-  }
-  return new TextDecoder().decode(all);
-}
-
 /** Text of a child element that must appear at most once. */
 export function childText(node: unknown, name: string): string | undefined {
   if (!node || typeof node !== "object") return undefined;

@@ -1,0 +1,171 @@
+import type { SseMode } from "../crypto/envelope";
+import { INFO, deriveKek, deriveSealKey } from "../crypto/keys";
+import { Errors, S3Error } from "../s3/errors";
+import { parseKeyReference } from "./arn";
+import type { MasterKeyring } from "./keyring";
+import { KeyRegistry, type KmsKey } from "./registry";
+
+/** The key material a writer needs: the CMK, its current version, the KEK to wrap with. */
+export interface WriteKey {
+  key: KmsKey;
+  keyVersion: number;
+  masterVersion: number;
+  kek: CryptoKey;
+}
+
+/**
+ * Isolate-level caches. Key rows are trusted for `ttlMs` (KEY_CACHE_TTL_SECONDS), so a
+ * DisableKey takes effect everywhere within that time; derived keys are cached without
+ * expiry because they are pure functions of (material, master secret) and are only ever
+ * used after a fresh-enough state check.
+ */
+const rows = new Map<string, { key: KmsKey; at: number }>();
+const kinds = new Map<string, string>(); // "tenant:region:kind" → key id
+const materials = new Map<string, Uint8Array>();
+const derived = new Map<string, CryptoKey>();
+const MAX_DERIVED = 2048;
+
+function remember(name: string, key: CryptoKey): CryptoKey {
+  if (derived.size >= MAX_DERIVED) derived.delete(derived.keys().next().value!);
+  derived.set(name, key);
+  return key;
+}
+
+/** Drop cached state for a key (after the KMS API changed it in this isolate). */
+export function forgetKey(id: string): void {
+  rows.delete(id);
+}
+
+export class KeyService {
+  readonly registry: KeyRegistry;
+
+  constructor(
+    db: D1Database,
+    readonly keyring: MasterKeyring,
+    private readonly region: string,
+    private readonly ttlMs: number,
+  ) {
+    this.registry = new KeyRegistry(db);
+  }
+
+  /**
+   * Resolves the CMK for a write into a bucket owned by `tenantId`. SSE-KMS without a key
+   * id uses the tenant's default key for the region, created on first use; SSE-S3 uses
+   * the tenant's service key.
+   */
+  async forWrite(tenantId: string, mode: SseMode, keyId?: string): Promise<WriteKey> {
+    let key: KmsKey;
+    if (mode === "AES256") key = await this.cachedKind(tenantId, "service");
+    else if (keyId === undefined || keyId === "") key = await this.cachedKind(tenantId, "default");
+    else key = await this.resolve(tenantId, keyId);
+    assertUsable(key);
+    const masterVersion = this.keyring.writeVersion;
+    return { key, keyVersion: key.currentVersion, masterVersion, kek: await this.kek(key, key.currentVersion, masterVersion) };
+  }
+
+  /** Resolves a client-supplied key id (ARN, uuid or alias) of `tenantId`'s keys. */
+  async resolve(tenantId: string, input: string): Promise<KmsKey> {
+    const ref = parseKeyReference(input);
+    if (ref.kind === "invalid") throw Errors.KmsNotFound({}, `Invalid keyId '${input}'`);
+    if (ref.tenantId !== undefined && ref.tenantId !== tenantId) {
+      // Keys of another tenant are never usable here, whatever their state.
+      throw Errors.AccessDenied({}, `Access to KMS key '${input}' is not allowed`);
+    }
+    if (ref.region !== undefined && ref.region !== this.region) throw Errors.KmsNotFound({}, `Invalid keyId '${input}'`);
+    let key: KmsKey | null;
+    if (ref.kind === "alias") {
+      key = ref.alias === "alias/aws/s3" ? await this.cachedKind(tenantId, "default") : await this.registry.getByAlias(tenantId, this.region, ref.alias);
+    } else {
+      key = await this.cachedRow(ref.id);
+    }
+    if (!key || key.tenantId !== tenantId || key.region !== this.region || key.kind === "service" || key.state === "Destroyed") {
+      throw Errors.KmsNotFound({}, `Invalid keyId '${input}'`);
+    }
+    return key;
+  }
+
+  /**
+   * KEK to unwrap an object's data key. Reads of object bodies need an Enabled key;
+   * metadata-only reads (HEAD, audit) pass requireEnabled=false, as AWS answers HEAD
+   * without calling KMS — destroyed key material fails either way.
+   */
+  async forRead(tenantId: string, keyArn: string, keyVersion: number, masterVersion: number, requireEnabled = true): Promise<CryptoKey> {
+    const ref = parseKeyReference(keyArn);
+    if (ref.kind !== "id" || ref.tenantId !== tenantId) throw Errors.AccessDenied();
+    const key = await this.cachedRow(ref.id);
+    if (!key || key.tenantId !== tenantId) throw Errors.KmsNotFound({}, `Key '${keyArn}' does not exist`);
+    if (requireEnabled || key.state === "Destroyed") assertUsable(key);
+    return this.kek(key, keyVersion, masterVersion);
+  }
+
+  /** Per-tenant key that seals object facts (ETag, checksum) in R2 metadata. */
+  sealKey(tenantId: string, masterVersion: number): Promise<CryptoKey> {
+    const name = `seal:${tenantId}:${masterVersion}`;
+    const hit = derived.get(name);
+    if (hit) return Promise.resolve(hit);
+    return deriveSealKey(this.keyring.secret(masterVersion), INFO.seal, tenantId).then((k) => remember(name, k));
+  }
+
+  /** Key that seals secret access keys in D1. */
+  accessKeySealKey(masterVersion: number): Promise<CryptoKey> {
+    const name = `access:${masterVersion}`;
+    const hit = derived.get(name);
+    if (hit) return Promise.resolve(hit);
+    return deriveSealKey(this.keyring.secret(masterVersion), INFO.accessKey).then((k) => remember(name, k));
+  }
+
+  async kek(key: KmsKey, keyVersion: number, masterVersion: number): Promise<CryptoKey> {
+    const name = `kek:${key.id}:${keyVersion}:${masterVersion}`;
+    const hit = derived.get(name);
+    if (hit) return hit;
+    const materialName = `${key.id}:${keyVersion}`;
+    let material = materials.get(materialName);
+    if (!material) {
+      const loaded = await this.registry.material(key.id, keyVersion);
+      if (!loaded) throw Errors.KmsNotFound({}, `Key '${key.arn}' version ${keyVersion} does not exist; its key material was destroyed`);
+      material = loaded;
+      materials.set(materialName, material);
+    }
+    return remember(name, await deriveKek(this.keyring.secret(masterVersion), material, key.arn, keyVersion, masterVersion));
+  }
+
+  private async cachedRow(id: string): Promise<KmsKey | null> {
+    const hit = rows.get(id);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.key;
+    const key = await this.registry.get(id);
+    if (key) rows.set(id, { key, at: Date.now() });
+    else rows.delete(id);
+    return key;
+  }
+
+  private async cachedKind(tenantId: string, kind: "default" | "service"): Promise<KmsKey> {
+    const name = `${tenantId}:${this.region}:${kind}`;
+    const id = kinds.get(name);
+    if (id) {
+      const key = await this.cachedRow(id);
+      if (key) return key;
+    }
+    const key = await this.registry.ensureOfKind(tenantId, this.region, kind);
+    kinds.set(name, key.id);
+    rows.set(key.id, { key, at: Date.now() });
+    return key;
+  }
+}
+
+/** AWS's answers for keys that exist but may not be used. */
+export function assertUsable(key: KmsKey): void {
+  switch (key.state) {
+    case "Enabled":
+      return;
+    case "Disabled":
+      throw Errors.KmsDisabled({}, `${key.arn} is disabled.`);
+    case "PendingDeletion":
+      throw Errors.KmsInvalidState({}, `${key.arn} is pending deletion.`);
+    case "Destroyed":
+      throw Errors.KmsNotFound({}, `Key '${key.arn}' does not exist; it was deleted and its key material destroyed`);
+  }
+}
+
+export function isKmsError(error: unknown): boolean {
+  return error instanceof S3Error && error.code.startsWith("KMS.");
+}

@@ -1,0 +1,80 @@
+import { joinCustomMetadata, signEnvelope, type HttpMetadata } from "../crypto/envelope";
+import { sealFacts } from "../crypto/facts";
+import { deriveMacKey, rewrapDataKey } from "../crypto/keys";
+import { Errors } from "../s3/errors";
+import type { SseChoice } from "../s3/sse";
+import type { Bucket } from "../store/buckets";
+import { objectR2Key } from "./location";
+import { authenticate, type Gate, type ObjectInfo } from "./read";
+import type { ObjectDeps, WrittenObject } from "./write";
+
+export interface CopyRequest {
+  source: { bucket: Bucket; key: string };
+  target: { bucket: Bucket; key: string };
+  sse: SseChoice;
+  /** New metadata (REPLACE), or null to keep the source's (COPY). */
+  metadata: { http: HttpMetadata; userMetadata: Record<string, string> } | null;
+  gate: Gate;
+  check: (info: ObjectInfo) => void;
+}
+
+/**
+ * CopyObject without re-encryption. A stream's key depends only on the data key, salt,
+ * part number and length — not on bucket, key or CMK — so the stored chunks are copied
+ * byte for byte; only the envelope changes: the data key is re-wrapped when the target
+ * KEK differs, and the MAC is recomputed for the new location and metadata.
+ */
+export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<WrittenObject & { info: ObjectInfo }> {
+  const { source, target } = req;
+  const object = await deps.r2.get(objectR2Key(source.bucket.name, source.key));
+  if (!object) throw Errors.NoSuchKey({ Key: source.key });
+  try {
+    const auth = await authenticate(deps, source.bucket, source.key, object, true, req.gate);
+    req.check(auth.info);
+    const src = auth.envelope;
+    const srcKek = await deps.keys.forRead(source.bucket.tenantId, src.keyArn, src.keyVersion, src.masterVersion);
+    const wk = await deps.keys.forWrite(target.bucket.tenantId, req.sse.mode, req.sse.keyId);
+    const sameKek = wk.key.arn === src.keyArn && wk.keyVersion === src.keyVersion && wk.masterVersion === src.masterVersion;
+    const wrappedKey = sameKek ? src.wrappedKey : await rewrapDataKey(srcKek, wk.kek, src.wrappedKey);
+    const meta = req.metadata ?? { http: src.http, userMetadata: auth.info.userMetadata };
+    const facts = { etag: auth.info.etag, ...(auth.info.checksum ? { checksum: auth.info.checksum } : {}) };
+    const sealed = await sealFacts(await deps.keys.sealKey(target.bucket.tenantId, wk.masterVersion), target.bucket.name, target.key, facts);
+    const envelope = await signEnvelope(
+      await deriveMacKey(auth.dataKey),
+      {
+        version: 1,
+        mode: req.sse.mode,
+        keyArn: wk.key.arn,
+        keyVersion: wk.keyVersion,
+        masterVersion: wk.masterVersion,
+        wrappedKey,
+        length: src.length,
+        layout: src.layout,
+        ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
+        bucketKeyEnabled: req.sse.bucketKeyEnabled,
+        sealed,
+        http: meta.http,
+      },
+      { bucket: target.bucket.name, key: target.key, userMetadata: meta.userMetadata },
+    );
+    const fixed = new FixedLengthStream(object.size);
+    const piping = object.body.pipeTo(fixed.writable);
+    const put = await deps.r2.put(objectR2Key(target.bucket.name, target.key), fixed.readable, {
+      customMetadata: joinCustomMetadata(envelope, meta.userMetadata),
+    });
+    await piping;
+    return {
+      etag: facts.etag,
+      size: src.length,
+      keyArn: wk.key.arn,
+      mode: req.sse.mode,
+      bucketKeyEnabled: req.sse.bucketKeyEnabled,
+      ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
+      uploaded: put!.uploaded,
+      info: auth.info,
+    };
+  } catch (error) {
+    await object.body.cancel().catch(() => {});
+    throw error;
+  }
+}

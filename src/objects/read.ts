@@ -1,0 +1,204 @@
+import { decryptingStream } from "../crypto/decrypt";
+import { decodeEnvelope, splitCustomMetadata, verifyEnvelope, type Envelope, type HttpMetadata, type SseMode } from "../crypto/envelope";
+import { IntegrityError } from "../crypto/errors";
+import { unsealFacts } from "../crypto/facts";
+import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, chunkCount, chunkOffset, chunkSpan, encryptedSize } from "../crypto/format";
+import { deriveMacKey, unwrapDataKey } from "../crypto/keys";
+import { Errors } from "../s3/errors";
+import { resolveRange, type RangeRequest } from "../s3/range";
+import type { Bucket } from "../store/buckets";
+import { objectR2Key } from "./location";
+import type { ObjectDeps } from "./write";
+
+/** What S3 says about an object: only ever built from authenticated metadata. */
+export interface ObjectInfo {
+  key: string;
+  etag: string;
+  size: number;
+  lastModified: Date;
+  mode: SseMode;
+  keyArn: string;
+  bucketKeyEnabled: boolean;
+  context?: string;
+  http: HttpMetadata;
+  userMetadata: Record<string, string>;
+  checksum?: { algorithm: string; value: string };
+}
+
+/** Called with the object's encryption mode before its keys are used (access rules). */
+export type Gate = (mode: SseMode) => void;
+
+export interface Authenticated {
+  info: ObjectInfo;
+  envelope: Envelope;
+  dataKey: CryptoKey;
+}
+
+/**
+ * Verifies an R2 object's envelope before anything about it is used: the KEK is derived
+ * (the key must be usable), the data key unwrapped (AES-KW integrity), the metadata MAC
+ * checked (binds bucket, key, sizes, user metadata; commits to the data key), the stored
+ * size matched against the authenticated length, and the sealed facts opened.
+ */
+export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string, object: R2Object, requireEnabled: boolean, gate: Gate): Promise<Authenticated> {
+  const { envelope: text, userMetadata, unknown } = splitCustomMetadata(object.customMetadata);
+  if (unknown.length > 0) throw new IntegrityError("object carries metadata this format does not define");
+  const envelope = decodeEnvelope(text);
+  // Access rules that depend on the encryption mode run before any key is touched; a
+  // forged mode cannot widen access because the MAC below would then fail.
+  gate(envelope.mode);
+  const kek = await deps.keys.forRead(bucket.tenantId, envelope.keyArn, envelope.keyVersion, envelope.masterVersion, requireEnabled);
+  let dataKey: CryptoKey;
+  try {
+    dataKey = await unwrapDataKey(kek, envelope.wrappedKey);
+  } catch {
+    throw new IntegrityError("data key failed to unwrap");
+  }
+  await verifyEnvelope(await deriveMacKey(dataKey), envelope, { bucket: bucket.name, key, userMetadata });
+  if (envelope.layout.kind !== "single") throw Errors.NotImplemented({}, "Multipart objects are not readable by this version");
+  if (object.size !== encryptedSize(envelope.length)) throw new IntegrityError("stored size does not match the authenticated length");
+  const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
+  const info: ObjectInfo = {
+    key,
+    etag: facts.etag,
+    size: envelope.length,
+    lastModified: object.uploaded,
+    mode: envelope.mode,
+    keyArn: envelope.keyArn,
+    bucketKeyEnabled: envelope.bucketKeyEnabled,
+    ...(envelope.context !== undefined ? { context: envelope.context } : {}),
+    http: envelope.http,
+    userMetadata,
+    ...(facts.checksum ? { checksum: facts.checksum } : {}),
+  };
+  return { info, envelope, dataKey };
+}
+
+/** HEAD: authenticated metadata, no body, no requirement that the key be Enabled. */
+export async function statObject(deps: ObjectDeps, bucket: Bucket, key: string, gate: Gate = () => {}): Promise<ObjectInfo> {
+  const object = await deps.r2.head(objectR2Key(bucket.name, key));
+  if (!object) throw Errors.NoSuchKey({ Key: key });
+  return (await authenticate(deps, bucket, key, object, false, gate)).info;
+}
+
+export interface ObjectRead {
+  info: ObjectInfo;
+  body: ReadableStream<Uint8Array>;
+  /** The plaintext span served when a range applied. */
+  span?: { first: number; last: number };
+}
+
+/**
+ * GET, whole or ranged. A range is served from one ranged R2 read covering only the
+ * chunks it touches: chunk offsets do not depend on the object's length, so the stored
+ * span can be computed before the metadata is known. `check` runs on the authenticated
+ * metadata before any byte is decrypted (conditional headers).
+ */
+export async function readObject(
+  deps: ObjectDeps,
+  bucket: Bucket,
+  key: string,
+  range: RangeRequest | null,
+  gate: Gate = () => {},
+  check: (info: ObjectInfo) => void = () => {},
+): Promise<ObjectRead> {
+  const r2Key = objectR2Key(bucket.name, key);
+  let object = await getRanged(deps.r2, r2Key, range);
+  if (object === "unsatisfiable") {
+    // The guessed stored range missed the object entirely: answer from its metadata.
+    const head = await deps.r2.head(r2Key);
+    if (!head) throw Errors.NoSuchKey({ Key: key });
+    const auth = await authenticate(deps, bucket, key, head, true, gate);
+    check(auth.info);
+    throw invalidRange(auth.info.size);
+  }
+  if (!object) throw Errors.NoSuchKey({ Key: key });
+
+  let auth: Authenticated;
+  try {
+    auth = await authenticate(deps, bucket, key, object, true, gate);
+    check(auth.info);
+  } catch (error) {
+    await object.body.cancel().catch(() => {});
+    throw error;
+  }
+  const { info, envelope, dataKey } = auth;
+  const header = { partNumber: 0, length: envelope.length, salt: (envelope.layout as { salt: Uint8Array }).salt };
+
+  if (!range) {
+    const plan = { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(envelope.length) - 1, skip: 0, take: envelope.length };
+    return { info, body: decryptingStream(object.body, dataKey, plan) };
+  }
+
+  const span = resolveRange(range, envelope.length);
+  if (span === "unsatisfiable") {
+    await object.body.cancel().catch(() => {});
+    throw invalidRange(envelope.length);
+  }
+  const chunks = chunkSpan(span.first, span.last, envelope.length);
+  const served = (object as R2ObjectBody & { range?: R2Range }).range;
+  const servedOffset = served && "offset" in served && served.offset !== undefined ? served.offset : served && "suffix" in served && served.suffix !== undefined ? object.size - served.suffix : 0;
+  const servedEnd = served && "length" in served && served.length !== undefined ? servedOffset + served.length : object.size;
+  let body = object.body;
+  if (servedOffset > chunks.offset || servedEnd < chunks.offset + chunks.size) {
+    // The single guessed read did not cover the chunks (cannot happen for well-formed
+    // objects, but sizes come from storage): read exactly the span instead.
+    await body.cancel().catch(() => {});
+    const exact = await deps.r2.get(r2Key, { range: { offset: chunks.offset, length: chunks.size } });
+    if (!exact) throw Errors.NoSuchKey({ Key: key });
+    if (exact.etag !== object.etag) throw new IntegrityError("object changed while it was being read");
+    body = exact.body;
+  } else if (servedOffset < chunks.offset) {
+    body = body.pipeThrough(skipBytes(chunks.offset - servedOffset));
+  }
+  const plan = {
+    header,
+    includesHeader: false,
+    firstChunk: chunks.firstChunk,
+    lastChunk: chunks.lastChunk,
+    skip: chunks.skip,
+    take: span.last - span.first + 1,
+  };
+  return { info, body: decryptingStream(body, dataKey, plan), span };
+}
+
+/** R2 read covering the chunks a plaintext range needs, computed without the object's length. */
+async function getRanged(r2: R2Bucket, r2Key: string, range: RangeRequest | null): Promise<R2ObjectBody | null | "unsatisfiable"> {
+  if (!range) return r2.get(r2Key);
+  let r2Range: R2Range;
+  if (range.kind === "suffix") {
+    r2Range = { suffix: (Math.ceil(range.length / CHUNK_SIZE) + 1) * ENCRYPTED_CHUNK_SIZE };
+  } else {
+    const first = Math.floor(range.first / CHUNK_SIZE);
+    r2Range =
+      range.kind === "bounded"
+        ? { offset: chunkOffset(first), length: (Math.floor(range.last / CHUNK_SIZE) - first + 1) * ENCRYPTED_CHUNK_SIZE }
+        : { offset: chunkOffset(first) };
+  }
+  try {
+    const object = await r2.get(r2Key, { range: r2Range });
+    if (object && !("body" in object)) return "unsatisfiable";
+    return object;
+  } catch {
+    // R2 rejects ranges that start past the end of the stored object.
+    return "unsatisfiable";
+  }
+}
+
+function invalidRange(size: number) {
+  return Errors.InvalidRange({ ActualObjectSize: String(size) });
+}
+
+function skipBytes(count: number): TransformStream<Uint8Array, Uint8Array> {
+  let left = count;
+  return new TransformStream({
+    transform(chunk, controller) {
+      if (left >= chunk.byteLength) {
+        left -= chunk.byteLength;
+        return;
+      }
+      controller.enqueue(left > 0 ? chunk.subarray(left) : chunk);
+      left = 0;
+    },
+  });
+}

@@ -1,0 +1,77 @@
+import { authorize, bucketArn, buildConditionContext, getCompiledPolicy, objectArn, type S3Action } from "../policy";
+import type { ConditionContext, PolicyPrincipal } from "../policy/types";
+import type { Bucket } from "../store/buckets";
+import type { S3Context } from "./context";
+import { Errors } from "./errors";
+
+export function policyPrincipal(ctx: S3Context): PolicyPrincipal {
+  const p = ctx.principal;
+  return p ? { tenantId: p.tenantId, userName: p.userName, userId: p.userId, isTenantAdmin: p.role === "tenant_admin" } : "anonymous";
+}
+
+/** Condition keys for this request, computed once (policies may be evaluated several times). */
+const contexts = new WeakMap<S3Context, ConditionContext>();
+
+export function conditionContext(ctx: S3Context, extra?: Record<string, string | undefined>): ConditionContext {
+  if (!extra) {
+    const hit = contexts.get(ctx);
+    if (hit) return hit;
+  }
+  const auth = ctx.auth;
+  const built = buildConditionContext({
+    headers: ctx.request.headers,
+    sourceIp: ctx.request.headers.get("cf-connecting-ip") ?? undefined,
+    secureTransport: ctx.url.protocol === "https:",
+    principal: policyPrincipal(ctx),
+    query: ctx.url.searchParams,
+    ...(auth.kind === "header" || auth.kind === "query"
+      ? { authType: auth.kind === "header" ? "REST-HEADER" : "REST-QUERY-STRING", signatureVersion: "AWS4-HMAC-SHA256", signatureAgeMs: Math.max(0, Date.now() - auth.time) }
+      : auth.kind === "v2"
+        ? { authType: auth.via === "header" ? "REST-HEADER" : "REST-QUERY-STRING", signatureVersion: "AWS" }
+        : {}),
+    ...(extra ? { extra } : {}),
+  });
+  if (!extra) contexts.set(ctx, built);
+  return built;
+}
+
+/**
+ * AWS's decision for one action: the bucket-owning tenant's users pass unless the bucket
+ * policy denies; anyone else needs an explicit Allow. `ownerOnly` (SSE-KMS objects) keeps
+ * every other tenant and anonymous callers out whatever the policy says.
+ */
+export function isAllowed(
+  ctx: S3Context,
+  bucket: Bucket,
+  action: S3Action,
+  key?: string,
+  options: { ownerOnly?: boolean; extra?: Record<string, string | undefined> } = {},
+): boolean {
+  const policy = getCompiledPolicy(bucket.name, bucket.policy);
+  return authorize({
+    policy,
+    request: {
+      action,
+      resource: key === undefined ? bucketArn(bucket.name) : objectArn(bucket.name, key),
+      principal: policyPrincipal(ctx),
+      context: conditionContext(ctx, options.extra),
+    },
+    isOwner: ctx.principal?.tenantId === bucket.tenantId,
+    ownerOnly: options.ownerOnly ?? false,
+  });
+}
+
+export function assertAllowed(
+  ctx: S3Context,
+  bucket: Bucket,
+  action: S3Action,
+  key?: string,
+  options: { ownerOnly?: boolean; extra?: Record<string, string | undefined> } = {},
+): void {
+  if (!isAllowed(ctx, bucket, action, key, options)) throw Errors.AccessDenied();
+}
+
+/** Bucket configuration (policy, encryption, CORS, deletion) belongs to the owning tenant. */
+export function isOwner(ctx: S3Context, bucket: Bucket): boolean {
+  return ctx.principal?.tenantId === bucket.tenantId;
+}

@@ -1,0 +1,84 @@
+import { bucketIsEmpty } from "../../objects/list";
+import { invalidatePolicy } from "../../policy";
+import { validBucketName } from "../addressing";
+import type { S3Context } from "../context";
+import { requireBucket } from "../context";
+import { Errors } from "../errors";
+import { buildXml, childText, parseXmlDocument, xmlResponse } from "../xml";
+import { readBodyText } from "./body-text";
+
+export async function listBuckets(ctx: S3Context): Promise<Response> {
+  const principal = ctx.principal;
+  if (!principal) throw Errors.AccessDenied();
+  const buckets = await ctx.services.buckets.listByTenant(principal.tenantId);
+  return xmlResponse("ListAllMyBucketsResult", {
+    Owner: { ID: principal.tenantId, DisplayName: principal.tenantId },
+    Buckets: {
+      Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: new Date(b.createdAt).toISOString(), BucketRegion: b.region })),
+    },
+  });
+}
+
+export async function createBucket(ctx: S3Context): Promise<Response> {
+  const principal = ctx.principal;
+  if (!principal) throw Errors.AccessDenied();
+  const name = ctx.address.bucket!;
+  if (!validBucketName(name)) throw Errors.InvalidBucketName({ BucketName: name });
+  const region = ctx.services.config.region;
+  const text = await readBodyText(ctx, 64 * 1024);
+  if (text.trim() !== "") {
+    const config = parseXmlDocument(text, "CreateBucketConfiguration");
+    const constraint = childText(config, "LocationConstraint");
+    // us-east-1 has no explicit constraint in S3; we accept our own region either way.
+    if (constraint !== undefined && constraint !== "" && constraint !== region) {
+      throw Errors.InvalidLocationConstraint({ LocationConstraint: constraint });
+    }
+  }
+  const { created, bucket } = await ctx.services.buckets.create({ name, tenantId: principal.tenantId, region });
+  if (!created) {
+    if (bucket.tenantId === principal.tenantId) throw Errors.BucketAlreadyOwnedByYou({ BucketName: name });
+    throw Errors.BucketAlreadyExists({ BucketName: name });
+  }
+  return new Response(null, { status: 200, headers: { Location: `/${name}` } });
+}
+
+export async function headBucket(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  return new Response(null, { status: 200, headers: { "x-amz-bucket-region": bucket.region } });
+}
+
+export async function deleteBucket(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  if (!(await bucketIsEmpty(ctx.services.objects.r2, bucket.name))) throw Errors.BucketNotEmpty({ BucketName: bucket.name });
+  await ctx.services.buckets.delete(bucket.name);
+  invalidatePolicy(bucket.name);
+  return new Response(null, { status: 204 });
+}
+
+export async function getBucketLocation(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  // S3 answers an empty LocationConstraint for us-east-1.
+  const body = buildXml("LocationConstraint", bucket.region === "us-east-1" ? {} : { "#text": bucket.region });
+  return new Response(body, { headers: { "Content-Type": "application/xml" } });
+}
+
+/** Buckets are unversioned: an empty VersioningConfiguration, as S3 gives a never-versioned bucket. */
+export async function getBucketVersioning(ctx: S3Context): Promise<Response> {
+  requireBucket(ctx);
+  return xmlResponse("VersioningConfiguration", {});
+}
+
+/** The canned "private" ACL: the owner has FULL_CONTROL (ACLs are not otherwise supported). */
+export async function getAcl(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const owner = { ID: bucket.tenantId, DisplayName: bucket.tenantId };
+  return xmlResponse("AccessControlPolicy", {
+    Owner: owner,
+    AccessControlList: {
+      Grant: {
+        Grantee: { "@_xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance", "@_xsi:type": "CanonicalUser", ...owner },
+        Permission: "FULL_CONTROL",
+      },
+    },
+  });
+}

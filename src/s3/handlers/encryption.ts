@@ -1,0 +1,62 @@
+import { requireBucket, type S3Context } from "../context";
+import { Errors } from "../errors";
+import { parseDefaultEncryption, type DefaultEncryption } from "../sse";
+import { assertMayWriteWith } from "../sse-rules";
+import { childText, xmlResponse } from "../xml";
+import { readBodyXml } from "./body-text";
+
+/**
+ * Bucket default encryption. As on AWS since 2023, a bucket without a configuration
+ * encrypts with SSE-S3, and GetBucketEncryption says so.
+ */
+export async function getBucketEncryption(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const config = parseDefaultEncryption(bucket.encryption) ?? { algorithm: "AES256", bucketKeyEnabled: false };
+  return xmlResponse("ServerSideEncryptionConfiguration", {
+    Rule: {
+      ApplyServerSideEncryptionByDefault: {
+        SSEAlgorithm: config.algorithm,
+        ...(config.keyId ? { KMSMasterKeyID: config.keyId } : {}),
+      },
+      BucketKeyEnabled: config.bucketKeyEnabled,
+    },
+  });
+}
+
+export async function putBucketEncryption(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const doc = await readBodyXml(ctx, "ServerSideEncryptionConfiguration");
+  const rule = doc["Rule"];
+  if (rule === undefined || Array.isArray(rule) || typeof rule !== "object") throw Errors.MalformedXML();
+  const apply = (rule as Record<string, unknown>)["ApplyServerSideEncryptionByDefault"];
+  if (apply === undefined || typeof apply !== "object" || apply === null) throw Errors.MalformedXML();
+  const algorithm = childText(apply, "SSEAlgorithm");
+  const keyId = childText(apply, "KMSMasterKeyID");
+  const bucketKey = childText(rule, "BucketKeyEnabled");
+  if (algorithm !== "AES256" && algorithm !== "aws:kms") {
+    throw Errors.MalformedXML({}, "The XML you provided was not well-formed or did not validate against our published schema");
+  }
+  if (keyId !== undefined && algorithm !== "aws:kms") {
+    throw Errors.InvalidArgument({ ArgumentName: "ApplyServerSideEncryptionByDefault", ArgumentValue: "null" }, "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms");
+  }
+  if (bucketKey !== undefined && bucketKey !== "true" && bucketKey !== "false") throw Errors.MalformedXML();
+  const config: DefaultEncryption = {
+    algorithm,
+    ...(keyId ? { keyId } : {}),
+    bucketKeyEnabled: bucketKey === "true",
+  };
+  if (algorithm === "aws:kms") {
+    // Configuring SSE-KMS is itself an SSE-KMS interface (tenant_admin only), and the key
+    // must be one of the owner's usable keys.
+    assertMayWriteWith(ctx, bucket, { mode: "aws:kms", bucketKeyEnabled: config.bucketKeyEnabled, explicit: true });
+    if (keyId) await ctx.services.keys.resolve(bucket.tenantId, keyId);
+  }
+  await ctx.services.buckets.setSetting(bucket.name, "encryption", JSON.stringify(config));
+  return new Response(null, { status: 200 });
+}
+
+export async function deleteBucketEncryption(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  await ctx.services.buckets.setSetting(bucket.name, "encryption", null);
+  return new Response(null, { status: 204 });
+}

@@ -1,0 +1,163 @@
+import { listObjects, type ListPage } from "../../objects/list";
+import { fromBase64, toBase64 } from "../../util/bytes";
+import { requireBucket, type S3Context } from "../context";
+import { Errors } from "../errors";
+import { xmlResponse } from "../xml";
+
+/** max-keys: 0..1000 (larger values are capped, as S3 does); anything else is InvalidArgument. */
+function maxKeys(query: URLSearchParams, name = "max-keys"): number {
+  const raw = query.get(name);
+  if (raw === null || raw === "") return 1000;
+  if (!/^\d+$/.test(raw)) throw Errors.InvalidArgument({ ArgumentName: name, ArgumentValue: raw }, "Provided max-keys not an integer or within integer range");
+  return Math.min(Number(raw), 1000);
+}
+
+function encodingType(query: URLSearchParams): "url" | undefined {
+  const raw = query.get("encoding-type");
+  if (raw === null) return undefined;
+  if (raw.toLowerCase() !== "url") throw Errors.InvalidArgument({ ArgumentName: "encoding-type", ArgumentValue: raw }, "Invalid Encoding Method specified in Request");
+  return "url";
+}
+
+/** S3's encoding-type=url: keys percent-encoded, "/" kept (clients decode with unquote_plus). */
+function encoder(type: "url" | undefined): (s: string) => string {
+  return type ? (s) => encodeURIComponent(s).replace(/%2F/g, "/") : (s) => s;
+}
+
+/**
+ * A marker that names a common prefix ("photos/") must skip every key under it, which R2's
+ * startAfter alone would list again: continue after the largest key with that prefix.
+ */
+function startAfterFor(marker: string, delimiter: string | undefined): string {
+  return delimiter && marker.endsWith(delimiter) ? marker + "\u{10FFFF}" : marker;
+}
+
+/** Continuation tokens wrap R2's cursor so they are opaque and validated on the way back. */
+function encodeToken(cursor: string): string {
+  return toBase64(new TextEncoder().encode(`v1:${cursor}`));
+}
+
+function decodeToken(token: string): string {
+  const bytes = fromBase64(token);
+  const text = bytes ? new TextDecoder().decode(bytes) : "";
+  if (!text.startsWith("v1:")) throw Errors.InvalidArgument({ ArgumentName: "continuation-token", ArgumentValue: token }, "The continuation token provided is incorrect");
+  return text.slice(3);
+}
+
+function owner(tenantId: string) {
+  return { ID: tenantId, DisplayName: tenantId };
+}
+
+function contents(page: ListPage, enc: (s: string) => string, withOwner: string | null) {
+  return page.objects.map((o) => ({
+    Key: enc(o.key),
+    LastModified: o.lastModified.toISOString(),
+    ETag: `"${o.etag}"`,
+    Size: o.size,
+    StorageClass: "STANDARD",
+    ...(withOwner ? { Owner: owner(withOwner) } : {}),
+  }));
+}
+
+export async function listObjectsV2(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const q = ctx.url.searchParams;
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") || undefined;
+  const limit = maxKeys(q);
+  const type = encodingType(q);
+  const enc = encoder(type);
+  const token = q.get("continuation-token");
+  const startAfter = q.get("start-after") ?? undefined;
+  const page = await listObjects(ctx.services.objects, bucket, {
+    prefix,
+    maxKeys: limit,
+    ...(delimiter ? { delimiter } : {}),
+    ...(token !== null ? { cursor: decodeToken(token) } : startAfter ? { startAfter } : {}),
+  });
+  return xmlResponse("ListBucketResult", {
+    Name: bucket.name,
+    Prefix: enc(prefix),
+    ...(delimiter ? { Delimiter: enc(delimiter) } : {}),
+    MaxKeys: limit,
+    ...(type ? { EncodingType: type } : {}),
+    KeyCount: page.objects.length + page.commonPrefixes.length,
+    IsTruncated: page.truncated,
+    ...(token !== null ? { ContinuationToken: token } : {}),
+    ...(page.cursor ? { NextContinuationToken: encodeToken(page.cursor) } : {}),
+    ...(startAfter ? { StartAfter: enc(startAfter) } : {}),
+    Contents: contents(page, enc, q.get("fetch-owner") === "true" ? bucket.tenantId : null),
+    CommonPrefixes: page.commonPrefixes.map((p) => ({ Prefix: enc(p) })),
+  });
+}
+
+export async function listObjectsV1(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const q = ctx.url.searchParams;
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") || undefined;
+  const limit = maxKeys(q);
+  const type = encodingType(q);
+  const enc = encoder(type);
+  const marker = q.get("marker") ?? "";
+  const page = await listObjects(ctx.services.objects, bucket, {
+    prefix,
+    maxKeys: limit,
+    ...(delimiter ? { delimiter } : {}),
+    ...(marker ? { startAfter: startAfterFor(marker, delimiter) } : {}),
+  });
+  const last = [...page.objects.map((o) => o.key), ...page.commonPrefixes].sort().at(-1);
+  return xmlResponse("ListBucketResult", {
+    Name: bucket.name,
+    Prefix: enc(prefix),
+    Marker: enc(marker),
+    ...(page.truncated && delimiter && last !== undefined ? { NextMarker: enc(last) } : {}),
+    MaxKeys: limit,
+    ...(delimiter ? { Delimiter: enc(delimiter) } : {}),
+    ...(type ? { EncodingType: type } : {}),
+    IsTruncated: page.truncated,
+    Contents: contents(page, enc, bucket.tenantId),
+    CommonPrefixes: page.commonPrefixes.map((p) => ({ Prefix: enc(p) })),
+  });
+}
+
+/** ListObjectVersions on an unversioned bucket: every object is its only ("null") version. */
+export async function listObjectVersions(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const q = ctx.url.searchParams;
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") || undefined;
+  const limit = maxKeys(q);
+  const type = encodingType(q);
+  const enc = encoder(type);
+  const keyMarker = q.get("key-marker") ?? "";
+  const page = await listObjects(ctx.services.objects, bucket, {
+    prefix,
+    maxKeys: limit,
+    ...(delimiter ? { delimiter } : {}),
+    ...(keyMarker ? { startAfter: startAfterFor(keyMarker, delimiter) } : {}),
+  });
+  const last = [...page.objects.map((o) => o.key), ...page.commonPrefixes].sort().at(-1);
+  return xmlResponse("ListVersionsResult", {
+    Name: bucket.name,
+    Prefix: enc(prefix),
+    KeyMarker: enc(keyMarker),
+    VersionIdMarker: q.get("version-id-marker") ?? "",
+    ...(page.truncated && last !== undefined ? { NextKeyMarker: enc(last), NextVersionIdMarker: "null" } : {}),
+    MaxKeys: limit,
+    ...(delimiter ? { Delimiter: enc(delimiter) } : {}),
+    ...(type ? { EncodingType: type } : {}),
+    IsTruncated: page.truncated,
+    Version: page.objects.map((o) => ({
+      Key: enc(o.key),
+      VersionId: "null",
+      IsLatest: true,
+      LastModified: o.lastModified.toISOString(),
+      ETag: `"${o.etag}"`,
+      Size: o.size,
+      StorageClass: "STANDARD",
+      Owner: owner(bucket.tenantId),
+    })),
+    CommonPrefixes: page.commonPrefixes.map((p) => ({ Prefix: enc(p) })),
+  });
+}

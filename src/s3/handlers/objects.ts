@@ -1,0 +1,244 @@
+import { openBody } from "../../auth/body";
+import { checksumForHeader } from "../../checksum";
+import { LengthMismatchError } from "../../crypto/errors";
+import { randomBytes } from "../../crypto/keys";
+import { copyObject } from "../../objects/copy";
+import { maxKeyBytes, objectR2Key } from "../../objects/location";
+import { readObject, statObject, type ObjectInfo } from "../../objects/read";
+import { WritePreconditionFailed, writeObject } from "../../objects/write";
+import type { Bucket } from "../../store/buckets";
+import { fromBase64, toHex } from "../../util/bytes";
+import { assertAllowed } from "../access";
+import { evaluateConditions, readConditions } from "../conditions";
+import { requireBucket, requireKey, type S3Context } from "../context";
+import { Errors, S3Error } from "../errors";
+import { applyResponseOverrides, httpMetadataFrom, objectResponseHeaders, userMetadataFrom } from "../object-headers";
+import { parseRange, resolveRange } from "../range";
+import { chooseSse, parseDefaultEncryption, sseFromHeaders, sseResponseHeaders } from "../sse";
+import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
+import { buildXml } from "../xml";
+
+/** Largest single PUT S3 accepts; bigger objects must be multipart uploads. */
+export const MAX_PUT_BYTES = 5 * 1024 ** 3;
+
+const encoder = new TextEncoder();
+
+export function assertKeyFits(bucket: Bucket, key: string): void {
+  if (encoder.encode(key).byteLength > maxKeyBytes(bucket.name)) throw Errors.KeyTooLongError({ Size: String(encoder.encode(key).byteLength), MaxSizeAllowed: String(maxKeyBytes(bucket.name)) });
+}
+
+/** The x-amz-checksum-* header a client sent with the body, if any (known before the body). */
+function headerChecksum(headers: Headers): { algorithm: string; value: string } | undefined {
+  for (const [name, value] of headers) {
+    const info = checksumForHeader(name);
+    if (info && name !== "x-amz-checksum-type" && name !== "x-amz-checksum-algorithm") return { algorithm: info.algorithm, value };
+  }
+  return undefined;
+}
+
+/**
+ * The ETag is decided before the first byte reaches R2 (R2 takes metadata with the put):
+ * the client's Content-MD5 when it sent one — verified against the body before the write
+ * commits, so it is the MD5 of the object as AWS's ETags are — else an opaque value, as
+ * AWS gives SSE-KMS objects.
+ */
+export function chooseEtag(headers: Headers): string {
+  const md5 = headers.get("content-md5");
+  const bytes = md5 ? fromBase64(md5.trim()) : null;
+  return bytes && bytes.byteLength === 16 ? toHex(bytes) : toHex(randomBytes(16));
+}
+
+export async function putObject(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  assertKeyFits(bucket, key);
+  const headers = ctx.request.headers;
+  const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
+  assertMayWriteWith(ctx, bucket, sse);
+  const http = httpMetadataFrom(headers);
+  const userMetadata = userMetadataFrom(headers);
+  const body = openBody(ctx.request, ctx.verified, { computeMd5: false });
+  if (body.length === null) throw Errors.MissingContentLength();
+  if (body.length > MAX_PUT_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PUT_BYTES) });
+
+  const onlyIf = await writeCondition(ctx, bucket, key);
+  let written;
+  try {
+    written = await writeObject(ctx.services.objects, {
+      bucket,
+      key,
+      source: body,
+      length: body.length,
+      sse,
+      http,
+      userMetadata,
+      facts: { etag: chooseEtag(headers), ...(headerChecksum(headers) ? { checksum: headerChecksum(headers)! } : {}) },
+      ...(onlyIf ? { onlyIf } : {}),
+    });
+  } catch (error) {
+    throw translateWriteError(error);
+  }
+  const response = new Headers({ ETag: `"${written.etag}"`, ...sseResponseHeaders(written) });
+  const checksum = body.result.checksum;
+  if (checksum) response.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
+  return new Response(null, { status: 200, headers: response });
+}
+
+export function translateWriteError(error: unknown): unknown {
+  if (error instanceof LengthMismatchError) return Errors.IncompleteBody();
+  if (error instanceof WritePreconditionFailed) return Errors.PreconditionFailed({ Condition: "If-None-Match" });
+  return error;
+}
+
+/**
+ * Conditional writes (If-None-Match: *, If-Match: etag). The check against our ETag needs
+ * the current object; R2's own conditional put then makes the replace atomic with it.
+ */
+async function writeCondition(ctx: S3Context, bucket: Bucket, key: string): Promise<R2Conditional | undefined> {
+  const ifNoneMatch = ctx.request.headers.get("if-none-match");
+  const ifMatch = ctx.request.headers.get("if-match");
+  if (ifNoneMatch === null && ifMatch === null) return undefined;
+  if (ifNoneMatch !== null && ifNoneMatch.trim() !== "*") {
+    throw Errors.NotImplemented({}, "A header you provided implies functionality that is not implemented: If-None-Match on PUT only supports *");
+  }
+  if (ifMatch === null) return { etagDoesNotMatch: "*" } as R2Conditional;
+  const head = await ctx.services.objects.r2.head(objectR2Key(bucket.name, key));
+  if (!head) throw Errors.NoSuchKey({ Key: key });
+  const info = await statObject(ctx.services.objects, bucket, key, (mode) => assertMayRead(ctx, bucket, mode));
+  evaluateConditions({ ifMatch, ifNoneMatch: null, ifModifiedSince: null, ifUnmodifiedSince: null }, info, true);
+  return { etagMatches: head.etag };
+}
+
+export async function getObject(ctx: S3Context): Promise<Response> {
+  return readResponse(ctx, false);
+}
+
+export async function headObject(ctx: S3Context): Promise<Response> {
+  return readResponse(ctx, true);
+}
+
+async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  const headers = ctx.request.headers;
+  assertNoSseHeaders(headers);
+  if (ctx.url.searchParams.has("partNumber")) {
+    throw Errors.NotImplemented({}, "GET with partNumber is not supported for objects uploaded in one part by this version");
+  }
+  const conditions = readConditions(headers);
+  const gate = (mode: ObjectInfo["mode"]) => assertMayRead(ctx, bucket, mode);
+  const checksumMode = headers.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED";
+  const rangeHeader = headers.get("range");
+  const range = parseRange(rangeHeader);
+
+  if (headOnly) {
+    const info = await statObject(ctx.services.objects, bucket, key, gate);
+    evaluateConditions(conditions, info);
+    const out = objectResponseHeaders(info, checksumMode);
+    applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
+    if (range) {
+      const span = resolveRange(range, info.size);
+      if (span === "unsatisfiable") throw withRange(Errors.InvalidRange({ ActualObjectSize: String(info.size) }), rangeHeader);
+      out.set("Content-Range", `bytes ${span.first}-${span.last}/${info.size}`);
+      out.set("Content-Length", String(span.last - span.first + 1));
+      return new Response(null, { status: 206, headers: out });
+    }
+    out.set("Content-Length", String(info.size));
+    return new Response(null, { status: 200, headers: out });
+  }
+
+  let read;
+  try {
+    read = await readObject(ctx.services.objects, bucket, key, range, gate, (info) => evaluateConditions(conditions, info));
+  } catch (error) {
+    throw error instanceof S3Error && error.code === "InvalidRange" ? withRange(error, rangeHeader) : error;
+  }
+  const out = objectResponseHeaders(read.info, checksumMode && !read.span);
+  applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
+  const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
+  if (read.span) out.set("Content-Range", `bytes ${read.span.first}-${read.span.last}/${read.info.size}`);
+  // A FixedLengthStream makes the response carry Content-Length; if decryption fails
+  // mid-way the stream errors, so the client sees a truncated body, never a clean end.
+  const fixed = new FixedLengthStream(length);
+  read.body.pipeTo(fixed.writable).catch((error) => logIntegrity(ctx, key, error));
+  return new Response(fixed.readable, { status: read.span ? 206 : 200, headers: out });
+}
+
+function withRange(error: S3Error, header: string | null): S3Error {
+  return new S3Error(error.code, error.status, error.message, { RangeRequested: header ?? "", ...error.details });
+}
+
+function logIntegrity(ctx: S3Context, key: string, error: unknown): void {
+  const reason = error instanceof Error ? error.message : String(error);
+  console.error(JSON.stringify({ event: "object-stream-aborted", requestId: ctx.requestId, bucket: ctx.bucket?.name, key, reason }));
+}
+
+export async function deleteObject(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  await ctx.services.objects.r2.delete(objectR2Key(bucket.name, key));
+  return new Response(null, { status: 204 });
+}
+
+/** x-amz-copy-source: "[/]bucket/key[?versionId=…]", URL-encoded. */
+export function parseCopySource(ctx: S3Context): { bucket: string; key: string } {
+  const raw = ctx.request.headers.get("x-amz-copy-source")!;
+  const [path, query] = raw.split("?", 2) as [string, string | undefined];
+  if (query !== undefined && /(^|&)versionId=/.test(query) && !/(^|&)versionId=null(&|$)/.test(query)) {
+    throw Errors.NotImplemented({}, "Versioned copy sources are not supported: buckets are unversioned");
+  }
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    throw Errors.InvalidArgument({ ArgumentName: "x-amz-copy-source", ArgumentValue: raw }, "Invalid copy source encoding");
+  }
+  const trimmed = decoded.startsWith("/") ? decoded.slice(1) : decoded;
+  const slash = trimmed.indexOf("/");
+  if (slash <= 0 || slash === trimmed.length - 1) {
+    throw Errors.InvalidArgument({ ArgumentName: "x-amz-copy-source", ArgumentValue: raw }, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
+  }
+  return { bucket: trimmed.slice(0, slash), key: trimmed.slice(slash + 1) };
+}
+
+export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
+  const target = requireBucket(ctx);
+  const key = requireKey(ctx);
+  assertKeyFits(target, key);
+  const headers = ctx.request.headers;
+  const src = parseCopySource(ctx);
+  const sourceBucket = await ctx.services.buckets.get(src.bucket);
+  if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });
+  assertAllowed(ctx, sourceBucket, "s3:GetObject", src.key);
+
+  const directive = (headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
+  if (directive !== "COPY" && directive !== "REPLACE") {
+    throw Errors.InvalidArgument({ ArgumentName: "x-amz-metadata-directive", ArgumentValue: directive }, "Unknown metadata directive.");
+  }
+  const explicitSse = sseFromHeaders(headers);
+  const sse = chooseSse(headers, parseDefaultEncryption(target.encryption));
+  assertMayWriteWith(ctx, target, sse);
+  const sameObject = sourceBucket.name === target.name && src.key === key;
+  if (sameObject && directive === "COPY" && !explicitSse && !headers.has("x-amz-storage-class")) {
+    throw Errors.InvalidRequest(
+      {},
+      "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+    );
+  }
+  const conditions = readConditions(headers, "x-amz-copy-source-");
+  const result = await copyObject(ctx.services.objects, {
+    source: { bucket: sourceBucket, key: src.key },
+    target: { bucket: target, key },
+    sse,
+    metadata: directive === "REPLACE" ? { http: httpMetadataFrom(headers), userMetadata: userMetadataFrom(headers) } : null,
+    gate: (mode) => assertMayRead(ctx, sourceBucket, mode),
+    check: (info) => {
+      if (info.size > MAX_PUT_BYTES) {
+        throw Errors.InvalidRequest({}, `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PUT_BYTES}`);
+      }
+      evaluateConditions(conditions, info, true);
+    },
+  });
+  const body = buildXml("CopyObjectResult", { LastModified: result.uploaded.toISOString(), ETag: `"${result.etag}"` });
+  return new Response(body, { status: 200, headers: { "Content-Type": "application/xml", ...sseResponseHeaders(result) } });
+}

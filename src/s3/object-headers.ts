@@ -1,0 +1,88 @@
+import { HTTP_FIELDS, type HttpMetadata } from "../crypto/envelope";
+import type { ObjectInfo } from "../objects/read";
+import { Errors } from "./errors";
+import { sseResponseHeaders } from "./sse";
+
+/** S3 limits user-defined metadata to 2 KB: the UTF-8 bytes of every name and value. */
+export const MAX_USER_METADATA_BYTES = 2048;
+const encoder = new TextEncoder();
+
+const HTTP_HEADER: Record<(typeof HTTP_FIELDS)[number], string> = {
+  contentType: "content-type",
+  contentEncoding: "content-encoding",
+  contentDisposition: "content-disposition",
+  contentLanguage: "content-language",
+  cacheControl: "cache-control",
+  expires: "expires",
+};
+
+export function userMetadataFrom(headers: Headers): Record<string, string> {
+  const meta: Record<string, string> = {};
+  let size = 0;
+  for (const [name, value] of headers) {
+    if (!name.startsWith("x-amz-meta-")) continue;
+    const short = name.slice("x-amz-meta-".length);
+    meta[short] = value;
+    size += encoder.encode(short).byteLength + encoder.encode(value).byteLength;
+  }
+  if (size > MAX_USER_METADATA_BYTES) throw Errors.MetadataTooLarge({ Size: String(size), MaxSizeAllowed: String(MAX_USER_METADATA_BYTES) });
+  return meta;
+}
+
+/**
+ * System metadata from the request. The aws-chunked content coding is transport framing,
+ * not a property of the object, so it is removed from Content-Encoding as S3 does.
+ */
+export function httpMetadataFrom(headers: Headers): HttpMetadata {
+  const meta: HttpMetadata = {};
+  for (const field of HTTP_FIELDS) {
+    let value = headers.get(HTTP_HEADER[field]);
+    if (field === "contentEncoding" && value !== null) {
+      value = value
+        .split(",")
+        .map((v) => v.trim())
+        .filter((v) => v !== "" && v.toLowerCase() !== "aws-chunked")
+        .join(",");
+      if (value === "") value = null;
+    }
+    if (value !== null) meta[field] = value;
+  }
+  return meta;
+}
+
+/** Headers describing an object on GET and HEAD. */
+export function objectResponseHeaders(info: ObjectInfo, checksumMode: boolean): Headers {
+  const headers = new Headers({
+    ETag: `"${info.etag}"`,
+    "Last-Modified": info.lastModified.toUTCString(),
+    "Accept-Ranges": "bytes",
+    "Content-Type": info.http.contentType ?? "binary/octet-stream",
+    ...sseResponseHeaders(info),
+  });
+  for (const field of HTTP_FIELDS) {
+    const value = info.http[field];
+    if (value !== undefined && field !== "contentType") headers.set(HTTP_HEADER[field], value);
+  }
+  for (const [name, value] of Object.entries(info.userMetadata)) headers.set(`x-amz-meta-${name}`, value);
+  if (checksumMode && info.checksum) headers.set(`x-amz-checksum-${info.checksum.algorithm.toLowerCase()}`, info.checksum.value);
+  return headers;
+}
+
+const OVERRIDES: Record<string, string> = {
+  "response-content-type": "Content-Type",
+  "response-content-language": "Content-Language",
+  "response-expires": "Expires",
+  "response-cache-control": "Cache-Control",
+  "response-content-disposition": "Content-Disposition",
+  "response-content-encoding": "Content-Encoding",
+};
+
+/** GET's response-* query overrides; S3 refuses them on anonymous requests. */
+export function applyResponseOverrides(headers: Headers, query: URLSearchParams, anonymous: boolean): void {
+  for (const [param, header] of Object.entries(OVERRIDES)) {
+    const value = query.get(param);
+    if (value === null) continue;
+    if (anonymous) throw Errors.InvalidRequest({}, "Request specific response headers cannot be used for anonymous GET requests.");
+    headers.set(header, value);
+  }
+}

@@ -1,0 +1,108 @@
+import type { S3Action } from "../policy";
+import type { Address } from "./addressing";
+import type { S3Context } from "./context";
+import { Errors } from "./errors";
+import * as buckets from "./handlers/buckets";
+import { deleteObjects } from "./handlers/delete-objects";
+import * as encryption from "./handlers/encryption";
+import * as list from "./handlers/list";
+import * as objects from "./handlers/objects";
+import * as policy from "./handlers/policy";
+
+export type Handler = (ctx: S3Context) => Promise<Response>;
+
+/**
+ * One S3 API operation. `action` is the IAM action bucket policies are evaluated against
+ * (null: the handler authorizes, e.g. per key in DeleteObjects); `config` marks
+ * bucket-configuration operations that only the owning tenant may call.
+ */
+export interface Operation {
+  name: string;
+  action: S3Action | null;
+  needsBucket: boolean;
+  config?: "policy" | "owner";
+  handler: Handler;
+}
+
+const op = (name: string, action: S3Action | null, handler: Handler, extra: Partial<Operation> = {}): Operation => ({
+  name,
+  action,
+  handler,
+  needsBucket: action !== null && action !== "s3:ListAllMyBuckets",
+  ...extra,
+});
+
+/** Registry that later modules (multipart, CORS, POST Object) extend. */
+export const extraOperations: Array<(method: string, address: Address, query: URLSearchParams, headers: Headers) => Operation | null> = [];
+
+/** Sub-resources S3 has that this endpoint does not implement: 501 at once, never a 500. */
+const UNIMPLEMENTED = [
+  "accelerate", "analytics", "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
+  "object-lock", "ownershipControls", "publicAccessBlock", "replication", "requestPayment", "restore", "retention", "select",
+  "tagging", "torrent", "website", "attributes", "renameObject", "metadataTable", "session",
+];
+
+function notImplemented(name: string): Operation {
+  return op(name, null, async () => {
+    throw Errors.NotImplemented({}, `The ${name} operation is not implemented by this endpoint.`);
+  }, { needsBucket: false });
+}
+
+export function resolveOperation(method: string, address: Address, query: URLSearchParams, headers: Headers): Operation {
+  for (const resolve of extraOperations) {
+    const found = resolve(method, address, query, headers);
+    if (found) return found;
+  }
+  for (const sub of UNIMPLEMENTED) if (query.has(sub)) return notImplemented(sub);
+  const m = method.toUpperCase();
+
+  if (address.bucket === null) {
+    if (m === "GET") return op("ListBuckets", "s3:ListAllMyBuckets", buckets.listBuckets, { needsBucket: false });
+    throw Errors.MethodNotAllowed({ Method: m, ResourceType: "SERVICE" });
+  }
+
+  if (address.key === null) {
+    switch (m) {
+      case "GET":
+        if (query.has("location")) return op("GetBucketLocation", "s3:GetBucketLocation", buckets.getBucketLocation);
+        if (query.has("policyStatus")) return op("GetBucketPolicyStatus", "s3:GetBucketPolicyStatus", policy.getBucketPolicyStatus, { config: "policy" });
+        if (query.has("policy")) return op("GetBucketPolicy", "s3:GetBucketPolicy", policy.getBucketPolicy, { config: "policy" });
+        if (query.has("encryption")) return op("GetBucketEncryption", "s3:GetEncryptionConfiguration", encryption.getBucketEncryption, { config: "owner" });
+        if (query.has("versioning")) return op("GetBucketVersioning", "s3:ListBucket", buckets.getBucketVersioning);
+        if (query.has("acl")) return op("GetBucketAcl", "s3:ListBucket", buckets.getAcl, { config: "owner" });
+        if (query.has("versions")) return op("ListObjectVersions", "s3:ListBucketVersions", list.listObjectVersions);
+        if (query.get("list-type") === "2") return op("ListObjectsV2", "s3:ListBucket", list.listObjectsV2);
+        return op("ListObjects", "s3:ListBucket", list.listObjectsV1);
+      case "HEAD":
+        return op("HeadBucket", "s3:ListBucket", buckets.headBucket);
+      case "PUT":
+        if (query.has("policy")) return op("PutBucketPolicy", "s3:PutBucketPolicy", policy.putBucketPolicy, { config: "policy" });
+        if (query.has("encryption")) return op("PutBucketEncryption", "s3:PutEncryptionConfiguration", encryption.putBucketEncryption, { config: "owner" });
+        if (query.has("acl") || query.has("versioning") || query.has("cors")) return notImplemented(query.has("acl") ? "PutBucketAcl" : query.has("cors") ? "PutBucketCors" : "PutBucketVersioning");
+        return op("CreateBucket", null, buckets.createBucket, { needsBucket: false });
+      case "DELETE":
+        if (query.has("policy")) return op("DeleteBucketPolicy", "s3:DeleteBucketPolicy", policy.deleteBucketPolicy, { config: "policy" });
+        if (query.has("encryption")) return op("DeleteBucketEncryption", "s3:PutEncryptionConfiguration", encryption.deleteBucketEncryption, { config: "owner" });
+        return op("DeleteBucket", "s3:DeleteBucket", buckets.deleteBucket, { config: "owner" });
+      case "POST":
+        if (query.has("delete")) return op("DeleteObjects", null, deleteObjects, { needsBucket: true });
+        break;
+    }
+    throw Errors.MethodNotAllowed({ Method: m, ResourceType: "BUCKET" });
+  }
+
+  switch (m) {
+    case "GET":
+      if (query.has("acl")) return op("GetObjectAcl", "s3:GetObject", buckets.getAcl);
+      return op("GetObject", "s3:GetObject", objects.getObject);
+    case "HEAD":
+      return op("HeadObject", "s3:GetObject", objects.headObject);
+    case "PUT":
+      if (query.has("acl")) return notImplemented("PutObjectAcl");
+      if (headers.has("x-amz-copy-source")) return op("CopyObject", "s3:PutObject", objects.copyObjectHandler);
+      return op("PutObject", "s3:PutObject", objects.putObject);
+    case "DELETE":
+      return op("DeleteObject", "s3:DeleteObject", objects.deleteObject);
+  }
+  throw Errors.MethodNotAllowed({ Method: m, ResourceType: "OBJECT" });
+}
