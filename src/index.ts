@@ -1,11 +1,12 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
+import { runScheduledJobs } from "./jobs";
 
 const app = createApp();
 
 export default {
   fetch: app.fetch,
-  async scheduled(_controller: ScheduledController, _env: Env, _ctx: ExecutionContext): Promise<void> {
-    // Background jobs (multipart expiry, rewrap) register here as they land.
+  async scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+    ctx.waitUntil(runScheduledJobs(env, controller));
   },
 } satisfies ExportedHandler<Env>;

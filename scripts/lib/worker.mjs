@@ -1,0 +1,46 @@
+// Starts the worker on a real socket with its own local R2/D1 state (e2e tests, benchmarks).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { applyMigrations, DEFAULT_IDENTITIES, ROOT, seedIdentities } from "./local.mjs";
+
+export const TEST_ADMIN_TOKEN = "e2e-admin-token";
+// Test-only master secrets; never used outside local test runs.
+export const TEST_MASTER_KEYS = {
+  MASTER_KEY_V1: Buffer.from("e2e-master-key-version-one-32byt").toString("base64"),
+};
+
+/**
+ * Starts the worker with wrangler's unstable_startWorker on 127.0.0.1 (random port), with
+ * a throwaway persistence directory, migrations applied and the local identities seeded.
+ */
+export async function startTestWorker({ vars = {}, config = `${ROOT}/wrangler.toml` } = {}) {
+  process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
+  process.env.WRANGLER_SEND_METRICS = "false";
+  const { unstable_startWorker } = await import("wrangler");
+  const dir = mkdtempSync(join(tmpdir(), "sse-gw-e2e-"));
+  const persist = join(dir, "state");
+  const envFile = join(dir, "test.vars");
+  const allVars = { ...TEST_MASTER_KEYS, ADMIN_TOKEN: TEST_ADMIN_TOKEN, REQUIRE_TLS_FOR_SSE_KMS: "false", ...vars };
+  writeFileSync(envFile, Object.entries(allVars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+  await applyMigrations(persist);
+  const worker = await unstable_startWorker({
+    config,
+    envFiles: [envFile],
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, watch: false, logLevel: "warn" },
+  });
+  await worker.ready;
+  const url = await worker.url;
+  const endpoint = url.origin;
+  await seedIdentities(endpoint, TEST_ADMIN_TOKEN, DEFAULT_IDENTITIES);
+  return {
+    endpoint,
+    adminToken: TEST_ADMIN_TOKEN,
+    persist,
+    identities: DEFAULT_IDENTITIES,
+    async dispose() {
+      await worker.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
