@@ -20,10 +20,10 @@ function factsAad(bucket: string, key: string): Uint8Array {
   return encoder.encode(`s3-sse-gw/v1/facts\0${bucket}\0${key}`);
 }
 
-export function sealFacts(sealKey: CryptoKey, bucket: string, key: string, facts: ObjectFacts): Promise<Uint8Array> {
+export function sealFacts(sealKey: CryptoKey, bucket: string, key: string, facts: ObjectFacts, iv?: Uint8Array): Promise<Uint8Array> {
   const doc: { e: string; c?: { a: string; v: string } } = { e: facts.etag };
   if (facts.checksum) doc.c = { a: facts.checksum.algorithm, v: facts.checksum.value };
-  return seal(sealKey, encoder.encode(JSON.stringify(doc)), factsAad(bucket, key));
+  return seal(sealKey, encoder.encode(JSON.stringify(doc)), factsAad(bucket, key), iv);
 }
 
 export async function unsealFacts(sealKey: CryptoKey, bucket: string, key: string, sealed: Uint8Array): Promise<ObjectFacts> {

@@ -72,12 +72,17 @@ export async function deriveKek(
 /** A fresh data key: returns its wrapped form (40 bytes) and the HKDF base key to derive from. */
 export async function newDataKey(kek: CryptoKey): Promise<{ wrapped: Uint8Array; dataKey: CryptoKey }> {
   const raw = randomBytes(32);
+  const result = await wrapDataKey(kek, raw);
+  raw.fill(0);
+  return result;
+}
+
+/** Wraps given data-key bytes (newDataKey's core; test vectors use fixed bytes). */
+export async function wrapDataKey(kek: CryptoKey, raw: Uint8Array): Promise<{ wrapped: Uint8Array; dataKey: CryptoKey }> {
   // AES-KW can only wrap an extractable CryptoKey; the import is transient.
   const exportable = await crypto.subtle.importKey("raw", raw, { name: "AES-GCM" }, true, ["encrypt"]);
   const wrapped = new Uint8Array(await crypto.subtle.wrapKey("raw", exportable, kek, "AES-KW"));
-  const dataKey = await importHkdf(raw);
-  raw.fill(0);
-  return { wrapped, dataKey };
+  return { wrapped, dataKey: await importHkdf(raw) };
 }
 
 /**
@@ -127,9 +132,8 @@ export async function deriveSealKey(master: Uint8Array, label: string, ...contex
   );
 }
 
-/** seal = nonce (12) ‖ AES-GCM(value) ‖ tag, with `aad` bound. */
-export async function seal(key: CryptoKey, value: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-  const iv = randomBytes(12);
+/** seal = nonce (12) ‖ AES-GCM(value) ‖ tag, with `aad` bound. The nonce is random (fixed only in test vectors). */
+export async function seal(key: CryptoKey, value: Uint8Array, aad: Uint8Array, iv: Uint8Array = randomBytes(12)): Promise<Uint8Array> {
   const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, key, value));
   return concatBytes([iv, ct]);
 }

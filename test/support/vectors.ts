@@ -1,0 +1,66 @@
+import { encryptingStream } from "../../src/crypto/encrypt";
+import { joinCustomMetadata, signEnvelope, type HttpMetadata, type SseMode } from "../../src/crypto/envelope";
+import { sealFacts } from "../../src/crypto/facts";
+import { deriveKek, deriveMacKey, deriveSealKey, INFO, wrapDataKey } from "../../src/crypto/keys";
+import { fromHex, toHex } from "../../src/util/bytes";
+import { bytesSource, collect } from "./sources";
+
+/** Inputs of one test vector: every random value of a write is fixed here. */
+export interface VectorInput {
+  name: string;
+  masterSecretHex: string;
+  masterVersion: number;
+  cmkMaterialHex: string;
+  keyArn: string;
+  keyVersion: number;
+  tenantId: string;
+  dataKeyHex: string;
+  saltHex: string;
+  factsNonceHex: string;
+  bucket: string;
+  key: string;
+  mode: SseMode;
+  context?: string;
+  bucketKeyEnabled: boolean;
+  http: HttpMetadata;
+  userMetadata: Record<string, string>;
+  etag: string;
+  /** Plaintext byte i is (i * 7 + 3) mod 256. */
+  plaintextLength: number;
+}
+
+export function vectorPlaintext(length: number): Uint8Array {
+  return Uint8Array.from({ length }, (_, i) => (i * 7 + 3) % 256);
+}
+
+const hex = (s: string) => fromHex(s)!;
+
+/** Builds the stored object (R2 body + custom metadata) exactly as the worker writes it. */
+export async function buildVector(v: VectorInput): Promise<{ storedHex: string; customMetadata: Record<string, string> }> {
+  const master = hex(v.masterSecretHex);
+  const kek = await deriveKek(master, hex(v.cmkMaterialHex), v.keyArn, v.keyVersion, v.masterVersion);
+  const { wrapped, dataKey } = await wrapDataKey(kek, hex(v.dataKeyHex));
+  const sealKey = await deriveSealKey(master, INFO.seal, v.tenantId);
+  const sealed = await sealFacts(sealKey, v.bucket, v.key, { etag: v.etag }, hex(v.factsNonceHex));
+  const salt = hex(v.saltHex);
+  const envelope = await signEnvelope(
+    await deriveMacKey(dataKey),
+    {
+      version: 1,
+      mode: v.mode,
+      keyArn: v.keyArn,
+      keyVersion: v.keyVersion,
+      masterVersion: v.masterVersion,
+      wrappedKey: wrapped,
+      length: v.plaintextLength,
+      layout: { kind: "single", salt },
+      ...(v.context !== undefined ? { context: v.context } : {}),
+      bucketKeyEnabled: v.bucketKeyEnabled,
+      sealed,
+      http: v.http,
+    },
+    { bucket: v.bucket, key: v.key, userMetadata: v.userMetadata },
+  );
+  const stored = await collect(encryptingStream(bytesSource(vectorPlaintext(v.plaintextLength)), dataKey, { partNumber: 0, length: v.plaintextLength, salt }));
+  return { storedHex: toHex(stored), customMetadata: joinCustomMetadata(envelope, v.userMetadata) };
+}

@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import vectors from "../vectors/format-v1.json";
+import { buildVector, vectorPlaintext, type VectorInput } from "../support/vectors";
+
+interface Vector {
+  input: VectorInput;
+  expected: { storedLength: number; storedSha256: string; storedHex?: string; storedHeadHex?: string; customMetadata: Record<string, string> };
+}
+
+const all = vectors as unknown as Vector[];
+
+// ---- an independent reader, written from FORMAT.md only (no imports from src/) ----------
+
+const te = new TextEncoder();
+const hexToBytes = (h: string) => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
+const bytesToHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const b64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+const cat = (...parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+};
+const u32 = (n: number) => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+};
+const u64 = (n: number) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n));
+  return b;
+};
+const z = new Uint8Array([0]);
+const str0 = (s: string) => cat(te.encode(s), z);
+
+async function hkdfKey(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, alg: AlgorithmIdentifier | HmacImportParams | AesKeyAlgorithm, usages: KeyUsage[]) {
+  const base = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
+  const bits = new Uint8Array(await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, base, 256));
+  return { bits, key: await crypto.subtle.importKey("raw", bits, alg, false, usages) };
+}
+
+/** FORMAT.md section 8, for a single-stream object. Returns the plaintext or throws. */
+async function independentRead(stored: Uint8Array, meta: Record<string, string>, master: Uint8Array, material: Uint8Array, bucket: string, key: string, tenantId: string) {
+  for (const name of Object.keys(meta)) if (name !== "sse-envelope" && !name.startsWith("x-amz-meta-")) throw new Error("unknown metadata");
+  const env = JSON.parse(meta["sse-envelope"]!);
+  const kek = await hkdfKey(master, material, cat(str0("s3-sse-gw/v1/kek"), str0(env.k), u32(env.kv), u32(env.mv)), "AES-KW", ["unwrapKey"]);
+  const dkKey = await crypto.subtle.unwrapKey("raw", b64(env.w), kek.key, "AES-KW", { name: "AES-GCM" }, true, ["encrypt"]);
+  const dk = new Uint8Array(await crypto.subtle.exportKey("raw", dkKey));
+  const mac = await hkdfKey(dk, new Uint8Array(0), str0("s3-sse-gw/v1/mac"), { name: "HMAC", hash: "SHA-256" }, ["verify"]);
+  const userMeta = Object.entries(meta).filter(([n]) => n.startsWith("x-amz-meta-")).map(([n, v]) => [n.slice(11), v] as const).sort(([a], [b]) => (a < b ? -1 : 1));
+  const h = env.h ?? {};
+  const fields: Array<string | Uint8Array> = [
+    "s3-sse-gw/v1/object-mac", bucket, key, "1", env.m, env.k, String(env.kv), String(env.mv), b64(env.w), String(env.n),
+    "single", b64(env.s), env.c ?? "", env.b === 1 ? "1" : "0", b64(env.e),
+    h.ct ?? "", h.ce ?? "", h.cd ?? "", h.cl ?? "", h.cc ?? "", h.ex ?? "", String(userMeta.length), ...userMeta.flat(),
+  ];
+  const input = cat(...fields.map((f) => (typeof f === "string" ? te.encode(f) : f)).flatMap((b) => [u32(b.length), b]));
+  if (!(await crypto.subtle.verify("HMAC", mac.key, b64(env.t), input))) throw new Error("MAC");
+  const L: number = env.n;
+  const n = Math.max(1, Math.ceil(L / 65536));
+  if (stored.length !== 32 + L + 16 * n) throw new Error("size");
+  const header = cat(new Uint8Array([0x53, 0x47, 0x57, 0x01]), u32(0), u64(L), b64(env.s));
+  if (bytesToHex(stored.subarray(0, 32)) !== bytesToHex(header)) throw new Error("header");
+  const sk = await hkdfKey(dk, b64(env.s), cat(str0("s3-sse-gw/v1/stream"), u32(0), u64(L)), "AES-GCM", ["decrypt"]);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const len = (i < n - 1 ? 65536 : L - (n - 1) * 65536) + 16;
+    const off = 32 + i * 65552;
+    const nonce = cat(new Uint8Array(3), u64(i), new Uint8Array([i === n - 1 ? 1 : 0]));
+    out.push(new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: header }, sk.key, stored.subarray(off, off + len))));
+  }
+  const seal = await hkdfKey(master, new Uint8Array(0), cat(str0("s3-sse-gw/v1/seal"), str0(tenantId)), "AES-GCM", ["decrypt"]);
+  const sealed = b64(env.e);
+  const facts = JSON.parse(
+    new TextDecoder().decode(
+      await crypto.subtle.decrypt({ name: "AES-GCM", iv: sealed.subarray(0, 12), additionalData: te.encode(`s3-sse-gw/v1/facts\0${bucket}\0${key}`) }, seal.key, sealed.subarray(12)),
+    ),
+  );
+  return { plaintext: cat(...out), etag: facts.e as string };
+}
+
+// ------------------------------------------------------------------------------------------
+
+describe("format v1 test vectors", () => {
+  it.each(all.map((v) => [v.input.name, v] as const))("the worker writes exactly: %s", async (_name, v) => {
+    const built = await buildVector(v.input);
+    const stored = hexToBytes(built.storedHex);
+    expect(stored.length).toBe(v.expected.storedLength);
+    expect(bytesToHex(new Uint8Array(await crypto.subtle.digest("SHA-256", stored)))).toBe(v.expected.storedSha256);
+    if (v.expected.storedHex) expect(built.storedHex).toBe(v.expected.storedHex);
+    expect(built.customMetadata).toEqual(v.expected.customMetadata);
+  });
+
+  it.each(all.map((v) => [v.input.name, v] as const))("an independent reader decrypts: %s", async (_name, v) => {
+    const stored = v.expected.storedHex ? hexToBytes(v.expected.storedHex) : hexToBytes((await buildVector(v.input)).storedHex);
+    const { input } = v;
+    const read = await independentRead(stored, v.expected.customMetadata, hexToBytes(input.masterSecretHex), hexToBytes(input.cmkMaterialHex), input.bucket, input.key, input.tenantId);
+    expect(read.plaintext).toEqual(vectorPlaintext(input.plaintextLength));
+    expect(read.etag).toBe(input.etag);
+  });
+
+  it("the independent reader refuses a vector with one metadata byte changed", async () => {
+    const v = all[1]!;
+    const meta = { ...v.expected.customMetadata, "x-amz-meta-author": "someone else" };
+    const { input } = v;
+    await expect(independentRead(hexToBytes(v.expected.storedHex!), meta, hexToBytes(input.masterSecretHex), hexToBytes(input.cmkMaterialHex), input.bucket, input.key, input.tenantId)).rejects.toThrow("MAC");
+  });
+});
