@@ -1,8 +1,10 @@
 import { Hono } from "hono";
 import { admin } from "./admin/routes";
 import type { Env } from "./env";
-import { makeServices } from "./services";
+import { handleKms, isKmsRequest } from "./kms-api/handler";
+import { makeServices, type Services } from "./services";
 import { handleS3 } from "./s3/dispatch";
+import { applyCorsHeaders, handlePreflight } from "./s3/handlers/cors";
 import { errorResponse, hostId, newRequestId, toS3Error } from "./s3/respond";
 
 type AppEnv = { Bindings: Env; Variables: { requestId: string } };
@@ -13,16 +15,23 @@ export function createApp(): Hono<AppEnv> {
 
   app.route("/_admin", admin);
 
+  // The AWS KMS JSON API (TrentService) shares the endpoint: S3 never sends X-Amz-Target.
+  app.post("/", async (c, next) => (isKmsRequest(c.req.raw) ? handleKms(c.req.raw, makeServices(c.env)) : next()));
+
   app.all("*", async (c) => {
     const requestId = newRequestId();
     let response: Response;
+    let services: Services | null = null;
     try {
-      response = await handleS3(c.req.raw, makeServices(c.env), requestId);
+      services = makeServices(c.env);
+      // CORS preflights are answered from bucket rules, before and without authentication.
+      response = c.req.method === "OPTIONS" ? await handlePreflight(c.req.raw, services) : await handleS3(c.req.raw, services, requestId);
     } catch (error) {
       response = errorResponse(toS3Error(error, requestId), c.req.raw, requestId);
     }
     // Handlers may return immutable responses (e.g. from fetch); copy headers once.
     const headers = new Headers(response.headers);
+    if (services) await applyCorsHeaders(c.req.raw, headers, services).catch(() => {});
     headers.set("x-amz-request-id", requestId);
     headers.set("x-amz-id-2", hostId(requestId));
     headers.set("Server", "S3-SSE-KMS-Gateway");

@@ -3,6 +3,7 @@ import type { Address } from "./addressing";
 import type { S3Context } from "./context";
 import { Errors } from "./errors";
 import * as buckets from "./handlers/buckets";
+import * as cors from "./handlers/cors";
 import { deleteObjects } from "./handlers/delete-objects";
 import * as encryption from "./handlers/encryption";
 import * as list from "./handlers/list";
@@ -67,6 +68,7 @@ export function resolveOperation(method: string, address: Address, query: URLSea
         if (query.has("location")) return op("GetBucketLocation", "s3:GetBucketLocation", buckets.getBucketLocation);
         if (query.has("policyStatus")) return op("GetBucketPolicyStatus", "s3:GetBucketPolicyStatus", policy.getBucketPolicyStatus, { config: "policy" });
         if (query.has("policy")) return op("GetBucketPolicy", "s3:GetBucketPolicy", policy.getBucketPolicy, { config: "policy" });
+        if (query.has("cors")) return op("GetBucketCors", "s3:GetBucketCORS", cors.getBucketCors, { config: "owner" });
         if (query.has("encryption")) return op("GetBucketEncryption", "s3:GetEncryptionConfiguration", encryption.getBucketEncryption, { config: "owner" });
         if (query.has("versioning")) return op("GetBucketVersioning", "s3:ListBucket", buckets.getBucketVersioning);
         if (query.has("acl")) return op("GetBucketAcl", "s3:ListBucket", buckets.getAcl, { config: "owner" });
@@ -78,10 +80,12 @@ export function resolveOperation(method: string, address: Address, query: URLSea
       case "PUT":
         if (query.has("policy")) return op("PutBucketPolicy", "s3:PutBucketPolicy", policy.putBucketPolicy, { config: "policy" });
         if (query.has("encryption")) return op("PutBucketEncryption", "s3:PutEncryptionConfiguration", encryption.putBucketEncryption, { config: "owner" });
-        if (query.has("acl") || query.has("versioning") || query.has("cors")) return notImplemented(query.has("acl") ? "PutBucketAcl" : query.has("cors") ? "PutBucketCors" : "PutBucketVersioning");
+        if (query.has("cors")) return op("PutBucketCors", "s3:PutBucketCORS", cors.putBucketCors, { config: "owner" });
+        if (query.has("acl") || query.has("versioning")) return notImplemented(query.has("acl") ? "PutBucketAcl" : "PutBucketVersioning");
         return op("CreateBucket", null, buckets.createBucket, { needsBucket: false });
       case "DELETE":
         if (query.has("policy")) return op("DeleteBucketPolicy", "s3:DeleteBucketPolicy", policy.deleteBucketPolicy, { config: "policy" });
+        if (query.has("cors")) return op("DeleteBucketCors", "s3:PutBucketCORS", cors.deleteBucketCors, { config: "owner" });
         if (query.has("encryption")) return op("DeleteBucketEncryption", "s3:PutEncryptionConfiguration", encryption.deleteBucketEncryption, { config: "owner" });
         return op("DeleteBucket", "s3:DeleteBucket", buckets.deleteBucket, { config: "owner" });
       case "POST":
