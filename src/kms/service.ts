@@ -31,9 +31,15 @@ function remember(name: string, key: CryptoKey): CryptoKey {
   return key;
 }
 
-/** Drop cached state for a key (after the KMS API changed it in this isolate). */
+/**
+ * Drop cached state for a key (after the KMS API or the lifecycle job changed it in this
+ * isolate): its row, and its material and derived KEKs, so a destroyed key's material
+ * does not outlive it here; a rotated key simply reloads them.
+ */
 export function forgetKey(id: string): void {
   rows.delete(id);
+  for (const name of [...materials.keys()]) if (name.startsWith(`${id}:`)) materials.delete(name);
+  for (const name of [...derived.keys()]) if (name.startsWith(`kek:${id}:`)) derived.delete(name);
 }
 
 export class KeyService {
