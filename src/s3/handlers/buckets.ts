@@ -19,6 +19,9 @@ export async function listBuckets(ctx: S3Context): Promise<Response> {
   });
 }
 
+/** Shape of an AWS region name ("eu-west-1", "us-gov-east-1", the legacy "EU"). */
+const REGION_NAME = /^(EU|[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+)$/;
+
 export async function createBucket(ctx: S3Context): Promise<Response> {
   const principal = ctx.principal;
   if (!principal) throw Errors.AccessDenied();
@@ -31,6 +34,14 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
     const constraint = childText(config, "LocationConstraint");
     // us-east-1 has no explicit constraint in S3; we accept our own region either way.
     if (constraint !== undefined && constraint !== "" && constraint !== region) {
+      // Like a region-specific S3 endpoint: another real region is "incompatible", anything
+      // else is not a location constraint at all.
+      if (REGION_NAME.test(constraint)) {
+        throw Errors.IllegalLocationConstraintException(
+          { LocationConstraint: constraint },
+          `The ${constraint} location constraint is incompatible for the region specific endpoint this request was sent to.`,
+        );
+      }
       throw Errors.InvalidLocationConstraint({ LocationConstraint: constraint });
     }
   }
