@@ -1,0 +1,246 @@
+/**
+ * Test harness for the S3 surface inside workerd: requests signed with the AWS SDK's own
+ * SigV4 signer (@smithy/signature-v4) and sent to the worker's fetch handler in-process,
+ * with per-request knobs the plain `call()` helper does not have (scheme, env overrides,
+ * signing date/region/credentials, presigned URLs), plus helpers to read responses fully,
+ * parse S3 XML and poke at the raw R2 objects.
+ */
+import { Sha256 } from "@aws-crypto/sha256-js";
+import { SignatureV4 } from "@smithy/signature-v4";
+import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import type { Env } from "../../src/env";
+import worker from "../../src/index";
+import { CREDENTIALS, HOST, type Call, type Who } from "./worker-client";
+import { encodeKey } from "./sigv4-oracle";
+
+export { CREDENTIALS, HOST, TENANT_A, TENANT_B, createBucket, seedIdentities, type Who } from "./worker-client";
+
+export interface Send extends Call {
+  /** "http" (default) or "https": the URL scheme the worker sees. */
+  scheme?: "http" | "https";
+  /** Bindings/vars to override for this request (routes through the worker module directly). */
+  env?: Partial<Env>;
+  signingDate?: Date;
+  region?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Signed value of x-amz-content-sha256 instead of the body's hash. */
+  contentSha256?: string;
+  /** Flip one hex digit of the signature after signing. */
+  tamperSignature?: boolean;
+  /** Body sent on the wire when it must differ from the body that was signed. */
+  wireBody?: Uint8Array | string;
+}
+
+/** Query string as the SDK puts it on the wire (RFC 3986, sorted). */
+function queryString(query: Record<string, string>): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
+  return Object.keys(query)
+    .sort()
+    .map((k) => (query[k] === "" ? enc(k) : `${enc(k)}=${enc(query[k]!)}`))
+    .join("&");
+}
+
+function pathOf(c: Call): string {
+  return "/" + (c.bucket ?? "") + (c.key !== undefined ? "/" + encodeKey(c.key) : "");
+}
+
+async function sha256Hex(body: Uint8Array | string | undefined): Promise<string> {
+  const bytes = typeof body === "string" ? new TextEncoder().encode(body) : (body ?? new Uint8Array(0));
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function signerFor(who: Who, s: Pick<Send, "region" | "credentials"> = {}): SignatureV4 {
+  return new SignatureV4({ service: "s3", region: s.region ?? "us-east-1", credentials: s.credentials ?? CREDENTIALS[who], sha256: Sha256, uriEscapePath: false });
+}
+
+/** Sends a request to the worker (in-process), signed unless anonymous. */
+export async function send(who: Who, c: Send): Promise<Response> {
+  const path = pathOf(c);
+  const query = c.query ?? {};
+  const headers: Record<string, string> = { host: HOST, ...(c.headers ?? {}) };
+  const wire = c.wireBody ?? c.body;
+  // A Request handed straight to the worker module has no Content-Length of its own.
+  if (wire !== undefined && c.method !== "GET" && c.method !== "HEAD" && !Object.keys(headers).some((k) => k.toLowerCase() === "content-length")) {
+    headers["content-length"] = String(typeof wire === "string" ? utf8(wire).byteLength : wire.byteLength);
+  }
+  if (!c.anonymous) {
+    headers["x-amz-content-sha256"] = c.contentSha256 ?? (c.unsigned ? "UNSIGNED-PAYLOAD" : await sha256Hex(c.body));
+    const signed = await signerFor(who, c).sign(
+      { method: c.method, protocol: `${c.scheme ?? "http"}:`, hostname: HOST, path, query, headers, body: c.body },
+      c.signingDate ? { signingDate: c.signingDate } : {},
+    );
+    Object.assign(headers, signed.headers);
+    if (c.tamperSignature) headers["authorization"] = tamper(headers["authorization"]!);
+  }
+  const h = new Headers();
+  for (const [k, v] of Object.entries(headers)) if (k !== "host") h.set(k, v);
+  const qs = queryString(query);
+  const request = new Request(`${c.scheme ?? "http"}://${HOST}${path}${qs ? "?" + qs : ""}`, {
+    method: c.method,
+    headers: h,
+    body: c.method === "GET" || c.method === "HEAD" ? undefined : wire,
+  });
+  return dispatch(request, c.env);
+}
+
+/** Presigned URL (query-string SigV4, UNSIGNED-PAYLOAD) as @aws-sdk/s3-request-presigner makes it. */
+export async function presignedUrl(who: Who, c: Send & { expiresIn?: number }): Promise<string> {
+  const path = pathOf(c);
+  const signed = await signerFor(who, c).presign(
+    { method: c.method, protocol: `${c.scheme ?? "http"}:`, hostname: HOST, path, query: c.query ?? {}, headers: { host: HOST, ...(c.headers ?? {}) } },
+    { expiresIn: c.expiresIn ?? 900, ...(c.signingDate ? { signingDate: c.signingDate } : {}) },
+  );
+  const qs = queryString(signed.query as Record<string, string>);
+  return `${c.scheme ?? "http"}://${HOST}${path}?${qs}`;
+}
+
+/** Fetches a URL against the worker (in-process). */
+export function fetchWorker(url: string, init: RequestInit = {}, overrides?: Partial<Env>): Promise<Response> {
+  return dispatch(new Request(url, init), overrides);
+}
+
+async function dispatch(request: Request, overrides?: Partial<Env>): Promise<Response> {
+  if (!overrides) return exports.default.fetch(request);
+  const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+  return worker.fetch(request, { ...env, ...overrides } as Env, ctx);
+}
+
+function tamper(authorization: string): string {
+  return authorization.replace(/Signature=([0-9a-f])/, (_m, d: string) => `Signature=${d === "0" ? "1" : "0"}`);
+}
+
+/** Reads a response body to its end; reports whether the stream errored (an aborted body). */
+export async function readFully(response: Response): Promise<{ bytes: Uint8Array; errored: boolean }> {
+  const pieces: Uint8Array[] = [];
+  let errored = false;
+  if (response.body) {
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        pieces.push(value);
+      }
+    } catch {
+      errored = true;
+    }
+  }
+  const bytes = new Uint8Array(pieces.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const p of pieces) {
+    bytes.set(p, offset);
+    offset += p.byteLength;
+  }
+  return { bytes, errored };
+}
+
+export interface S3ErrorBody {
+  status: number;
+  code: string | null;
+  message: string | null;
+  resource: string | null;
+  requestId: string | null;
+  headerRequestId: string | null;
+  text: string;
+}
+
+/** Reads an error response; checks it is S3 XML carrying Code/Message/Resource/RequestId. */
+export async function s3Error(response: Response): Promise<S3ErrorBody> {
+  const text = await response.text();
+  return {
+    status: response.status,
+    code: xmlValue(text, "Code"),
+    message: xmlValue(text, "Message"),
+    resource: xmlValue(text, "Resource"),
+    requestId: xmlValue(text, "RequestId"),
+    headerRequestId: response.headers.get("x-amz-request-id"),
+    text,
+  };
+}
+
+/** Asserts an S3 error by HTTP status and code, and that the body is a complete S3 error document. */
+export async function expectError(response: Response | Promise<Response>, status: number, code: string): Promise<S3ErrorBody> {
+  const r = await response;
+  const e = await s3Error(r);
+  expect({ status: e.status, code: e.code }, e.text).toEqual({ status, code });
+  expect(e.text.startsWith('<?xml version="1.0" encoding="UTF-8"?>')).toBe(true);
+  expect(r.headers.get("content-type")).toBe("application/xml");
+  expect(e.message).toBeTruthy();
+  expect(e.resource).not.toBeNull();
+  expect(e.requestId).toMatch(/^[0-9A-F]{16}$/);
+  expect(e.headerRequestId).toBe(e.requestId);
+  return e;
+}
+
+const ENTITIES: Record<string, string> = { "&lt;": "<", "&gt;": ">", "&amp;": "&", "&quot;": '"', "&apos;": "'" };
+
+function unescapeXml(s: string): string {
+  return s.replace(/&(lt|gt|amp|quot|apos);|&#x([0-9A-Fa-f]+);|&#(\d+);/g, (m, _n, hex: string | undefined, dec: string | undefined) =>
+    hex ? String.fromCodePoint(parseInt(hex, 16)) : dec ? String.fromCodePoint(Number(dec)) : ENTITIES[m]!,
+  );
+}
+
+/** Text of every <tag>…</tag> (direct text only; good enough for S3's flat documents). */
+export function xmlValues(text: string, tag: string): string[] {
+  const re = new RegExp(`<${tag}>([^<]*)</${tag}>|<${tag}/>`, "g");
+  return Array.from(text.matchAll(re), (m) => unescapeXml(m[1] ?? ""));
+}
+
+export function xmlValue(text: string, tag: string): string | null {
+  return xmlValues(text, tag)[0] ?? null;
+}
+
+/** Inner XML of every <tag>…</tag> block (e.g. each <Contents>). */
+export function xmlBlocks(text: string, tag: string): string[] {
+  const re = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, "g");
+  return Array.from(text.matchAll(re), (m) => m[1]!);
+}
+
+export const utf8 = (s: string) => new TextEncoder().encode(s);
+
+export async function md5Base64(body: Uint8Array | string): Promise<string> {
+  const bytes = typeof body === "string" ? utf8(body) : body;
+  const digest = new Uint8Array(await crypto.subtle.digest("MD5", bytes));
+  return btoa(String.fromCharCode(...digest));
+}
+
+// ---- raw R2 -------------------------------------------------------------------------------
+
+export interface RawObject {
+  body: Uint8Array;
+  customMetadata: Record<string, string>;
+  httpMetadata: R2HTTPMetadata;
+}
+
+export async function rawGet(bucket: string, key: string): Promise<RawObject | null> {
+  const object = await env.OBJECTS.get(`${bucket}/${key}`);
+  if (!object) return null;
+  return { body: new Uint8Array(await object.arrayBuffer()), customMetadata: { ...(object.customMetadata ?? {}) }, httpMetadata: { ...object.httpMetadata } };
+}
+
+export async function rawPut(bucket: string, key: string, raw: RawObject): Promise<void> {
+  await env.OBJECTS.put(`${bucket}/${key}`, raw.body, { customMetadata: raw.customMetadata, httpMetadata: raw.httpMetadata });
+}
+
+/** True when `needle` occurs anywhere in `hay`. */
+export function containsBytes(hay: Uint8Array, needle: Uint8Array): boolean {
+  if (needle.length === 0) return true;
+  const first = needle[0]!;
+  outer: for (let i = hay.indexOf(first); i >= 0 && i <= hay.length - needle.length; i = hay.indexOf(first, i + 1)) {
+    for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+let counter = 0;
+/** A bucket name unique within the run (test files share one D1/R2). */
+export function uniqueBucket(prefix: string): string {
+  counter++;
+  return `${prefix}-${Date.now().toString(36)}-${counter}-${Math.random().toString(36).slice(2, 6)}`;
+}
