@@ -13,6 +13,7 @@ export async function handleS3(request: Request, services: Services, requestId: 
   const address = parseAddress(request, services.config.baseDomain);
   const operation = resolveOperation(request.method, address, url.searchParams, request.headers);
   const { auth, verified, principal } = await authenticate(request, services, address);
+  if (auth.kind === "query") request = withHoistedHeaders(request, url);
   const ctx: S3Context = { request, url, requestId, services, address, auth, verified, principal, bucket: null };
   if (operation.needsBucket) {
     const bucket = await services.buckets.get(address.bucket!);
@@ -22,6 +23,25 @@ export async function handleS3(request: Request, services: Services, requestId: 
   }
   return operation.handler(ctx);
 }
+
+/**
+ * Presigners (the AWS SDKs, boto3) move x-amz-* request headers such as
+ * x-amz-server-side-encryption or x-amz-meta-* into the signed query string; S3 treats
+ * them as headers. The signature has already been verified over the query, so they are
+ * as trustworthy as signed headers.
+ */
+function withHoistedHeaders(request: Request, url: URL): Request {
+  let headers: Headers | null = null;
+  for (const [name, value] of url.searchParams) {
+    const lower = name.toLowerCase();
+    if (!lower.startsWith("x-amz-") || AUTH_PARAMS.has(lower) || request.headers.has(lower)) continue;
+    headers ??= new Headers(request.headers);
+    headers.set(lower, value);
+  }
+  return headers ? new Request(request, { headers }) : request;
+}
+
+const AUTH_PARAMS = new Set(["x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires", "x-amz-signedheaders", "x-amz-signature", "x-amz-security-token"]);
 
 function authorizeOperation(ctx: S3Context, operation: Operation): void {
   const bucket = ctx.bucket!;

@@ -67,7 +67,7 @@ export async function call(who: Who, c: Call): Promise<Response> {
   }
   const h = new Headers();
   for (const [k, v] of Object.entries(headers)) if (k !== "host") h.set(k, v);
-  return exports.default.fetch(new Request(`http://${HOST}${path}${qs ? "?" + qs : ""}`, { method: c.method, headers: h, body: c.method === "GET" || c.method === "HEAD" ? undefined : c.body }));
+  return (exports as unknown as { default: Fetcher }).default.fetch(new Request(`http://${HOST}${path}${qs ? "?" + qs : ""}`, { method: c.method, headers: h, body: c.method === "GET" || c.method === "HEAD" ? undefined : c.body }));
 }
 
 export async function errorCode(response: Response): Promise<string | null> {

@@ -37,7 +37,9 @@ const u64 = (n: number) => {
 const z = new Uint8Array([0]);
 const str0 = (s: string) => cat(te.encode(s), z);
 
-async function hkdfKey(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, alg: AlgorithmIdentifier | HmacImportParams | AesKeyAlgorithm, usages: KeyUsage[]) {
+type ImportAlgorithm = Parameters<typeof crypto.subtle.importKey>[2];
+
+async function hkdfKey(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, alg: ImportAlgorithm, usages: string[]) {
   const base = await crypto.subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
   const bits = new Uint8Array(await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, base, 256));
   return { bits, key: await crypto.subtle.importKey("raw", bits, alg, false, usages) };
@@ -49,7 +51,7 @@ async function independentRead(stored: Uint8Array, meta: Record<string, string>,
   const env = JSON.parse(meta["sse-envelope"]!);
   const kek = await hkdfKey(master, material, cat(str0("s3-sse-gw/v1/kek"), str0(env.k), u32(env.kv), u32(env.mv)), "AES-KW", ["unwrapKey"]);
   const dkKey = await crypto.subtle.unwrapKey("raw", b64(env.w), kek.key, "AES-KW", { name: "AES-GCM" }, true, ["encrypt"]);
-  const dk = new Uint8Array(await crypto.subtle.exportKey("raw", dkKey));
+  const dk = new Uint8Array((await crypto.subtle.exportKey("raw", dkKey)) as ArrayBuffer);
   const mac = await hkdfKey(dk, new Uint8Array(0), str0("s3-sse-gw/v1/mac"), { name: "HMAC", hash: "SHA-256" }, ["verify"]);
   const userMeta = Object.entries(meta).filter(([n]) => n.startsWith("x-amz-meta-")).map(([n, v]) => [n.slice(11), v] as const).sort(([a], [b]) => (a < b ? -1 : 1));
   const h = env.h ?? {};
