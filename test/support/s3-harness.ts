@@ -105,7 +105,7 @@ export function fetchWorker(url: string, init: RequestInit = {}, overrides?: Par
 }
 
 async function dispatch(request: Request, overrides?: Partial<Env>): Promise<Response> {
-  if (!overrides) return exports.default.fetch(request);
+  if (!overrides) return (exports as unknown as { default: Fetcher }).default.fetch(request);
   const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
   return worker.fetch(request, { ...env, ...overrides } as Env, ctx);
 }
