@@ -67,7 +67,12 @@ export function workerdPids() {
   let grew = true;
   while (grew) {
     grew = false;
-    for (const [pid, info] of children) if (!mine.has(pid) && mine.has(info.ppid)) (mine.add(pid), (grew = true));
+    for (const [pid, info] of children) {
+      if (!mine.has(pid) && mine.has(info.ppid)) {
+        mine.add(pid);
+        grew = true;
+      }
+    }
   }
   return [...mine].filter((pid) => children.get(pid)?.comm === "workerd");
 }

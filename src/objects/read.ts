@@ -103,7 +103,7 @@ export async function readObject(
   check: (info: ObjectInfo) => void = () => {},
 ): Promise<ObjectRead> {
   const r2Key = objectR2Key(bucket.name, key);
-  let object = await getRanged(deps.r2, r2Key, range);
+  const object = await getRanged(deps.r2, r2Key, range);
   if (object === "unsatisfiable") {
     // The guessed stored range missed the object entirely: answer from its metadata.
     const head = await deps.r2.head(r2Key);

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, createBucket, errorCode, seedIdentities } from "../support/worker-client";
+import { call, createBucket, seedIdentities } from "../support/worker-client";
 import { pseudoRandom } from "../support/sources";
 
 beforeAll(async () => {
