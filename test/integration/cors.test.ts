@@ -1,5 +1,4 @@
 import { exports } from "cloudflare:workers";
-import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { call, createBucket, errorCode, HOST, seedIdentities } from "../support/worker-client";
 
@@ -25,14 +24,19 @@ const CONFIG = `<CORSConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01
   </CORSRule>
 </CORSConfiguration>`;
 
-const md5 = (s: string) => createHash("md5").update(s).digest("base64");
+/** workerd's WebCrypto has MD5 (non-standard), which Content-MD5 needs. */
+async function md5(s: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("MD5", new TextEncoder().encode(s)));
+  return btoa(String.fromCharCode(...digest));
+}
 
-function putCors(xml: string, headers: Record<string, string> = { "content-md5": md5(xml) }) {
+async function putCors(xml: string, headers?: Record<string, string>) {
+  headers ??= { "content-md5": await md5(xml) };
   return call("adminA", { method: "PUT", bucket: BUCKET, query: { cors: "" }, body: xml, headers });
 }
 
 function raw(method: string, path: string, headers: Record<string, string>): Promise<Response> {
-  return exports.default.fetch(new Request(`http://${HOST}${path}`, { method, headers }));
+  return (exports as unknown as { default: Fetcher }).default.fetch(new Request(`http://${HOST}${path}`, { method, headers }));
 }
 
 beforeAll(async () => {
@@ -60,7 +64,7 @@ describe("Put/Get/DeleteBucketCors", () => {
     expect(xml.indexOf("<AllowedOrigin>")).toBeLessThan(xml.indexOf("<ExposeHeader>"));
 
     const other = "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
-    expect((await call("adminA", { method: "PUT", bucket: PLAIN, query: { cors: "" }, body: other, headers: { "content-md5": md5(other) } })).status).toBe(200);
+    expect((await call("adminA", { method: "PUT", bucket: PLAIN, query: { cors: "" }, body: other, headers: { "content-md5": await md5(other) } })).status).toBe(200);
     expect((await call("adminA", { method: "DELETE", bucket: PLAIN, query: { cors: "" } })).status).toBe(204);
     expect(await errorCode(await call("adminA", { method: "GET", bucket: PLAIN, query: { cors: "" } }))).toBe("NoSuchCORSConfiguration");
   });
@@ -92,7 +96,7 @@ describe("Put/Get/DeleteBucketCors", () => {
   });
 
   it("is configuration of the owning tenant only", async () => {
-    const r = await call("adminB", { method: "PUT", bucket: BUCKET, query: { cors: "" }, body: CONFIG, headers: { "content-md5": md5(CONFIG) } });
+    const r = await call("adminB", { method: "PUT", bucket: BUCKET, query: { cors: "" }, body: CONFIG, headers: { "content-md5": await md5(CONFIG) } });
     expect(r.status).toBe(403);
     expect((await call("adminB", { method: "GET", bucket: BUCKET, query: { cors: "" } })).status).toBe(403);
   });
@@ -137,7 +141,7 @@ describe("preflight and actual responses", () => {
   });
 
   it("refuses what no rule allows, as S3", async () => {
-    const refused = [
+    const refused: Array<Record<string, string>> = [
       { origin: "https://evil.test", "access-control-request-method": "PUT" },
       { origin: "https://app.example.com", "access-control-request-method": "DELETE" },
       { origin: "https://app.example.com", "access-control-request-method": "PUT", "access-control-request-headers": "authorization" },
