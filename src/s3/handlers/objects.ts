@@ -105,7 +105,8 @@ async function writeCondition(ctx: S3Context, bucket: Bucket, key: string): Prom
   const head = await ctx.services.objects.r2.head(objectR2Key(bucket.name, key));
   if (!head) throw Errors.NoSuchKey({ Key: key });
   const info = await statObject(ctx.services.objects, bucket, key, (mode) => assertMayRead(ctx, bucket, mode));
-  evaluateConditions({ ifMatch, ifNoneMatch: null, ifModifiedSince: null, ifUnmodifiedSince: null }, info, true);
+  // Only If-Match is set, so this can only end in 412 (Condition: If-Match), never 304.
+  evaluateConditions({ ifMatch, ifNoneMatch: null, ifModifiedSince: null, ifUnmodifiedSince: null }, info);
   return { etagMatches: head.etag };
 }
 
