@@ -92,7 +92,7 @@ export async function send(who: Who, c: Send): Promise<Response> {
 export async function presignedUrl(who: Who, c: Send & { expiresIn?: number }): Promise<string> {
   const path = pathOf(c);
   const signed = await signerFor(who, c).presign(
-    { method: c.method, protocol: `${c.scheme ?? "http"}:`, hostname: HOST, path, query: c.query ?? {}, headers: { host: HOST, ...(c.headers ?? {}) } },
+    { method: c.method, protocol: `${c.scheme ?? "http"}:`, hostname: HOST, path, query: c.query ?? {}, headers: { host: HOST, "x-amz-content-sha256": "UNSIGNED-PAYLOAD", ...(c.headers ?? {}) } },
     { expiresIn: c.expiresIn ?? 900, ...(c.signingDate ? { signingDate: c.signingDate } : {}) },
   );
   const qs = queryString(signed.query as Record<string, string>);
