@@ -27,9 +27,13 @@ function encoder(type: "url" | undefined): (s: string) => string {
 /**
  * A marker that names a common prefix ("photos/") must skip every key under it, which R2's
  * startAfter alone would list again: continue after the largest key with that prefix.
+ * Only a marker that is one of this listing's common prefixes (prefix, then text, then
+ * the first delimiter) qualifies: a marker equal to the prefix itself skips nothing.
  */
-function startAfterFor(marker: string, delimiter: string | undefined): string {
-  return delimiter && marker.endsWith(delimiter) ? marker + "\u{10FFFF}" : marker;
+function startAfterFor(marker: string, delimiter: string | undefined, prefix: string): string {
+  if (!delimiter || !marker.startsWith(prefix) || marker.length <= prefix.length) return marker;
+  const first = marker.indexOf(delimiter, prefix.length);
+  return first >= 0 && first + delimiter.length === marker.length ? marker + "\u{10FFFF}" : marker;
 }
 
 /** Continuation tokens wrap R2's cursor so they are opaque and validated on the way back. */
@@ -104,7 +108,7 @@ export async function listObjectsV1(ctx: S3Context): Promise<Response> {
     prefix,
     maxKeys: limit,
     ...(delimiter ? { delimiter } : {}),
-    ...(marker ? { startAfter: startAfterFor(marker, delimiter) } : {}),
+    ...(marker ? { startAfter: startAfterFor(marker, delimiter, prefix) } : {}),
   });
   const last = [...page.objects.map((o) => o.key), ...page.commonPrefixes].sort().at(-1);
   return xmlResponse("ListBucketResult", {
@@ -135,7 +139,7 @@ export async function listObjectVersions(ctx: S3Context): Promise<Response> {
     prefix,
     maxKeys: limit,
     ...(delimiter ? { delimiter } : {}),
-    ...(keyMarker ? { startAfter: startAfterFor(keyMarker, delimiter) } : {}),
+    ...(keyMarker ? { startAfter: startAfterFor(keyMarker, delimiter, prefix) } : {}),
   });
   const last = [...page.objects.map((o) => o.key), ...page.commonPrefixes].sort().at(-1);
   return xmlResponse("ListVersionsResult", {
