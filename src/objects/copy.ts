@@ -59,6 +59,7 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
     );
     const fixed = new FixedLengthStream(object.size);
     const piping = object.body.pipeTo(fixed.writable);
+    piping.catch(() => {}); // observed here: a failed put below would otherwise leave it unhandled
     const put = await deps.r2.put(objectR2Key(target.bucket.name, target.key), fixed.readable, {
       customMetadata: joinCustomMetadata(envelope, meta.userMetadata),
     });

@@ -72,6 +72,10 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
 
   const fixed = new FixedLengthStream(encryptedSize(req.length));
   const piping = encryptingStream(req.source, dataKey, { partNumber: 0, length: req.length, salt }).pipeTo(fixed.writable);
+  // A failing source (BadDigest, SignatureDoesNotMatch…) rejects `piping` while R2 is still
+  // reading; mark it observed now, or the runtime reports an unhandled rejection before the
+  // code below gets to it (it is still awaited/inspected there).
+  piping.catch(() => {});
   const putting = deps.r2.put(objectR2Key(req.bucket.name, req.key), fixed.readable, {
     customMetadata: joinCustomMetadata(envelope, req.userMetadata),
     ...(req.onlyIf ? { onlyIf: req.onlyIf } : {}),
