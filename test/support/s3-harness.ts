@@ -244,3 +244,100 @@ export function uniqueBucket(prefix: string): string {
   counter++;
   return `${prefix}-${Date.now().toString(36)}-${counter}-${Math.random().toString(36).slice(2, 6)}`;
 }
+
+/** Fast byte equality (vitest's deep equality walks large arrays element by element). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** CRC-32 (IEEE), base64 as in x-amz-checksum-crc32; written here so tests do not use src/checksum as their own oracle. */
+export function crc32Base64(data: Uint8Array): string {
+  let crc = 0xffffffff;
+  for (const byte of data) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+  }
+  crc = (crc ^ 0xffffffff) >>> 0;
+  return btoa(String.fromCharCode(crc >>> 24, (crc >>> 16) & 0xff, (crc >>> 8) & 0xff, crc & 0xff));
+}
+
+// ---- aws-chunked uploads -------------------------------------------------------------------
+
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+export interface ChunkedPut {
+  bucket: string;
+  key: string;
+  payload: Uint8Array;
+  chunkSize: number;
+  mode: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" | "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+  /** STREAMING-UNSIGNED-PAYLOAD-TRAILER: the x-amz-checksum-crc32 trailer value to send. */
+  crc32Trailer?: string;
+  /** Signed mode: flip a byte of this chunk after it was signed. */
+  corruptChunk?: number;
+  headers?: Record<string, string>;
+}
+
+/**
+ * PutObject with an aws-chunked body as the SDKs send it: per-chunk signatures chained from
+ * the header signature (signed mode), or unsigned chunks with a CRC32 trailer (SDK v3's
+ * default). Chunk signatures follow the AWS documentation; strings are signed with smithy.
+ */
+export async function putChunked(who: Who, p: ChunkedPut): Promise<Response> {
+  const date = new Date();
+  const signer = signerFor(who);
+  const enc = new TextEncoder();
+  const sizes: number[] = [];
+  for (let left = p.payload.byteLength; left > 0; left -= p.chunkSize) sizes.push(Math.min(p.chunkSize, left));
+  const signedMode = p.mode === "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+  const framing = (size: number) => size.toString(16).length + (signedMode ? ";chunk-signature=".length + 64 : 0) + 2 + (size > 0 ? size + 2 : 0);
+  let encodedLength = [...sizes, 0].reduce((n, s) => n + framing(s), 0) + 2;
+  const trailerLine = p.crc32Trailer !== undefined ? `x-amz-checksum-crc32:${p.crc32Trailer}\r\n` : "";
+  encodedLength += trailerLine.length;
+
+  const headers: Record<string, string> = {
+    host: HOST,
+    "content-encoding": "aws-chunked",
+    "x-amz-decoded-content-length": String(p.payload.byteLength),
+    "content-length": String(encodedLength),
+    "x-amz-content-sha256": p.mode,
+    ...(p.crc32Trailer !== undefined ? { "x-amz-trailer": "x-amz-checksum-crc32" } : {}),
+    ...(p.headers ?? {}),
+  };
+  const path = `/${p.bucket}/${encodeKey(p.key)}`;
+  const signed = await signer.sign({ method: "PUT", protocol: "http:", hostname: HOST, path, query: {}, headers }, { signingDate: date });
+  const authorization = signed.headers["authorization"]!;
+  const amzDate = signed.headers["x-amz-date"]!;
+  const scope = `${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request`;
+  let previous = /Signature=([0-9a-f]{64})/.exec(authorization)![1]!;
+
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (const [index, size] of [...sizes, 0].entries()) {
+    const data = p.payload.slice(offset, offset + size);
+    offset += size;
+    let header = `${size.toString(16)}\r\n`;
+    if (signedMode) {
+      const sts = `AWS4-HMAC-SHA256-PAYLOAD\n${amzDate}\n${scope}\n${previous}\n${EMPTY_SHA256}\n${await sha256Hex(data)}`;
+      previous = await signer.sign(sts, { signingDate: date });
+      header = `${size.toString(16)};chunk-signature=${previous}\r\n`;
+    }
+    if (index === p.corruptChunk && size > 0) data[size >> 1]! ^= 0x01;
+    parts.push(enc.encode(header));
+    if (size > 0) parts.push(data, enc.encode("\r\n"));
+  }
+  if (trailerLine) parts.push(enc.encode(trailerLine));
+  parts.push(enc.encode("\r\n"));
+  const body = new Uint8Array(parts.reduce((n, x) => n + x.byteLength, 0));
+  let at = 0;
+  for (const x of parts) {
+    body.set(x, at);
+    at += x.byteLength;
+  }
+  if (body.byteLength !== encodedLength) throw new Error(`aws-chunked length ${body.byteLength} != ${encodedLength}`);
+  const h = new Headers();
+  for (const [k, v] of Object.entries(signed.headers)) if (k !== "host") h.set(k, v);
+  return dispatch(new Request(`http://${HOST}${path}`, { method: "PUT", headers: h, body }));
+}
