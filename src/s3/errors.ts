@@ -24,6 +24,7 @@ const e = (code: string, status: number, message: string) =>
 /** The catalogue: call with optional details and an optional message override. */
 export const Errors = {
   AccessDenied: e("AccessDenied", 403, "Access Denied"),
+  AccessControlListNotSupported: e("AccessControlListNotSupported", 400, "The bucket does not allow ACLs"),
   AccountProblem: e("AccountProblem", 403, "There is a problem with your AWS account that prevents the action from completing successfully."),
   AuthorizationHeaderMalformed: e("AuthorizationHeaderMalformed", 400, "The authorization header is malformed."),
   AuthorizationQueryParametersError: e("AuthorizationQueryParametersError", 400, "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."),
@@ -52,6 +53,7 @@ export const Errors = {
   InvalidPartOrder: e("InvalidPartOrder", 400, "The list of parts was not in ascending order. Parts must be ordered by part number."),
   InvalidPolicyDocument: e("InvalidPolicyDocument", 400, "The content of the form does not meet the conditions specified in the policy document."),
   InvalidRange: e("InvalidRange", 416, "The requested range is not satisfiable"),
+  InvalidPartNumber: e("InvalidPartNumber", 416, "The requested partnumber is not satisfiable"),
   InvalidRequest: e("InvalidRequest", 400, "Invalid Request"),
   InvalidStorageClass: e("InvalidStorageClass", 400, "The storage class you specified is not valid"),
   InvalidTag: e("InvalidTag", 400, "The tag provided was not a valid tag."),
@@ -75,6 +77,7 @@ export const Errors = {
   NoSuchKey: e("NoSuchKey", 404, "The specified key does not exist."),
   NoSuchUpload: e("NoSuchUpload", 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
   NotImplemented: e("NotImplemented", 501, "A header you provided implies functionality that is not implemented"),
+  OperationAborted: e("OperationAborted", 409, "A conflicting conditional operation is currently in progress against this resource. Please try again."),
   PreconditionFailed: e("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold"),
   RequestTimeout: e("RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period."),
   RequestTimeTooSkewed: e("RequestTimeTooSkewed", 403, "The difference between the request time and the current time is too large."),

@@ -9,6 +9,7 @@ import * as encryption from "./handlers/encryption";
 import * as list from "./handlers/list";
 import * as objects from "./handlers/objects";
 import * as policy from "./handlers/policy";
+import { postObject } from "./handlers/post-object";
 
 export type Handler = (ctx: S3Context) => Promise<Response>;
 
@@ -90,7 +91,8 @@ export function resolveOperation(method: string, address: Address, query: URLSea
         return op("DeleteBucket", "s3:DeleteBucket", buckets.deleteBucket, { config: "owner" });
       case "POST":
         if (query.has("delete")) return op("DeleteObjects", null, deleteObjects, { needsBucket: true });
-        break;
+        // Browser form upload: authenticated by the form's signed policy, authorized per key by its handler.
+        return op("PostObject", null, postObject, { needsBucket: true });
     }
     throw Errors.MethodNotAllowed({ Method: m, ResourceType: "BUCKET" });
   }

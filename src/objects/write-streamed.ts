@@ -1,0 +1,163 @@
+/**
+ * Writes an object whose length is not known up front (a POST Object file part: the
+ * multipart body's Content-Length includes fields, boundaries and whatever follows the
+ * file). R2 needs a known length for a streamed put, and the stream format binds the
+ * plaintext length into its header, so the plaintext is taken in bounded buffers:
+ *
+ * - read up to STREAM_BUFFER_BYTES; if the source ends within it, the length is now
+ *   known and the object is an ordinary single-stream object (writeObject);
+ * - otherwise the object is stored in the multipart layout (docs/multipart.md): parts of
+ *   exactly STREAM_BUFFER_BYTES each encrypted as their own stream, the last one shorter,
+ *   plus the manifest — each part's length is known once its buffer is full.
+ *
+ * Memory stays at about one buffer (plus one wire chunk) whatever the object's size.
+ */
+import type { PlaintextSource } from "../crypto/encrypt";
+import type { ObjectFacts } from "../crypto/facts";
+import { writeObject, type ObjectDeps, type WriteRequest, type WrittenObject } from "./write";
+
+/** Plaintext buffered before deciding between a single stream and the multipart layout. */
+export const STREAM_BUFFER_BYTES = 8 * 1024 * 1024;
+const READ_PIECE = 256 * 1024;
+
+export interface StreamedWriteRequest extends Omit<WriteRequest, "source" | "length" | "facts"> {
+  /** read(max): up to max bytes, an empty array at the end (after its own verification). */
+  source: PlaintextSource;
+  /** Facts are decided once the source has ended and verified (e.g. a checksum field). */
+  facts: () => ObjectFacts;
+}
+
+/**
+ * Stores an object that does not fit one buffer. Installed by the multipart layout
+ * module; `head` holds the first `bufferBytes` of plaintext, `rest` the remainder.
+ */
+export type LargeObjectWriter = (deps: ObjectDeps, req: StreamedWriteRequest, head: BufferedPlaintext, bufferBytes: number) => Promise<WrittenObject>;
+
+let largeWriter: LargeObjectWriter | null = null;
+
+export function setLargeObjectWriter(writer: LargeObjectWriter): void {
+  largeWriter = writer;
+}
+
+/** Thrown when an object outgrows one buffer and no multipart-layout writer is available. */
+export class StreamTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`object larger than ${limit} bytes needs the multipart layout`);
+  }
+}
+
+export async function writeStreamed(deps: ObjectDeps, req: StreamedWriteRequest, bufferBytes = STREAM_BUFFER_BYTES): Promise<WrittenObject> {
+  const head = await readBuffer(req.source, bufferBytes);
+  if (head.ended) {
+    return writeObject(deps, { ...req, source: head.source(), length: head.length, facts: req.facts() });
+  }
+  if (!largeWriter) {
+    await req.source.cancel(new StreamTooLargeError(bufferBytes));
+    throw new StreamTooLargeError(bufferBytes);
+  }
+  return largeWriter(deps, req, head, bufferBytes);
+}
+
+/** Plaintext held in memory as the pieces the source returned (no copy into one array). */
+export class BufferedPlaintext {
+  constructor(
+    readonly pieces: Uint8Array[],
+    readonly length: number,
+    /** True when the source ended within the buffer. */
+    readonly ended: boolean,
+  ) {}
+
+  /** A PlaintextSource over the pieces: read(max) returns max bytes, fewer only at the end. */
+  source(): PlaintextSource {
+    const pieces = this.pieces.slice();
+    let index = 0;
+    let offset = 0;
+    return {
+      async read(max: number): Promise<Uint8Array> {
+        const first = pieces[index];
+        if (!first) return new Uint8Array(0);
+        if (first.byteLength - offset >= max) {
+          const out = first.subarray(offset, offset + max);
+          offset += max;
+          if (offset === first.byteLength) {
+            index++;
+            offset = 0;
+          }
+          return out;
+        }
+        const out = new Uint8Array(max);
+        let filled = 0;
+        while (filled < max && index < pieces.length) {
+          const piece = pieces[index]!;
+          const take = Math.min(max - filled, piece.byteLength - offset);
+          out.set(piece.subarray(offset, offset + take), filled);
+          filled += take;
+          offset += take;
+          if (offset === piece.byteLength) {
+            index++;
+            offset = 0;
+          }
+        }
+        return filled === max ? out : out.subarray(0, filled);
+      },
+      async cancel() {
+        pieces.length = 0;
+      },
+    };
+  }
+}
+
+/**
+ * Reads until `limit` bytes are buffered or the source ends. Exactly `limit` bytes with
+ * the source not yet at its end is "not ended": the caller must keep reading.
+ */
+export async function readBuffer(source: PlaintextSource, limit: number): Promise<BufferedPlaintext> {
+  const pieces: Uint8Array[] = [];
+  let length = 0;
+  while (length < limit) {
+    const piece = await source.read(Math.min(READ_PIECE, limit - length));
+    if (piece.byteLength === 0) return new BufferedPlaintext(pieces, length, true);
+    pieces.push(piece);
+    length += piece.byteLength;
+  }
+  // Full: only an empty read tells a source that ends exactly here (and runs its final
+  // verification) from a longer one. A non-empty read is pushed back by the caller via `more`.
+  const next = await source.read(1);
+  if (next.byteLength === 0) return new BufferedPlaintext(pieces, length, true);
+  return new BufferedPlaintextWithMore(pieces, length, next);
+}
+
+/** A full buffer plus the first byte of what follows (read to learn the source had not ended). */
+export class BufferedPlaintextWithMore extends BufferedPlaintext {
+  constructor(
+    pieces: Uint8Array[],
+    length: number,
+    readonly more: Uint8Array,
+  ) {
+    super(pieces, length, false);
+  }
+}
+
+/** `source` with `first` put back in front of it. */
+export function prepend(first: Uint8Array, source: PlaintextSource): PlaintextSource {
+  let pending: Uint8Array | null = first.byteLength > 0 ? first : null;
+  return {
+    async read(max: number): Promise<Uint8Array> {
+      if (!pending) return source.read(max);
+      if (pending.byteLength >= max) {
+        const out = pending.subarray(0, max);
+        pending = pending.byteLength > max ? pending.subarray(max) : null;
+        return out;
+      }
+      const head = pending;
+      pending = null;
+      const tail = await source.read(max - head.byteLength);
+      if (tail.byteLength === 0) return head;
+      const out = new Uint8Array(head.byteLength + tail.byteLength);
+      out.set(head);
+      out.set(tail, head.byteLength);
+      return out;
+    },
+    cancel: (reason) => source.cancel(reason),
+  };
+}
