@@ -327,14 +327,34 @@ export function canonicalQuery(params: readonly QueryParam[], excludeSignature: 
  * Repeated header lines reach a Worker already joined by ", " (Fetch semantics), so they
  * are canonicalised as that single joined value.
  */
-export function canonicalHeaders(request: Request, signedHeaders: readonly string[]): string {
+export function canonicalHeaders(request: Request, signedHeaders: readonly string[], overrides: Readonly<Record<string, string>> = {}): string {
   let out = "";
   for (const name of signedHeaders) {
-    let value = request.headers.get(name);
+    let value = overrides[name] ?? request.headers.get(name);
     if (value === null && name === "host") value = new URL(request.url).host;
     out += `${name}:${(value ?? "").trim().replace(/[ \t]+/g, " ")}\n`;
   }
   return out;
+}
+
+/**
+ * The Workers runtime replaces the client's Accept-Encoding with its own ("br, gzip")
+ * before the worker sees the request, so a client that signed the header (rclone signs
+ * "gzip") cannot be verified against the value received. When accept-encoding is signed,
+ * the values clients commonly send are tried as well; the header only steers response
+ * compression, so accepting any of them grants nothing.
+ */
+const ACCEPT_ENCODING_CANDIDATES = ["gzip", "identity", "gzip, deflate", "gzip,deflate", "gzip, deflate, br", "br", "deflate", "*"];
+
+export function canonicalHeaderCandidates(request: Request, signedHeaders: readonly string[]): string[] {
+  const received = canonicalHeaders(request, signedHeaders);
+  if (!signedHeaders.includes("accept-encoding")) return [received];
+  const candidates = [received];
+  for (const value of ACCEPT_ENCODING_CANDIDATES) {
+    const text = canonicalHeaders(request, signedHeaders, { "accept-encoding": value });
+    if (!candidates.includes(text)) candidates.push(text);
+  }
+  return candidates;
 }
 
 export function buildCanonicalRequest(method: string, uri: string, query: string, headers: string, signedHeadersRaw: string, payloadHash: string): string {
@@ -398,18 +418,19 @@ export async function verifySigV4(request: Request, auth: SigV4Auth, secret: str
   checkSigV4(request, auth, expected);
   const { path, query } = splitRawUrl(request.url);
   const cQuery = canonicalQuery(parseQuery(query), auth.kind === "query");
-  const cHeaders = canonicalHeaders(request, auth.signedHeaders);
   const payloadHash = payloadLine(auth, expected);
   const key = await signingKey(secret, auth.dateStamp, auth.region, auth.service);
   let first: { canonicalRequest: string; stringToSign: string } | undefined;
-  for (const uri of canonicalUris(path, expected.service)) {
-    const canonicalRequest = buildCanonicalRequest(request.method, uri, cQuery, cHeaders, auth.signedHeadersRaw, payloadHash);
-    const stringToSign = stringToSignV4(auth.datetime, auth.scope, await sha256Hex(canonicalRequest));
-    const signature = await hmacHex(key, stringToSign);
-    if (timingSafeEqualStrings(signature, auth.signature)) {
-      return { ...auth, signingKey: key, seedSignature: auth.signature, canonicalRequest, stringToSign };
+  for (const cHeaders of canonicalHeaderCandidates(request, auth.signedHeaders)) {
+    for (const uri of canonicalUris(path, expected.service)) {
+      const canonicalRequest = buildCanonicalRequest(request.method, uri, cQuery, cHeaders, auth.signedHeadersRaw, payloadHash);
+      const stringToSign = stringToSignV4(auth.datetime, auth.scope, await sha256Hex(canonicalRequest));
+      const signature = await hmacHex(key, stringToSign);
+      if (timingSafeEqualStrings(signature, auth.signature)) {
+        return { ...auth, signingKey: key, seedSignature: auth.signature, canonicalRequest, stringToSign };
+      }
+      first ??= { canonicalRequest, stringToSign };
     }
-    first ??= { canonicalRequest, stringToSign };
   }
   // AWS echoes these so clients can debug; they hold no secret.
   throw Errors.SignatureDoesNotMatch({

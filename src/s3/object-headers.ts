@@ -65,8 +65,18 @@ export function objectResponseHeaders(info: ObjectInfo, checksumMode: boolean): 
   }
   for (const [name, value] of Object.entries(info.userMetadata)) headers.set(`x-amz-meta-${name}`, value);
   if (checksumMode && info.checksum) headers.set(`x-amz-checksum-${info.checksum.algorithm.toLowerCase()}`, info.checksum.value);
+  if (!headers.has("content-encoding") && COMPRESSIBLE.test(headers.get("content-type") ?? "")) {
+    // Cloudflare (and Miniflare, which emulates it) gzips text-like responses on the fly
+    // for clients that accept it, dropping Content-Length and changing the bytes a client
+    // like rclone stores. An object body must arrive as stored: "identity" opts out.
+    headers.set("Content-Encoding", "identity");
+  }
   return headers;
 }
+
+/** Content types Cloudflare compresses on the fly (developers.cloudflare.com, "Content compression"). */
+const COMPRESSIBLE =
+  /^\s*(text\/|application\/([a-z0-9.+-]*\+)?(json|xml)\b|application\/(x-)?javascript|application\/(font|x-font|wasm|vnd\.ms-fontobject|x-httpd-cgi|x-perl|javascript-binast|manifest\+json|ld\+json|graphql\+json|geo\+json)|image\/(svg\+xml|x-icon|vnd\.microsoft\.icon)|font\/|multipart\/bag|multipart\/mixed)/i;
 
 const OVERRIDES: Record<string, string> = {
   "response-content-type": "Content-Type",

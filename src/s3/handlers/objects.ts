@@ -39,13 +39,14 @@ function headerChecksum(headers: Headers): { algorithm: string; value: string } 
 /**
  * The ETag is decided before the first byte reaches R2 (R2 takes metadata with the put):
  * the client's Content-MD5 when it sent one — verified against the body before the write
- * commits, so it is the MD5 of the object as AWS's ETags are — else an opaque value, as
- * AWS gives SSE-KMS objects.
+ * commits, so it is the MD5 of the object, as AWS's ETags are. Otherwise the MD5 is not
+ * known in time, and the ETag is an opaque value in the "<hex>-1" form that S3 clients
+ * (s3cmd, rclone) already read as "not an MD5 of the body" instead of failing a check.
  */
 export function chooseEtag(headers: Headers): string {
   const md5 = headers.get("content-md5");
   const bytes = md5 ? fromBase64(md5.trim()) : null;
-  return bytes && bytes.byteLength === 16 ? toHex(bytes) : toHex(randomBytes(16));
+  return bytes && bytes.byteLength === 16 ? toHex(bytes) : `${toHex(randomBytes(16))}-1`;
 }
 
 export async function putObject(ctx: S3Context): Promise<Response> {
