@@ -1,6 +1,8 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
 import { runScheduledJobs } from "./jobs";
+import "./kms/scheduled";
+import "./rotation/scheduled";
 
 const app = createApp();
 

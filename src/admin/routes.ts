@@ -3,6 +3,7 @@ import type { Env } from "../env";
 import { makeServices } from "../services";
 import { IdentityError, type Role } from "../store/identities";
 import { adminAuthorized } from "./auth";
+import { lifecycle } from "./lifecycle";
 
 type AdminEnv = { Bindings: Env };
 
@@ -22,6 +23,9 @@ admin.onError((error, c) => {
   console.error(JSON.stringify({ event: "admin-error", name: error.name, message: error.message }));
   return c.json({ error: "internal error" }, 500);
 });
+
+// Key lifecycle: master-secret status and rewrap, encryption audit (docs/key-lifecycle.md).
+admin.route("/", lifecycle);
 
 admin.get("/tenants", async (c) => c.json({ tenants: await makeServices(c.env).identities.listTenants() }));
 

@@ -44,6 +44,12 @@ export interface Envelope {
   /** Sealed object facts derived from plaintext (ETag, checksum): see seal.ts. */
   sealed: Uint8Array;
   http: HttpMetadata;
+  /**
+   * The object's original upload time (epoch ms), recorded when the master-secret rewrap
+   * job re-puts an object: R2 stamps every put with a new time, but S3's LastModified
+   * must not move because a key was rewrapped. Absent on objects as first written.
+   */
+  lastModified?: number;
   mac: Uint8Array;
 }
 
@@ -83,6 +89,9 @@ export function macInput(envelope: UnsignedEnvelope, ctx: MacContext): Uint8Arra
   const names = Object.keys(ctx.userMetadata).sort();
   fields.push(String(names.length));
   for (const name of names) fields.push(name, ctx.userMetadata[name]!);
+  // Optional trailing field: the count above delimits the metadata, so inputs with and
+  // without it never collide, and envelopes written before it existed verify unchanged.
+  if (envelope.lastModified !== undefined) fields.push("lm", String(envelope.lastModified));
 
   const parts: Uint8Array[] = [];
   for (const field of fields) {
@@ -121,6 +130,7 @@ interface StoredEnvelope {
   b?: 1;
   e: string;
   h?: Record<string, string>;
+  lm?: number;
   t: string;
 }
 
@@ -155,6 +165,7 @@ export function encodeEnvelope(envelope: Envelope): string {
     if (value !== undefined) h[HTTP_SHORT[name]] = value;
   }
   if (Object.keys(h).length > 0) stored.h = h;
+  if (envelope.lastModified !== undefined) stored.lm = envelope.lastModified;
   return JSON.stringify(stored);
 }
 
@@ -204,6 +215,7 @@ export function decodeEnvelope(text: string | undefined): Envelope {
       }
     }
   }
+  if (s.lm !== undefined && !isCount(s.lm)) bad("last-modified time");
   const sealed = fromB64(s.e) ?? bad("sealed facts");
   const mac = fromB64(s.t) ?? bad("mac");
   if (mac.byteLength !== 32) bad("mac");
@@ -220,6 +232,7 @@ export function decodeEnvelope(text: string | undefined): Envelope {
     bucketKeyEnabled: s.b === 1,
     sealed,
     http,
+    ...(s.lm !== undefined ? { lastModified: s.lm } : {}),
     mac,
   };
 }

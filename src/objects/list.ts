@@ -60,6 +60,7 @@ async function describe(deps: ObjectDeps, bucket: Bucket, object: R2Object, root
   try {
     const envelope = decodeEnvelope(object.customMetadata?.[ENVELOPE_KEY]);
     listed.size = envelope.length;
+    if (envelope.lastModified !== undefined) listed.lastModified = new Date(envelope.lastModified);
     const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
     listed.etag = facts.etag;
   } catch {

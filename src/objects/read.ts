@@ -62,7 +62,7 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
     key,
     etag: facts.etag,
     size: envelope.length,
-    lastModified: object.uploaded,
+    lastModified: envelope.lastModified !== undefined ? new Date(envelope.lastModified) : object.uploaded,
     mode: envelope.mode,
     keyArn: envelope.keyArn,
     bucketKeyEnabled: envelope.bucketKeyEnabled,
