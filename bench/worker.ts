@@ -5,10 +5,73 @@
  */
 import gateway from "../src/index";
 import type { Env } from "../src/env";
+import { decryptingStream } from "../src/crypto/decrypt";
+import { encryptingStream, type PlaintextSource } from "../src/crypto/encrypt";
+import { chunkCount } from "../src/crypto/format";
+import { importHkdf, randomBytes } from "../src/crypto/keys";
+
+const MiB = 1024 * 1024;
+
+/** Plaintext of `total` bytes from one reused 64 KiB block: the source costs nothing. */
+function generated(total: number): PlaintextSource {
+  const block = randomBytes(65536);
+  let sent = 0;
+  return {
+    async read(max) {
+      const n = Math.min(max, total - sent);
+      sent += n;
+      return n === block.byteLength ? block : block.subarray(0, n);
+    },
+    async cancel() {},
+  };
+}
+
+async function drain(stream: ReadableStream<Uint8Array>): Promise<number> {
+  let n = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return n;
+    n += value.byteLength;
+  }
+}
+
+/**
+ * The production encrypt/decrypt stages alone (no R2, no HTTP body), so the benchmark can
+ * read the workerd CPU they cost per GiB.
+ */
+async function cryptoBench(url: URL): Promise<Response> {
+  const bytes = Number(url.searchParams.get("bytes") ?? String(256 * MiB));
+  const dataKey = await importHkdf(randomBytes(32));
+  const started = performance.now();
+  if (url.pathname.endsWith("/encrypt")) {
+    const n = await drain(encryptingStream(generated(bytes), dataKey, { partNumber: 0, length: bytes, salt: randomBytes(16) }));
+    return Response.json({ op: "encrypt", bytes, out: n, ms: performance.now() - started });
+  }
+  // Decrypt: encrypt a 64 MiB stream once into memory, then decrypt it repeatedly.
+  const piece = 64 * MiB;
+  const header = { partNumber: 0, length: piece, salt: randomBytes(16) };
+  const stored: Uint8Array[] = [];
+  const reader = encryptingStream(generated(piece), dataKey, header).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stored.push(value);
+  }
+  const t0 = performance.now();
+  let total = 0;
+  for (let done = 0; done < bytes; done += piece) {
+    let i = 0;
+    const source = new ReadableStream<Uint8Array>({ pull: (c) => (i < stored.length ? c.enqueue(stored[i++]!) : c.close()) });
+    total += await drain(decryptingStream(source, dataKey, { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(piece) - 1, skip: 0, take: piece }));
+  }
+  return Response.json({ op: "decrypt", bytes: total, ms: performance.now() - t0 });
+}
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
+    if (url.pathname.startsWith("/_bench/")) return cryptoBench(url);
     if (!url.pathname.startsWith("/_passthrough/")) return gateway.fetch(request, env, ctx);
     const key = "_passthrough/" + decodeURIComponent(url.pathname.slice("/_passthrough/".length));
     if (request.method === "PUT") {
