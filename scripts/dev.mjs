@@ -25,7 +25,7 @@ await seedIdentities(endpoint, vars.ADMIN_TOKEN, identities);
 const region = vars.REGION || "us-east-1";
 console.log(`
   S3 endpoint   ${endpoint}   (region ${region})
-  Identities    (override in .dev.vars: LOCAL_ADMIN_A_ACCESS_KEY, LOCAL_ADMIN_A_SECRET, ...)
+${vars.UPLOAD_PAGE_ACCESS_KEY_ID ? `  Upload page   ${endpoint}/_upload   (presigned POST with SSE-KMS, as ${vars.UPLOAD_PAGE_ACCESS_KEY_ID})\n` : ""}  Identities    (override in .dev.vars: LOCAL_ADMIN_A_ACCESS_KEY, LOCAL_ADMIN_A_SECRET, ...)
 ${identities.map((i) => `    ${i.accessKeyId.padEnd(14)} ${i.secret.padEnd(24)} ${i.role.padEnd(13)} tenant ${i.tenantName} (${i.tenantId})`).join("\n")}
 
   Try:  AWS_ACCESS_KEY_ID=${identities[0].accessKeyId} AWS_SECRET_ACCESS_KEY=${identities[0].secret} \\

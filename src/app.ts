@@ -6,6 +6,7 @@ import { makeServices, type Services } from "./services";
 import { handleS3 } from "./s3/dispatch";
 import { applyCorsHeaders, handlePreflight } from "./s3/handlers/cors";
 import { errorResponse, hostId, newRequestId, toS3Error } from "./s3/respond";
+import { uploadPage } from "./upload-page/routes";
 
 type AppEnv = { Bindings: Env; Variables: { requestId: string } };
 
@@ -14,6 +15,7 @@ export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.route("/_admin", admin);
+  app.route("/_upload", uploadPage);
 
   // The AWS KMS JSON API (TrentService) shares the endpoint: S3 never sends X-Amz-Target.
   app.post("/", async (c, next) => (isKmsRequest(c.req.raw) ? handleKms(c.req.raw, makeServices(c.env)) : next()));

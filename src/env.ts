@@ -13,6 +13,14 @@ export interface Env {
   [name: `MASTER_KEY_V${number}`]: string | undefined;
   /** Optional: pin the master version new writes use (default: the highest present). */
   MASTER_KEY_WRITE_VERSION?: string;
+  /** Upload page (/_upload, docs/browser-uploads.md): enabled when set; uploads act as this access key's user. */
+  UPLOAD_PAGE_ACCESS_KEY_ID?: string;
+  /** Bucket the page uploads into (created for the key's tenant on first use; default "uploads"). */
+  UPLOAD_PAGE_BUCKET?: string;
+  /** Largest file the page's forms allow (content-length-range; default 100 MB). */
+  UPLOAD_PAGE_MAX_BYTES?: string;
+  /** Optional secret the page's JSON endpoints require as a Bearer token. */
+  UPLOAD_PAGE_TOKEN?: string;
 }
 
 export interface Config {

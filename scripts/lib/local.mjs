@@ -41,6 +41,10 @@ export function ensureDevVars(path = DEV_VARS) {
     additions.push("# Local dev serves plain HTTP; deployed workers keep the TLS requirement for SSE-KMS.");
     additions.push("REQUIRE_TLS_FOR_SSE_KMS=false");
   }
+  if (!("UPLOAD_PAGE_ACCESS_KEY_ID" in vars)) {
+    additions.push("# Browser upload page at /_upload (docs/browser-uploads.md): uploads act as this access key's user.");
+    additions.push(`UPLOAD_PAGE_ACCESS_KEY_ID=${vars.LOCAL_ADMIN_A_ACCESS_KEY || "LOCALADMINA"}`);
+  }
   if (additions.length > 0) {
     const text = (existing && !existing.endsWith("\n") ? existing + "\n" : existing) + additions.join("\n") + "\n";
     writeFileSync(path, text, { mode: 0o600 });
