@@ -2,7 +2,7 @@ import { requireBucket, type S3Context } from "../context";
 import { Errors } from "../errors";
 import { parseDefaultEncryption, type DefaultEncryption } from "../sse";
 import { assertMayWriteWith } from "../sse-rules";
-import { childText, xmlResponse } from "../xml";
+import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
 
 /**
@@ -26,8 +26,11 @@ export async function getBucketEncryption(ctx: S3Context): Promise<Response> {
 export async function putBucketEncryption(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const doc = await readBodyXml(ctx, "ServerSideEncryptionConfiguration");
-  const rule = doc["Rule"];
-  if (rule === undefined || Array.isArray(rule) || typeof rule !== "object") throw Errors.MalformedXML();
+  // The XML helper always parses <Rule> as a list (it repeats in other documents); this
+  // configuration takes exactly one.
+  const rules = childArray(doc, "Rule");
+  const rule = rules[0];
+  if (rules.length !== 1 || rule === null || typeof rule !== "object") throw Errors.MalformedXML();
   const apply = (rule as Record<string, unknown>)["ApplyServerSideEncryptionByDefault"];
   if (apply === undefined || typeof apply !== "object" || apply === null) throw Errors.MalformedXML();
   const algorithm = childText(apply, "SSEAlgorithm");
