@@ -2,7 +2,7 @@ import type { SseMode } from "../crypto/envelope";
 import { INFO, deriveKek, deriveSealKey } from "../crypto/keys";
 import { Errors, S3Error } from "../s3/errors";
 import { parseKeyReference } from "./arn";
-import type { MasterKeyring } from "./keyring";
+import { MasterKeyMissingError, type MasterKeyring } from "./keyring";
 import { KeyRegistry, type KmsKey } from "./registry";
 
 /** The key material a writer needs: the CMK, its current version, the KEK to wrap with. */
@@ -107,6 +107,7 @@ export class KeyService {
   /** Per-tenant key that seals object facts (ETag, checksum) in R2 metadata. */
   sealKey(tenantId: string, masterVersion: number): Promise<CryptoKey> {
     const name = `seal:${tenantId}:${masterVersion}`;
+    this.assertConfigured(masterVersion);
     const hit = derived.get(name);
     if (hit) return Promise.resolve(hit);
     return deriveSealKey(this.keyring.secret(masterVersion), INFO.seal, tenantId).then((k) => remember(name, k));
@@ -115,6 +116,7 @@ export class KeyService {
   /** Key that seals secret access keys in D1. */
   accessKeySealKey(masterVersion: number): Promise<CryptoKey> {
     const name = `access:${masterVersion}`;
+    this.assertConfigured(masterVersion);
     const hit = derived.get(name);
     if (hit) return Promise.resolve(hit);
     return deriveSealKey(this.keyring.secret(masterVersion), INFO.accessKey).then((k) => remember(name, k));
@@ -122,6 +124,7 @@ export class KeyService {
 
   async kek(key: KmsKey, keyVersion: number, masterVersion: number): Promise<CryptoKey> {
     const name = `kek:${key.id}:${keyVersion}:${masterVersion}`;
+    this.assertConfigured(masterVersion);
     const hit = derived.get(name);
     if (hit) return hit;
     const materialName = `${key.id}:${keyVersion}`;
@@ -133,6 +136,14 @@ export class KeyService {
       materials.set(materialName, material);
     }
     return remember(name, await deriveKek(this.keyring.secret(masterVersion), material, key.arn, keyVersion, masterVersion));
+  }
+
+  /**
+   * Derived keys are cached per isolate across requests; one derived from a master secret
+   * that is no longer configured must not keep working from the cache.
+   */
+  private assertConfigured(masterVersion: number): void {
+    if (!this.keyring.has(masterVersion)) throw new MasterKeyMissingError(masterVersion);
   }
 
   private async cachedRow(id: string): Promise<KmsKey | null> {
