@@ -12,6 +12,7 @@
  *
  * Memory stays at about one buffer (plus one wire chunk) whatever the object's size.
  */
+import { createMd5 } from "../checksum";
 import type { PlaintextSource } from "../crypto/encrypt";
 import type { ObjectFacts } from "../crypto/facts";
 import { writeObject, type ObjectDeps, type WriteRequest, type WrittenObject } from "./write";
@@ -23,8 +24,11 @@ const READ_PIECE = 256 * 1024;
 export interface StreamedWriteRequest extends Omit<WriteRequest, "source" | "length" | "facts"> {
   /** read(max): up to max bytes, an empty array at the end (after its own verification). */
   source: PlaintextSource;
-  /** Facts are decided once the source has ended and verified (e.g. a checksum field). */
-  facts: () => ObjectFacts;
+  /**
+   * Facts are decided once the source has ended and verified (e.g. a checksum field).
+   * `md5` is the plaintext's MD5 when the object fit one buffer (the ETag S3 would give).
+   */
+  facts: (plain: { md5?: Uint8Array }) => ObjectFacts;
 }
 
 /**
@@ -49,7 +53,9 @@ export class StreamTooLargeError extends Error {
 export async function writeStreamed(deps: ObjectDeps, req: StreamedWriteRequest, bufferBytes = STREAM_BUFFER_BYTES): Promise<WrittenObject> {
   const head = await readBuffer(req.source, bufferBytes);
   if (head.ended) {
-    return writeObject(deps, { ...req, source: head.source(), length: head.length, facts: req.facts() });
+    const md5 = createMd5();
+    for (const piece of head.pieces) md5.update(piece);
+    return writeObject(deps, { ...req, source: head.source(), length: head.length, facts: req.facts({ md5: await md5.digest() }) });
   }
   if (!largeWriter) {
     await req.source.cancel(new StreamTooLargeError(bufferBytes));

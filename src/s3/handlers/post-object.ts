@@ -73,7 +73,6 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
   const range = contentLengthRange(policy);
   const checksum = checksumField(form.fields);
   const guarded = guard(form.file.source, { min: range?.min ?? 0, max: Math.min(range?.max ?? MAX_PUT_BYTES, MAX_PUT_BYTES) }, checksum);
-  const etag = toHex(randomBytes(16));
   let written;
   try {
     written = await writeStreamed(ctx.services.objects, {
@@ -83,7 +82,8 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
       sse,
       http: httpMetadataFrom(headers),
       userMetadata: userMetadataFrom(headers),
-      facts: () => ({ etag, ...(checksum ? { checksum: { algorithm: checksum.info.algorithm, value: toBase64(checksum.value) } } : {}) }),
+      // The MD5 when the file fit one buffer (as S3's ETag); else an opaque "<hex>-1" as PUT gives.
+      facts: ({ md5 }) => ({ etag: md5 ? toHex(md5) : `${toHex(randomBytes(16))}-1`, ...(checksum ? { checksum: { algorithm: checksum.info.algorithm, value: toBase64(checksum.value) } } : {}) }),
     });
   } catch (error) {
     if (error instanceof StreamTooLargeError) {
