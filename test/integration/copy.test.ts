@@ -160,12 +160,13 @@ describe("CopyObject", () => {
     const etag = (await send("adminA", { method: "HEAD", bucket, key: "src" })).headers.get("etag")!;
     const past = "Sat, 01 Jan 2000 00:00:00 GMT";
     const future = new Date(Date.now() + 86_400_000).toUTCString();
-    for (const headers of [
+    const failing: Record<string, string>[] = [
       { "x-amz-copy-source-if-match": '"0000"' },
       { "x-amz-copy-source-if-none-match": etag },
       { "x-amz-copy-source-if-unmodified-since": past },
       { "x-amz-copy-source-if-modified-since": future },
-    ]) {
+    ];
+    for (const headers of failing) {
       await expectError(copy("cond", `/${bucket}/src`, headers), 412, "PreconditionFailed");
     }
     expect((await send("adminA", { method: "HEAD", bucket, key: "cond" })).status).toBe(404);
