@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "../util/bytes";
 import { ExactReader } from "../util/exact-reader";
 import { IntegrityError } from "./errors";
-import { HEADER_SIZE, TAG_SIZE, chunkCount, chunkNonce, chunkPlainLength, encodeHeader, type StreamHeader } from "./format";
+import { CHUNK_SIZE, CHUNKS_PER_STEP, ENCRYPTED_CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, chunkCount, chunkNonce, chunkPlainLength, encodeHeader, type StreamHeader } from "./format";
 import { deriveStreamKey } from "./keys";
 
 /** What to read: `header` comes from MAC-verified metadata, never from the stored bytes. */
@@ -24,19 +24,21 @@ export interface DecryptPlan {
 export function decryptingStream(ciphertext: ReadableStream<Uint8Array>, dataKey: CryptoKey, plan: DecryptPlan): ReadableStream<Uint8Array> {
   const reader = new ExactReader(ciphertext);
   const headerBytes = encodeHeader(plan.header);
-  const count = chunkCount(plan.header.length);
+  const length = plan.header.length;
+  const count = chunkCount(length);
   let key: CryptoKey | undefined;
-  let index = plan.firstChunk;
+  let next = plan.firstChunk;
   let skip = plan.skip;
   let remaining = plan.take;
-  // The next chunk's read is started before the current chunk is decrypted, so storage
-  // I/O overlaps decryption instead of alternating with it.
-  let prefetch: Promise<Uint8Array> | null = null;
-  const sealedSize = (i: number) => chunkPlainLength(i, plan.header.length) + TAG_SIZE;
-  const readChunk = (i: number) => {
-    const read = reader.read(sealedSize(i));
+  // The next step's read is started before the current step is decrypted, so storage I/O
+  // overlaps decryption instead of alternating with it.
+  let prefetch: { first: number; last: number; read: Promise<Uint8Array> } | null = null;
+  const sealedSize = (i: number) => chunkPlainLength(i, length) + TAG_SIZE;
+  const readStep = (first: number) => {
+    const last = Math.min(plan.lastChunk, first + CHUNKS_PER_STEP - 1);
+    const read = reader.read((last - first) * ENCRYPTED_CHUNK_SIZE + sealedSize(last));
     read.catch(() => {}); // observed when awaited; avoid an unhandled rejection meanwhile
-    return read;
+    return { first, last, read };
   };
 
   return new ReadableStream<Uint8Array>(
@@ -45,7 +47,7 @@ export function decryptingStream(ciphertext: ReadableStream<Uint8Array>, dataKey
         // Set-up happens in the first pull, not in start(): workerd may pull before an
         // async start() settles, and two readers racing on one stream would interleave.
         if (!key) {
-          key = await deriveStreamKey(dataKey, plan.header.salt, plan.header.partNumber, plan.header.length);
+          key = await deriveStreamKey(dataKey, plan.header.salt, plan.header.partNumber, length);
           if (plan.includesHeader) {
             const stored = await reader.read(HEADER_SIZE);
             if (!timingSafeEqual(stored, headerBytes)) throw new IntegrityError("stream header does not match its metadata");
@@ -53,29 +55,38 @@ export function decryptingStream(ciphertext: ReadableStream<Uint8Array>, dataKey
         }
         // Every planned chunk is authenticated, even when it contributes no bytes (an
         // empty object still has its sealed final chunk).
-        if (index > plan.lastChunk) {
+        if (next > plan.lastChunk) {
           await finish(controller);
           return;
         }
-        const final = index === count - 1;
-        const sealed = await (prefetch ?? readChunk(index));
-        prefetch = index < plan.lastChunk ? readChunk(index + 1) : null;
-        if (sealed.byteLength !== sealedSize(index)) throw new IntegrityError(`chunk ${index} is truncated`);
-        let plain: Uint8Array;
-        try {
-          plain = new Uint8Array(
-            await crypto.subtle.decrypt({ name: "AES-GCM", iv: chunkNonce(index, final), additionalData: headerBytes }, key!, sealed),
-          );
-        } catch {
-          throw new IntegrityError(`chunk ${index} failed authentication`);
+        const step = prefetch ?? readStep(next);
+        const sealed = await step.read;
+        next = step.last + 1;
+        prefetch = next <= plan.lastChunk ? readStep(next) : null;
+        const expected = (step.last - step.first) * ENCRYPTED_CHUNK_SIZE + sealedSize(step.last);
+        if (sealed.byteLength !== expected) throw new IntegrityError(`chunks ${step.first}-${step.last} are truncated`);
+
+        const plain = new Uint8Array((step.last - step.first) * CHUNK_SIZE + chunkPlainLength(step.last, length));
+        for (let index = step.first; index <= step.last; index++) {
+          const at = (index - step.first) * ENCRYPTED_CHUNK_SIZE;
+          let opened: ArrayBuffer;
+          try {
+            opened = await crypto.subtle.decrypt(
+              { name: "AES-GCM", iv: chunkNonce(index, index === count - 1), additionalData: headerBytes },
+              key,
+              sealed.subarray(at, at + sealedSize(index)),
+            );
+          } catch {
+            throw new IntegrityError(`chunk ${index} failed authentication`);
+          }
+          plain.set(new Uint8Array(opened), (index - step.first) * CHUNK_SIZE);
         }
-        index++;
         const start = Math.min(skip, plain.byteLength);
         skip -= start;
         const piece = plain.subarray(start, start + Math.min(remaining, plain.byteLength - start));
         remaining -= piece.byteLength;
         if (piece.byteLength > 0) controller.enqueue(piece);
-        if (index > plan.lastChunk) await finish(controller);
+        if (next > plan.lastChunk) await finish(controller);
       },
       cancel(reason) {
         return reader.cancel(reason);

@@ -1,5 +1,5 @@
 import { LengthMismatchError } from "./errors";
-import { chunkCount, chunkNonce, chunkPlainLength, encodeHeader, type StreamHeader } from "./format";
+import { CHUNK_SIZE, CHUNKS_PER_STEP, TAG_SIZE, chunkCount, chunkNonce, chunkPlainLength, encodeHeader, type StreamHeader } from "./format";
 import { deriveStreamKey } from "./keys";
 
 /**
@@ -22,22 +22,23 @@ export interface PlaintextSource {
 export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, header: StreamHeader): ReadableStream<Uint8Array> {
   const headerBytes = encodeHeader(header);
   const count = chunkCount(header.length);
-  let keyPromise: Promise<CryptoKey> | undefined;
-  let next = -1; // -1: the header is due
+  let key: CryptoKey | undefined;
+  let next = 0;
   let received = 0;
 
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        if (next === -1) {
-          keyPromise = deriveStreamKey(dataKey, header.salt, header.partNumber, header.length);
+        if (!key) {
+          key = await deriveStreamKey(dataKey, header.salt, header.partNumber, header.length);
           controller.enqueue(headerBytes.slice());
-          next = 0;
           return;
         }
-        const index = next++;
-        const final = index === count - 1;
-        const want = chunkPlainLength(index, header.length);
+        const first = next;
+        const last = Math.min(count - 1, first + CHUNKS_PER_STEP - 1);
+        next = last + 1;
+        const final = last === count - 1;
+        const want = (last - first) * CHUNK_SIZE + chunkPlainLength(last, header.length);
         const plain = want === 0 ? new Uint8Array(0) : await source.read(want);
         received += plain.byteLength;
         if (plain.byteLength !== want) throw new LengthMismatchError(header.length, received);
@@ -46,21 +47,26 @@ export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, he
           const extra = await source.read(1);
           if (extra.byteLength !== 0) throw new LengthMismatchError(header.length, received + extra.byteLength);
         }
-        const key = await keyPromise!;
-        const sealed = await crypto.subtle.encrypt(
-          { name: "AES-GCM", iv: chunkNonce(index, final), additionalData: headerBytes },
-          key,
-          plain,
-        );
-        controller.enqueue(new Uint8Array(sealed));
+        const out = new Uint8Array(want + (last - first + 1) * TAG_SIZE);
+        let offset = 0;
+        for (let index = first; index <= last; index++) {
+          const start = (index - first) * CHUNK_SIZE;
+          const sealed = await crypto.subtle.encrypt(
+            { name: "AES-GCM", iv: chunkNonce(index, index === count - 1), additionalData: headerBytes },
+            key,
+            plain.subarray(start, start + chunkPlainLength(index, header.length)),
+          );
+          out.set(new Uint8Array(sealed), offset);
+          offset += sealed.byteLength;
+        }
+        controller.enqueue(out);
         if (final) controller.close();
       },
       cancel(reason) {
         return source.cancel(reason);
       },
     },
-    // Two sealed chunks in flight: encryption overlaps the R2 write without unbounded buffering.
+    // Two steps in flight: encryption overlaps the R2 write without unbounded buffering.
     { highWaterMark: 2 },
   );
 }
-

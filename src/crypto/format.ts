@@ -12,6 +12,13 @@ export const CHUNK_SIZE = 64 * 1024;
 export const TAG_SIZE = 16;
 export const SALT_SIZE = 16;
 export const ENCRYPTED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE;
+/**
+ * Chunks handled per stream step (1 MiB). The format's unit stays 64 KiB, but every
+ * enqueue and read on a Workers stream has a fixed cost that dwarfs AES-GCM's on 64 KiB
+ * (measured: 64 KiB pieces ≈ 280 MB/s through a FixedLengthStream, 1 MiB ≈ 600 MB/s), so
+ * the stages move 16 chunks at a time. Memory per stream stays a few MiB.
+ */
+export const CHUNKS_PER_STEP = 16;
 
 /** Number of sealed chunks for a plaintext of `length` bytes (an empty plaintext has one). */
 export function chunkCount(length: number): number {
