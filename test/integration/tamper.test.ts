@@ -1,0 +1,391 @@
+/**
+ * Tamper campaign: an attacker with write access to R2 (but not to the master secret or
+ * D1) edits stored objects directly. Every edit must be refused — an error status, or a
+ * body that aborts — and no response may end cleanly with (a prefix of) the plaintext.
+ */
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { makeServices } from "../../src/services";
+import { pseudoRandom } from "../support/sources";
+import { containsBytes, createBucket, rawGet, rawPut, readFully, sameBytes, seedIdentities, send, TENANT_A, TENANT_B, uniqueBucket, type RawObject } from "../support/s3-harness";
+
+const bucket = uniqueBucket("tamper");
+const sibling = uniqueBucket("tamper-sib");
+const foreign = uniqueBucket("tamper-b");
+
+const HEADER = 32;
+const CHUNK = 65536;
+const SEALED = CHUNK + 16;
+const SIZE = 3 * CHUNK + 3392; // three full chunks and a partial final one
+const plaintext = pseudoRandom(SIZE, 1234);
+const twinText = pseudoRandom(SIZE, 4321);
+const CONTEXT = btoa(JSON.stringify({ app: "tamper" }));
+
+let original: RawObject;
+let twin: RawObject;
+let olderVersion: RawObject;
+let otherKeyArn = "";
+
+const chunkStart = (i: number) => HEADER + i * SEALED;
+const chunkEnd = (i: number, total: number) => Math.min(chunkStart(i) + SEALED, total);
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+function clone(raw: RawObject): RawObject {
+  return { body: raw.body.slice(), customMetadata: { ...raw.customMetadata }, httpMetadata: { ...raw.httpMetadata } };
+}
+
+function flip(body: Uint8Array, offset: number, bit = 0): Uint8Array {
+  const out = body.slice();
+  out[offset]! ^= 1 << bit;
+  return out;
+}
+
+function chunks(body: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = HEADER; at < body.byteLength; at += SEALED) out.push(body.slice(at, Math.min(at + SEALED, body.byteLength)));
+  return out;
+}
+
+type Envelope = Record<string, unknown>;
+
+function withEnvelope(raw: RawObject, edit: (e: Envelope) => void): RawObject {
+  const out = clone(raw);
+  const envelope = JSON.parse(out.customMetadata["sse-envelope"]!) as Envelope;
+  edit(envelope);
+  out.customMetadata["sse-envelope"] = JSON.stringify(envelope);
+  return out;
+}
+
+function flipBase64(value: unknown, offset = 0): string {
+  const bytes = Uint8Array.from(atob(String(value)), (c) => c.charCodeAt(0));
+  bytes[offset % bytes.length]! ^= 0x01;
+  return btoa(String.fromCharCode(...bytes));
+}
+
+function withBody(raw: RawObject, body: Uint8Array): RawObject {
+  return { ...clone(raw), body };
+}
+
+interface Outcome {
+  status: number;
+  errored: boolean;
+  bytes: Uint8Array;
+}
+
+/** `bytes` is what a successful response served (an error document counts as nothing served). */
+async function attempt(method: "GET" | "HEAD", key: string, range?: string, b = bucket, who: "adminA" | "adminB" = "adminA"): Promise<Outcome> {
+  const r = await send(who, { method, bucket: b, key, ...(range ? { headers: { range } } : {}) });
+  const { bytes, errored } = await readFully(r);
+  return { status: r.status, errored, bytes: r.status >= 400 ? new Uint8Array(0) : bytes };
+}
+
+/** Refused: an error status or an aborted body; never the plaintext (or a clean prefix of it). */
+function expectRefused(o: Outcome, what: string, expected: Uint8Array = plaintext): void {
+  const refused = o.status >= 400 || o.errored;
+  expect(refused, `${what}: status ${o.status}, clean end with ${o.bytes.byteLength} bytes`).toBe(true);
+  if (o.bytes.byteLength > 0) expect(sameBytes(o.bytes, expected), `${what}: served the plaintext`).toBe(false);
+  if (o.status >= 400) expect(o.status, what).toBeLessThan(600);
+}
+
+beforeAll(async () => {
+  await seedIdentities();
+  await createBucket("adminA", bucket);
+  await createBucket("adminA", sibling);
+  await createBucket("adminB", foreign);
+  const headers = {
+    "x-amz-server-side-encryption": "aws:kms",
+    "x-amz-server-side-encryption-context": CONTEXT,
+    "content-type": "application/x-victim",
+    "x-amz-meta-color": "blue",
+  };
+  expect((await send("adminA", { method: "PUT", bucket, key: "victim", body: plaintext, headers })).status).toBe(200);
+  expect((await send("adminA", { method: "PUT", bucket, key: "twin", body: twinText, headers })).status).toBe(200);
+  // An older version of another key: its chunks are under the same CMK but another data key.
+  expect((await send("adminA", { method: "PUT", bucket, key: "versioned", body: twinText, headers })).status).toBe(200);
+  olderVersion = (await rawGet(bucket, "versioned"))!;
+  expect((await send("adminA", { method: "PUT", bucket, key: "versioned", body: plaintext, headers })).status).toBe(200);
+  original = (await rawGet(bucket, "victim"))!;
+  twin = (await rawGet(bucket, "twin"))!;
+  expect(original.body.byteLength).toBe(HEADER + SIZE + 4 * 16);
+  const other = await makeServices(env).keys.registry.create({ tenantId: TENANT_A, region: "us-east-1", kind: "customer" });
+  otherKeyArn = other.arn;
+});
+
+describe("the stored object", () => {
+  it("is readable before any tampering (control)", async () => {
+    await rawPut(bucket, "victim", original);
+    const o = await attempt("GET", "victim");
+    expect(o.status).toBe(200);
+    expect(o.errored).toBe(false);
+    expect(sameBytes(o.bytes, plaintext)).toBe(true);
+  });
+
+  it("never contains the plaintext: no 32-byte window of it appears in the raw body or metadata", async () => {
+    const text = new TextEncoder().encode("The quick brown fox jumps over the lazy dog. ".repeat(5000));
+    expect((await send("adminA", { method: "PUT", bucket, key: "text", body: text, headers: { "x-amz-server-side-encryption": "aws:kms" } })).status).toBe(200);
+    expect((await send("adminA", { method: "PUT", bucket, key: "text-s3", body: text, headers: { "x-amz-server-side-encryption": "AES256" } })).status).toBe(200);
+    for (const [key, plain] of [["text", text], ["text-s3", text], ["victim", plaintext]] as const) {
+      const raw = (await rawGet(bucket, key))!;
+      const metadata = new TextEncoder().encode(JSON.stringify(raw.customMetadata));
+      for (let offset = 0; offset + 32 <= plain.byteLength; offset += 997) {
+        const window = plain.subarray(offset, offset + 32);
+        expect(containsBytes(raw.body, window), `${key} window at ${offset}`).toBe(false);
+        expect(containsBytes(metadata, window), `${key} metadata window at ${offset}`).toBe(false);
+      }
+    }
+  });
+});
+
+interface BodyCase {
+  name: string;
+  body: () => Uint8Array;
+  /** Ranges that read the damaged part and must be refused as well. */
+  ranges?: string[];
+  /** HEAD must be refused too (the stored size no longer matches). */
+  head?: boolean;
+}
+
+const last = (b: Uint8Array) => b.byteLength - 1;
+
+const bodyCases: BodyCase[] = [
+  { name: "magic byte of the header", body: () => flip(original.body, 0) },
+  { name: "version byte of the header", body: () => flip(original.body, 3) },
+  { name: "part number in the header", body: () => flip(original.body, 7) },
+  { name: "plaintext length in the header", body: () => flip(original.body, 15) },
+  { name: "salt in the header", body: () => flip(original.body, 20, 7) },
+  { name: "whole header zeroed", body: () => concat(new Uint8Array(HEADER), original.body.subarray(HEADER)) },
+  { name: "first byte of chunk 0", body: () => flip(original.body, chunkStart(0)), ranges: ["bytes=0-0", "bytes=0-99"] },
+  { name: "middle of chunk 2", body: () => flip(original.body, chunkStart(2) + 30_000, 3), ranges: ["bytes=131072-131100", "bytes=160000-"] },
+  { name: "the final, partial chunk", body: () => flip(original.body, chunkStart(3) + 5), ranges: ["bytes=-1", "bytes=196608-"] },
+  { name: "tag of chunk 1", body: () => flip(original.body, chunkEnd(1, original.body.byteLength) - 1), ranges: ["bytes=65536-65540"] },
+  { name: "first tag byte of chunk 0", body: () => flip(original.body, chunkStart(0) + CHUNK), ranges: ["bytes=10-20"] },
+  { name: "final tag", body: () => flip(original.body, last(original.body), 7), ranges: ["bytes=-10"] },
+  {
+    name: "chunks 0 and 1 swapped",
+    body: () => {
+      const c = chunks(original.body);
+      return concat(original.body.subarray(0, HEADER), c[1]!, c[0]!, c[2]!, c[3]!);
+    },
+    ranges: ["bytes=0-10", "bytes=65536-65546"],
+  },
+  {
+    name: "chunks 1 and 2 swapped",
+    body: () => {
+      const c = chunks(original.body);
+      return concat(original.body.subarray(0, HEADER), c[0]!, c[2]!, c[1]!, c[3]!);
+    },
+    ranges: ["bytes=70000-140000"],
+  },
+  {
+    name: "chunk 0 duplicated over chunk 1",
+    body: () => {
+      const c = chunks(original.body);
+      return concat(original.body.subarray(0, HEADER), c[0]!, c[0]!, c[2]!, c[3]!);
+    },
+    ranges: ["bytes=65536-65546"],
+  },
+  {
+    name: "chunk 1 dropped",
+    head: true,
+    body: () => {
+      const c = chunks(original.body);
+      return concat(original.body.subarray(0, HEADER), c[0]!, c[2]!, c[3]!);
+    },
+    ranges: ["bytes=0-10", "bytes=-10"],
+  },
+  {
+    name: "final chunk dropped",
+    head: true,
+    body: () => original.body.subarray(0, chunkStart(3)),
+    ranges: ["bytes=0-10", "bytes=-10"],
+  },
+  {
+    name: "chunk 1 duplicated (inserted again)",
+    head: true,
+    body: () => {
+      const c = chunks(original.body);
+      return concat(original.body.subarray(0, HEADER), c[0]!, c[1]!, c[1]!, c[2]!, c[3]!);
+    },
+    ranges: ["bytes=0-10"],
+  },
+  { name: "final chunk appended again", head: true, body: () => concat(original.body, chunks(original.body)[3]!), ranges: ["bytes=-5"] },
+  { name: "one byte appended", head: true, body: () => concat(original.body, new Uint8Array([0])), ranges: ["bytes=-5"] },
+  { name: "a whole zero chunk appended", head: true, body: () => concat(original.body, new Uint8Array(SEALED)), ranges: ["bytes=0-5"] },
+  { name: "truncated by one byte", head: true, body: () => original.body.subarray(0, last(original.body)), ranges: ["bytes=-5"] },
+  { name: "final tag cut off", head: true, body: () => original.body.subarray(0, original.body.byteLength - 16), ranges: ["bytes=-5"] },
+  { name: "truncated to the header", head: true, body: () => original.body.subarray(0, HEADER) },
+  { name: "truncated in the middle of chunk 1", head: true, body: () => original.body.subarray(0, chunkStart(1) + 1000) },
+  { name: "empty body", head: true, body: () => new Uint8Array(0) },
+  {
+    name: "chunk 1 spliced from another object under the same CMK",
+    body: () => {
+      const c = chunks(original.body);
+      return concat(original.body.subarray(0, HEADER), c[0]!, chunks(twin.body)[1]!, c[2]!, c[3]!);
+    },
+    ranges: ["bytes=65536-65546"],
+  },
+  { name: "the whole body of another object under the same CMK", body: () => twin.body.slice(), ranges: ["bytes=0-5", "bytes=-5"] },
+  { name: "header of another object", body: () => concat(twin.body.subarray(0, HEADER), original.body.subarray(HEADER)) },
+  {
+    name: "chunk 1 spliced from an older version of another key",
+    body: () => {
+      const c = chunks(original.body);
+      return concat(original.body.subarray(0, HEADER), c[0]!, chunks(olderVersion.body)[1]!, c[2]!, c[3]!);
+    },
+    ranges: ["bytes=65536-65546"],
+  },
+  {
+    name: "the plaintext itself, padded to the stored length",
+    body: () => concat(plaintext, new Uint8Array(original.body.byteLength - SIZE)),
+    ranges: ["bytes=0-5", "bytes=100000-100005"],
+  },
+];
+
+describe("body tampering is refused", () => {
+  it.each(bodyCases)("$name", async (c) => {
+    await rawPut(bucket, "victim", withBody(original, c.body()));
+    expectRefused(await attempt("GET", "victim"), "GET");
+    for (const range of c.ranges ?? []) {
+      const o = await attempt("GET", "victim", range);
+      expectRefused(o, `GET ${range}`, new Uint8Array(0));
+      expect(o.bytes.byteLength, `GET ${range} served bytes`).toBe(0);
+    }
+    if (c.head) expectRefused(await attempt("HEAD", "victim"), "HEAD");
+  });
+});
+
+interface MetadataCase {
+  name: string;
+  edit: () => RawObject;
+}
+
+const metadataCases: MetadataCase[] = [
+  { name: "format version", edit: () => withEnvelope(original, (e) => (e["v"] = 2)) },
+  { name: "mode aws:kms → AES256", edit: () => withEnvelope(original, (e) => (e["m"] = "AES256")) },
+  { name: "key ARN → another key of the tenant", edit: () => withEnvelope(original, (e) => (e["k"] = otherKeyArn)) },
+  { name: "key ARN → another tenant", edit: () => withEnvelope(original, (e) => (e["k"] = String(e["k"]).replace(TENANT_A, TENANT_B))) },
+  { name: "key ARN → bare uuid", edit: () => withEnvelope(original, (e) => (e["k"] = String(e["k"]).split("/").pop())) },
+  { name: "CMK key version", edit: () => withEnvelope(original, (e) => (e["kv"] = 2)) },
+  { name: "master version (not configured)", edit: () => withEnvelope(original, (e) => (e["mv"] = 2)) },
+  { name: "master version as a string", edit: () => withEnvelope(original, (e) => (e["mv"] = "1")) },
+  { name: "wrapped key, first byte", edit: () => withEnvelope(original, (e) => (e["w"] = flipBase64(e["w"], 0))) },
+  { name: "wrapped key, last byte", edit: () => withEnvelope(original, (e) => (e["w"] = flipBase64(e["w"], 39))) },
+  { name: "wrapped key of another object", edit: () => withEnvelope(original, (e) => (e["w"] = JSON.parse(twin.customMetadata["sse-envelope"]!).w)) },
+  { name: "wrapped key truncated", edit: () => withEnvelope(original, (e) => (e["w"] = btoa(atob(String(e["w"])).slice(0, 32)))) },
+  { name: "length − 1", edit: () => withEnvelope(original, (e) => (e["n"] = SIZE - 1)) },
+  { name: "length + 1", edit: () => withEnvelope(original, (e) => (e["n"] = SIZE + 1)) },
+  {
+    name: "length and body cut to three chunks together",
+    edit: () => ({ ...withEnvelope(original, (e) => (e["n"] = 3 * CHUNK)), body: original.body.slice(0, chunkStart(3)) }),
+  },
+  { name: "length as a string", edit: () => withEnvelope(original, (e) => (e["n"] = String(SIZE))) },
+  { name: "salt", edit: () => withEnvelope(original, (e) => (e["s"] = flipBase64(e["s"], 5))) },
+  { name: "salt of another object", edit: () => withEnvelope(original, (e) => (e["s"] = JSON.parse(twin.customMetadata["sse-envelope"]!).s)) },
+  {
+    name: "single layout replaced by a multipart layout",
+    edit: () =>
+      withEnvelope(original, (e) => {
+        delete e["s"];
+        e["p"] = { c: 1, h: btoa(String.fromCharCode(...new Uint8Array(32))) };
+      }),
+  },
+  { name: "encryption context changed", edit: () => withEnvelope(original, (e) => (e["c"] = btoa(JSON.stringify({ app: "other" })))) },
+  { name: "encryption context removed", edit: () => withEnvelope(original, (e) => delete e["c"]) },
+  { name: "bucket key flag added", edit: () => withEnvelope(original, (e) => (e["b"] = 1)) },
+  { name: "sealed facts flipped", edit: () => withEnvelope(original, (e) => (e["e"] = flipBase64(e["e"], 20))) },
+  { name: "sealed facts of another object", edit: () => withEnvelope(original, (e) => (e["e"] = JSON.parse(twin.customMetadata["sse-envelope"]!).e)) },
+  { name: "Content-Type changed", edit: () => withEnvelope(original, (e) => ((e["h"] as Record<string, string>)["ct"] = "text/html")) },
+  { name: "Content-Disposition added", edit: () => withEnvelope(original, (e) => ((e["h"] as Record<string, string>)["cd"] = "attachment")) },
+  { name: "HTTP metadata removed", edit: () => withEnvelope(original, (e) => delete e["h"]) },
+  { name: "MAC, first byte", edit: () => withEnvelope(original, (e) => (e["t"] = flipBase64(e["t"], 0))) },
+  { name: "MAC, last byte", edit: () => withEnvelope(original, (e) => (e["t"] = flipBase64(e["t"], 31))) },
+  { name: "MAC of another object", edit: () => withEnvelope(original, (e) => (e["t"] = JSON.parse(twin.customMetadata["sse-envelope"]!).t)) },
+  { name: "MAC removed", edit: () => withEnvelope(original, (e) => delete e["t"]) },
+  { name: "whole envelope of another object (with its body kept)", edit: () => ({ ...clone(original), customMetadata: { ...original.customMetadata, "sse-envelope": twin.customMetadata["sse-envelope"]! } }) },
+  { name: "envelope and body of another object at this key", edit: () => clone(twin) },
+  {
+    name: "envelope removed",
+    edit: () => {
+      const out = clone(original);
+      delete out.customMetadata["sse-envelope"];
+      return out;
+    },
+  },
+  { name: "envelope not JSON", edit: () => ({ ...clone(original), customMetadata: { ...original.customMetadata, "sse-envelope": "{not json" } }) },
+  { name: "envelope JSON null", edit: () => ({ ...clone(original), customMetadata: { ...original.customMetadata, "sse-envelope": "null" } }) },
+  { name: "user metadata value changed", edit: () => ({ ...clone(original), customMetadata: { ...original.customMetadata, "x-amz-meta-color": "red" } }) },
+  {
+    name: "user metadata removed",
+    edit: () => {
+      const out = clone(original);
+      delete out.customMetadata["x-amz-meta-color"];
+      return out;
+    },
+  },
+  { name: "user metadata added", edit: () => ({ ...clone(original), customMetadata: { ...original.customMetadata, "x-amz-meta-extra": "1" } }) },
+  { name: "user metadata name case changed", edit: () => {
+    const out = clone(original);
+    delete out.customMetadata["x-amz-meta-color"];
+    out.customMetadata["x-amz-meta-Color"] = "blue";
+    return out;
+  } },
+  { name: "unknown custom metadata added", edit: () => ({ ...clone(original), customMetadata: { ...original.customMetadata, "x-internal": "1" } }) },
+];
+
+describe("metadata tampering is refused, on GET, ranged GET and HEAD", () => {
+  it.each(metadataCases)("$name", async (c) => {
+    await rawPut(bucket, "victim", c.edit());
+    expectRefused(await attempt("GET", "victim"), "GET", c.name.startsWith("envelope and body") ? twinText : plaintext);
+    for (const range of ["bytes=0-99", "bytes=-99"]) {
+      const o = await attempt("GET", "victim", range);
+      expectRefused(o, `GET ${range}`, new Uint8Array(0));
+      expect(o.bytes.byteLength, `GET ${range} served bytes`).toBe(0);
+    }
+    expectRefused(await attempt("HEAD", "victim"), "HEAD");
+  });
+
+  it("R2's own HTTP metadata is not trusted: it never changes what is served", async () => {
+    await rawPut(bucket, "victim", { ...clone(original), httpMetadata: { contentType: "text/html", contentDisposition: "attachment" } });
+    const r = await send("adminA", { method: "GET", bucket, key: "victim" });
+    const { bytes, errored } = await readFully(r);
+    if (r.status === 200 && !errored) {
+      expect(r.headers.get("content-type")).toBe("application/x-victim");
+      expect(r.headers.get("content-disposition")).toBeNull();
+      expect(sameBytes(bytes, plaintext)).toBe(true);
+    } else {
+      expect(r.status >= 400 || errored).toBe(true);
+    }
+  });
+});
+
+describe("objects moved inside R2 are refused", () => {
+  it.each([
+    ["another key in the same bucket", bucket, "renamed"],
+    ["the same key in another bucket of the tenant", sibling, "victim"],
+    ["a key in another tenant's bucket", foreign, "victim"],
+  ])("copied to %s", async (_label, b, key) => {
+    await rawPut(b, key, original);
+    const who = b === foreign ? "adminB" : "adminA";
+    for (const method of ["GET", "HEAD"] as const) expectRefused(await attempt(method, key, undefined, b, who), `${method} ${b}/${key}`);
+    const ranged = await attempt("GET", key, "bytes=0-99", b, who);
+    expectRefused(ranged, "GET bytes=0-99", new Uint8Array(0));
+    expect(ranged.bytes.byteLength).toBe(0);
+  });
+
+  it("the original is still readable after the campaign (control)", async () => {
+    await rawPut(bucket, "victim", original);
+    const o = await attempt("GET", "victim");
+    expect(o.status).toBe(200);
+    expect(o.errored).toBe(false);
+    expect(sameBytes(o.bytes, plaintext)).toBe(true);
+  });
+});
