@@ -29,39 +29,36 @@ export interface StreamedWriteRequest extends Omit<WriteRequest, "source" | "len
    * `md5` is the plaintext's MD5 when the object fit one buffer (the ETag S3 would give).
    */
   facts: (plain: { md5?: Uint8Array }) => ObjectFacts;
+  /** Who uploads (recorded with a multipart-layout upload while it is in progress). */
+  initiator?: { id: string; name: string };
 }
 
 /**
- * Stores an object that does not fit one buffer. Installed by the multipart layout
- * module; `head` holds the first `bufferBytes` of plaintext, `rest` the remainder.
+ * Stores an object that outgrew one buffer; `head` is the first buffer, which the source
+ * continues after. The multipart layout module provides it (write-streamed-multipart.ts).
  */
-export type LargeObjectWriter = (deps: ObjectDeps, req: StreamedWriteRequest, head: BufferedPlaintext, bufferBytes: number) => Promise<WrittenObject>;
+export type LargeObjectWriter = (req: StreamedWriteRequest, head: BufferedPlaintextWithMore, partBytes: number) => Promise<WrittenObject>;
 
-let largeWriter: LargeObjectWriter | null = null;
-
-export function setLargeObjectWriter(writer: LargeObjectWriter): void {
-  largeWriter = writer;
-}
-
-/** Thrown when an object outgrows one buffer and no multipart-layout writer is available. */
+/** Thrown when an object outgrows one buffer and the caller gave no large-object writer. */
 export class StreamTooLargeError extends Error {
   constructor(readonly limit: number) {
     super(`object larger than ${limit} bytes needs the multipart layout`);
   }
 }
 
-export async function writeStreamed(deps: ObjectDeps, req: StreamedWriteRequest, bufferBytes = STREAM_BUFFER_BYTES): Promise<WrittenObject> {
+export async function writeStreamed(deps: ObjectDeps, req: StreamedWriteRequest, options: { large?: LargeObjectWriter; bufferBytes?: number } = {}): Promise<WrittenObject> {
+  const bufferBytes = options.bufferBytes ?? STREAM_BUFFER_BYTES;
   const head = await readBuffer(req.source, bufferBytes);
   if (head.ended) {
     const md5 = createMd5();
     for (const piece of head.pieces) md5.update(piece);
     return writeObject(deps, { ...req, source: head.source(), length: head.length, facts: req.facts({ md5: await md5.digest() }) });
   }
-  if (!largeWriter) {
+  if (!options.large) {
     await req.source.cancel(new StreamTooLargeError(bufferBytes));
     throw new StreamTooLargeError(bufferBytes);
   }
-  return largeWriter(deps, req, head, bufferBytes);
+  return options.large(req, head as BufferedPlaintextWithMore, bufferBytes);
 }
 
 /** Plaintext held in memory as the pieces the source returned (no copy into one array). */
