@@ -2,7 +2,8 @@
  * PutBucketPolicy validation and compilation. Every refusal is 400 MalformedPolicy with
  * AWS's message where we know it, naming the offending field or value.
  */
-import { actionLevel, ALL_ACTIONS, bucketArn, type S3Action } from "./actions";
+import { actionLevel, ALL_ACTIONS, bucketArn, type ActionLevel } from "./actions";
+import { KNOWN_UNIMPLEMENTED_ACTIONS } from "./known-actions";
 import type { CompiledPolicy, CompiledStatement } from "./compiled";
 import { compileCondition, parseOperator, type CompiledCondition } from "./conditions";
 import { Glob } from "./glob";
@@ -111,7 +112,10 @@ function compileStatement(raw: unknown, bucket: string, variables: boolean, sids
   if (!action.not && !resource.not) {
     // AWS refuses e.g. s3:ListBucket (bucket-level) listed only with `bucket/*`.
     actionPatterns.forEach((g, i) => {
-      const applies = ALL_ACTIONS.some((a) => g.test(a) && appliesToAny(a, resources.map((r) => r.widened), bucket));
+      const widened = resources.map((r) => r.widened);
+      const applies =
+        ALL_ACTIONS.some((a) => g.test(a) && appliesToAny(actionLevel(a), widened, bucket)) ||
+        [...KNOWN_UNIMPLEMENTED_ACTIONS].some(([a, level]) => g.test(a) && appliesToAny(level, widened, bucket));
       if (!applies) throw malformed(`Action does not apply to any resource(s) in statement: ${actionNames[i]}`);
     });
   }
@@ -135,7 +139,9 @@ const ACTION_NAME = /^s3:[A-Za-z*?]+$/i;
 function compileAction(name: string): Glob {
   if (name !== "*" && !ACTION_NAME.test(name)) throw malformed(`Policy has invalid action: ${name}`);
   const g = Glob.of(name, true);
-  if (!ALL_ACTIONS.some((a) => g.test(a))) throw malformed(`Policy has invalid action: ${name}`);
+  if (!ALL_ACTIONS.some((a) => g.test(a)) && ![...KNOWN_UNIMPLEMENTED_ACTIONS.keys()].some((a) => g.test(a))) {
+    throw malformed(`Policy has invalid action: ${name}`);
+  }
   return g;
 }
 
@@ -158,8 +164,7 @@ function compileResource(name: string, bucket: string, variables: boolean): Reso
   return { matcher: globMatcher(template), widened };
 }
 
-function appliesToAny(action: S3Action, resources: readonly Glob[], bucket: string): boolean {
-  const level = actionLevel(action);
+function appliesToAny(level: ActionLevel, resources: readonly Glob[], bucket: string): boolean {
   if (level === "service") return false;
   const b = bucketArn(bucket);
   return resources.some((r) => (level === "bucket" ? r.test(b) : r.canMatchPrefix(`${b}/`)));

@@ -1,8 +1,12 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ALL_ACTIONS, S3_ACTIONS, authorize, bucketArn, evaluate, objectArn, parsePolicy, type CompiledPolicy, type PolicyRequest, type TenantPrincipal } from "../../src/policy";
 import { Glob } from "../../src/policy/glob";
 import { cidrContains, parseCidr, parseIp } from "../../src/policy/ip";
+
+// Property runs are CPU-heavy (fc.pre filters many candidates); keep them off the 5 s default
+// so a loaded CI machine does not fail them on time alone.
+vi.setConfig({ testTimeout: 60_000 });
 
 const BUCKET = "bkt";
 const OWNER = "domainiddomainiddomainiddoma0001";

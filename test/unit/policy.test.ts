@@ -313,7 +313,7 @@ describe("validation (PutBucketPolicy)", () => {
     ["missing Action", doc({ ...base, Action: undefined }), /Missing required field Action/],
     ["both Action and NotAction", doc({ ...base, NotAction: "s3:PutObject" }), /both Action and NotAction/],
     ["unknown action", doc({ ...base, Action: "s3:FlyToTheMoon" }), /Policy has invalid action: s3:FlyToTheMoon/],
-    ["unimplemented action", doc({ ...base, Action: ["s3:GetObject", "s3:PutObjectAcl"] }), /invalid action: s3:PutObjectAcl/],
+    ["action AWS does not define", doc({ ...base, Action: ["s3:GetObject", "s3:PutObjectAclz"] }), /invalid action: s3:PutObjectAclz/],
     ["non-S3 action", doc({ ...base, Action: "iam:PassRole" }), /invalid action: iam:PassRole/],
     ["empty action list", doc({ ...base, Action: [] }), /Action must be a non-empty/],
     ["missing Resource", doc({ ...base, Resource: undefined }), /Missing required field Resource/],
@@ -387,5 +387,28 @@ describe("context keys are case-insensitive", () => {
     const p = policy([allow({ Condition: { StringEquals: { "S3:X-Amz-Server-Side-Encryption": "aws:kms" } } })]);
     const ctx: ConditionContext = { "s3:x-amz-server-side-encryption": "aws:kms" };
     expect(evaluate(p, req({ context: ctx }))).toBe("Allow");
+  });
+});
+
+describe("actions AWS defines but this endpoint does not implement", () => {
+  it("validate (policies written for AWS keep working) and never match a request", () => {
+    const bucket = "known-actions";
+    const policy = parsePolicy(
+      JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          { Effect: "Deny", Principal: "*", Action: ["s3:PutObjectAcl", "s3:GetObjectTagging"], Resource: `arn:aws:s3:::${bucket}/*` },
+          { Effect: "Allow", Principal: "*", Action: "s3:GetBucketAcl", Resource: `arn:aws:s3:::${bucket}` },
+        ],
+      }),
+      bucket,
+    );
+    expect(evaluate(policy, { action: "s3:GetObject", resource: `arn:aws:s3:::${bucket}/k`, principal: "anonymous", context: {} })).toBe("NoMatch");
+    expect(evaluate(policy, { action: "s3:PutObject", resource: `arn:aws:s3:::${bucket}/k`, principal: "anonymous", context: {} })).toBe("NoMatch");
+  });
+
+  it("still refuses names AWS does not define, and object actions on the bucket ARN alone", () => {
+    expect(() => parsePolicy(JSON.stringify({ Statement: [{ Effect: "Allow", Principal: "*", Action: "s3:GetObjectAclz", Resource: "arn:aws:s3:::b/*" }] }), "b")).toThrow(/invalid action/);
+    expect(() => parsePolicy(JSON.stringify({ Statement: [{ Effect: "Allow", Principal: "*", Action: "s3:PutObjectAcl", Resource: "arn:aws:s3:::b" }] }), "b")).toThrow(/does not apply/);
   });
 });

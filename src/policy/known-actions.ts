@@ -1,0 +1,31 @@
+import type { ActionLevel } from "./actions";
+
+/**
+ * S3 actions AWS defines that this endpoint does not implement (ACLs, tagging, object
+ * lock, replication, …). Policies written for AWS name them routinely; they validate
+ * (they are not typos) but never match a request here. Unknown names stay MalformedPolicy.
+ * Source: the "Actions defined by Amazon S3" table of the AWS Service Authorization Reference.
+ */
+const OBJECT = [
+  "BypassGovernanceRetention", "DeleteObjectTagging", "DeleteObjectVersionTagging", "GetObjectAcl", "GetObjectAttributes",
+  "GetObjectLegalHold", "GetObjectRetention", "GetObjectTagging", "GetObjectTorrent", "GetObjectVersionAcl",
+  "GetObjectVersionAttributes", "GetObjectVersionForReplication", "GetObjectVersionTagging", "GetObjectVersionTorrent",
+  "InitiateReplication", "ObjectOwnerOverrideToBucketOwner", "PutObjectAcl", "PutObjectLegalHold", "PutObjectRetention",
+  "PutObjectTagging", "PutObjectVersionAcl", "PutObjectVersionTagging", "ReplicateDelete", "ReplicateObject", "ReplicateTags",
+  "RestoreObject",
+];
+const BUCKET = [
+  "DeleteBucketOwnershipControls", "DeleteBucketWebsite", "GetAccelerateConfiguration", "GetAnalyticsConfiguration",
+  "GetBucketAcl", "GetBucketLogging", "GetBucketNotification", "GetBucketObjectLockConfiguration", "GetBucketOwnershipControls",
+  "GetBucketPublicAccessBlock", "GetBucketRequestPayment", "GetBucketTagging", "GetBucketVersioning", "GetBucketWebsite",
+  "GetIntelligentTieringConfiguration", "GetInventoryConfiguration", "GetLifecycleConfiguration", "GetMetricsConfiguration",
+  "GetReplicationConfiguration", "PutAccelerateConfiguration", "PutAnalyticsConfiguration", "PutBucketAcl", "PutBucketLogging",
+  "PutBucketNotification", "PutBucketObjectLockConfiguration", "PutBucketOwnershipControls", "PutBucketPublicAccessBlock",
+  "PutBucketRequestPayment", "PutBucketTagging", "PutBucketVersioning", "PutBucketWebsite", "PutIntelligentTieringConfiguration",
+  "PutInventoryConfiguration", "PutLifecycleConfiguration", "PutMetricsConfiguration", "PutReplicationConfiguration",
+];
+
+export const KNOWN_UNIMPLEMENTED_ACTIONS: ReadonlyMap<string, ActionLevel> = new Map<string, ActionLevel>([
+  ...OBJECT.map((a) => [`s3:${a}`, "object"] as const),
+  ...BUCKET.map((a) => [`s3:${a}`, "bucket"] as const),
+]);
