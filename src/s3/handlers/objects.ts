@@ -77,6 +77,9 @@ export async function putObject(ctx: S3Context): Promise<Response> {
       ...(onlyIf ? { onlyIf } : {}),
     });
   } catch (error) {
+    // A write refused before its body was read (KMS key errors) must still release the
+    // request body, or the runtime cannot drain it ("Failed to drain the unused request body").
+    await body.cancel(error).catch(() => {});
     throw translateWriteError(error);
   }
   const response = new Headers({ ETag: `"${written.etag}"`, ...sseResponseHeaders(written) });
