@@ -4,6 +4,7 @@ import { deriveMacKey, rewrapDataKey } from "../crypto/keys";
 import { Errors } from "../s3/errors";
 import type { SseChoice } from "../s3/sse";
 import type { Bucket } from "../store/buckets";
+import { copyMultipartObject } from "./copy-multipart";
 import { objectR2Key } from "./location";
 import { authenticate, type Gate, type ObjectInfo } from "./read";
 import type { ObjectDeps, WrittenObject } from "./write";
@@ -31,6 +32,7 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
   try {
     const auth = await authenticate(deps, source.bucket, source.key, object, true, req.gate);
     req.check(auth.info);
+    if (auth.envelope.layout.kind === "multipart") return await copyMultipartObject(deps, req, auth, object);
     const src = auth.envelope;
     const srcKek = await deps.keys.forRead(source.bucket.tenantId, src.keyArn, src.keyVersion, src.masterVersion);
     const wk = await deps.keys.forWrite(target.bucket.tenantId, req.sse.mode, req.sse.keyId);

@@ -8,6 +8,7 @@ import { Errors } from "../s3/errors";
 import { resolveRange, type RangeRequest } from "../s3/range";
 import type { Bucket } from "../store/buckets";
 import { objectR2Key } from "./location";
+import { loadManifest, partSpan, readMultipartObject } from "./read-multipart";
 import type { ObjectDeps } from "./write";
 
 /** What S3 says about an object: only ever built from authenticated metadata. */
@@ -55,8 +56,9 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
     throw new IntegrityError("data key failed to unwrap");
   }
   await verifyEnvelope(await deriveMacKey(dataKey), envelope, { bucket: bucket.name, key, userMetadata });
-  if (envelope.layout.kind !== "single") throw Errors.NotImplemented({}, "Multipart objects are not readable by this version");
-  if (object.size !== encryptedSize(envelope.length)) throw new IntegrityError("stored size does not match the authenticated length");
+  // A multipart-layout object's body is its manifest, checked against the hash in the
+  // envelope when it is read (read-multipart.ts).
+  if (envelope.layout.kind === "single" && object.size !== encryptedSize(envelope.length)) throw new IntegrityError("stored size does not match the authenticated length");
   const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
   const info: ObjectInfo = {
     key,
@@ -81,11 +83,36 @@ export async function statObject(deps: ObjectDeps, bucket: Bucket, key: string, 
   return (await authenticate(deps, bucket, key, object, false, gate)).info;
 }
 
+/**
+ * HEAD with ?partNumber=N: the part's plaintext span and, for multipart-layout objects,
+ * the part count. An object uploaded in one piece has exactly one part, itself.
+ */
+export async function statObjectPart(
+  deps: ObjectDeps,
+  bucket: Bucket,
+  key: string,
+  partNumber: number,
+  gate: Gate = () => {},
+): Promise<{ info: ObjectInfo; span: { first: number; last: number } | null; partsCount?: number }> {
+  const r2Key = objectR2Key(bucket.name, key);
+  const object = await deps.r2.head(r2Key);
+  if (!object) throw Errors.NoSuchKey({ Key: key });
+  const auth = await authenticate(deps, bucket, key, object, false, gate);
+  if (auth.envelope.layout.kind === "multipart") {
+    const manifest = await loadManifest({ r2: deps.r2, r2Key, object, body: null, auth });
+    return { info: auth.info, span: partSpan(manifest, partNumber), partsCount: manifest.parts.length };
+  }
+  if (partNumber !== 1) throw Errors.InvalidPartNumber();
+  return { info: auth.info, span: auth.info.size > 0 ? { first: 0, last: auth.info.size - 1 } : null };
+}
+
 export interface ObjectRead {
   info: ObjectInfo;
   body: ReadableStream<Uint8Array>;
-  /** The plaintext span served when a range applied. */
+  /** The plaintext span served when a range (or a part number) applied. */
   span?: { first: number; last: number };
+  /** Number of parts of a multipart-layout object, when a part number was asked for. */
+  partsCount?: number;
 }
 
 /**
@@ -101,6 +128,8 @@ export async function readObject(
   range: RangeRequest | null,
   gate: Gate = () => {},
   check: (info: ObjectInfo) => void = () => {},
+  /** GET ?partNumber=N (never together with a range). */
+  partNumber?: number,
 ): Promise<ObjectRead> {
   const r2Key = objectR2Key(bucket.name, key);
   const object = await getRanged(deps.r2, r2Key, range);
@@ -109,6 +138,7 @@ export async function readObject(
     const head = await deps.r2.head(r2Key);
     if (!head) throw Errors.NoSuchKey({ Key: key });
     const auth = await authenticate(deps, bucket, key, head, true, gate);
+    if (auth.envelope.layout.kind === "multipart") return readMultipartObject({ r2: deps.r2, r2Key, object: head, body: null, auth }, { range, partNumber, check });
     check(auth.info);
     throw invalidRange(auth.info.size);
   }
@@ -117,17 +147,29 @@ export async function readObject(
   let auth: Authenticated;
   try {
     auth = await authenticate(deps, bucket, key, object, true, gate);
-    check(auth.info);
+    if (auth.envelope.layout.kind === "single") check(auth.info);
   } catch (error) {
     await object.body.cancel().catch(() => {});
     throw error;
+  }
+  if (auth.envelope.layout.kind === "multipart") {
+    // The stored-span guess was made before the layout was known: a whole read fetched
+    // the manifest itself, a ranged one only a slice of it (refetched in full).
+    if (range) await object.body.cancel().catch(() => {});
+    return readMultipartObject({ r2: deps.r2, r2Key, object, body: range ? null : object.body, auth }, { range, partNumber, check });
   }
   const { info, envelope, dataKey } = auth;
   const header = { partNumber: 0, length: envelope.length, salt: (envelope.layout as { salt: Uint8Array }).salt };
 
   if (!range) {
+    // An object uploaded in one piece has one part, the whole object, served as a range.
+    if (partNumber !== undefined && partNumber !== 1) {
+      await object.body.cancel().catch(() => {});
+      throw Errors.InvalidPartNumber();
+    }
     const plan = { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(envelope.length) - 1, skip: 0, take: envelope.length };
-    return { info, body: decryptingStream(object.body, dataKey, plan) };
+    const body = decryptingStream(object.body, dataKey, plan);
+    return partNumber !== undefined && envelope.length > 0 ? { info, body, span: { first: 0, last: envelope.length - 1 } } : { info, body };
   }
 
   const span = resolveRange(range, envelope.length);

@@ -7,6 +7,8 @@ import * as cors from "./handlers/cors";
 import { deleteObjects } from "./handlers/delete-objects";
 import * as encryption from "./handlers/encryption";
 import * as list from "./handlers/list";
+import * as multipart from "./handlers/multipart";
+import * as multipartList from "./handlers/multipart-list";
 import * as objects from "./handlers/objects";
 import * as policy from "./handlers/policy";
 import { postObject } from "./handlers/post-object";
@@ -74,6 +76,7 @@ export function resolveOperation(method: string, address: Address, query: URLSea
         if (query.has("versioning")) return op("GetBucketVersioning", "s3:ListBucket", buckets.getBucketVersioning);
         if (query.has("acl")) return op("GetBucketAcl", "s3:ListBucket", buckets.getAcl, { config: "owner" });
         if (query.has("versions")) return op("ListObjectVersions", "s3:ListBucketVersions", list.listObjectVersions);
+        if (query.has("uploads")) return op("ListMultipartUploads", "s3:ListBucketMultipartUploads", multipartList.listMultipartUploads);
         if (query.get("list-type") === "2") return op("ListObjectsV2", "s3:ListBucket", list.listObjectsV2);
         return op("ListObjects", "s3:ListBucket", list.listObjectsV1);
       case "HEAD":
@@ -100,15 +103,25 @@ export function resolveOperation(method: string, address: Address, query: URLSea
   switch (m) {
     case "GET":
       if (query.has("acl")) return op("GetObjectAcl", "s3:GetObject", buckets.getAcl);
+      if (query.has("uploadId")) return op("ListParts", "s3:ListMultipartUploadParts", multipartList.listParts);
       return op("GetObject", "s3:GetObject", objects.getObject);
     case "HEAD":
       return op("HeadObject", "s3:GetObject", objects.headObject);
     case "PUT":
       if (query.has("acl")) return notImplemented("PutObjectAcl");
+      // UploadPart(Copy) and Complete are s3:PutObject, authorized by their handlers with the
+      // upload's recorded encryption as the policy's SSE condition keys.
+      if (query.has("uploadId") && headers.has("x-amz-copy-source")) return op("UploadPartCopy", null, multipart.uploadPartCopy, { needsBucket: true });
+      if (query.has("uploadId")) return op("UploadPart", null, multipart.uploadPart, { needsBucket: true });
       if (headers.has("x-amz-copy-source")) return op("CopyObject", "s3:PutObject", objects.copyObjectHandler);
       return op("PutObject", "s3:PutObject", objects.putObject);
     case "DELETE":
+      if (query.has("uploadId")) return op("AbortMultipartUpload", "s3:AbortMultipartUpload", multipart.abortMultipartUpload);
       return op("DeleteObject", "s3:DeleteObject", objects.deleteObject);
+    case "POST":
+      if (query.has("uploads")) return op("CreateMultipartUpload", "s3:PutObject", multipart.createMultipartUpload);
+      if (query.has("uploadId")) return op("CompleteMultipartUpload", null, multipart.completeMultipartUpload, { needsBucket: true });
+      break;
   }
   throw Errors.MethodNotAllowed({ Method: m, ResourceType: "OBJECT" });
 }

@@ -1,3 +1,5 @@
+import { releaseBucket } from "../../multipart/lifecycle";
+import { UploadStore } from "../../multipart/store";
 import { bucketIsEmpty } from "../../objects/list";
 import { invalidatePolicy } from "../../policy";
 import { validBucketName } from "../addressing";
@@ -63,6 +65,9 @@ export async function deleteBucket(ctx: S3Context): Promise<Response> {
   if (!(await bucketIsEmpty(ctx.services.objects.r2, bucket.name))) throw Errors.BucketNotEmpty({ BucketName: bucket.name });
   await ctx.services.buckets.delete(bucket.name);
   invalidatePolicy(bucket.name);
+  // As in S3, uploads in progress do not keep a bucket alive: they are aborted with it
+  // (and whatever a race leaves is retired by the scheduled multipart clean-up).
+  await releaseBucket({ r2: ctx.services.objects.r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name);
   return new Response(null, { status: 204 });
 }
 

@@ -1,3 +1,5 @@
+import { releaseAfter } from "../../multipart/lifecycle";
+import { UploadStore } from "../../multipart/store";
 import { objectR2Key } from "../../objects/location";
 import { isAllowed } from "../access";
 import { requireBucket, type S3Context } from "../context";
@@ -34,7 +36,11 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
     toDelete.push(key);
     deleted.push(versionId !== undefined ? { Key: key, VersionId: versionId } : { Key: key });
   }
-  if (toDelete.length > 0) await ctx.services.objects.r2.delete(toDelete.map((key) => objectR2Key(bucket.name, key)));
+  if (toDelete.length > 0) {
+    // Multipart objects' part data goes with them (docs/multipart.md, "Clean-up").
+    const r2 = ctx.services.objects.r2;
+    await releaseAfter({ r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name, toDelete, r2.delete(toDelete.map((key) => objectR2Key(bucket.name, key))));
+  }
   return xmlResponse("DeleteResult", {
     ...(quiet ? {} : { Deleted: deleted }),
     Error: errors,

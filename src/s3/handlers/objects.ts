@@ -8,6 +8,8 @@ import { readObject, statObject, type ObjectInfo } from "../../objects/read";
 import { WritePreconditionFailed, writeObject } from "../../objects/write";
 import type { Bucket } from "../../store/buckets";
 import { fromBase64, toHex } from "../../util/bytes";
+import { releaseAfter } from "../../multipart/lifecycle";
+import { UploadStore } from "../../multipart/store";
 import { assertAllowed } from "../access";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
@@ -17,6 +19,7 @@ import { parseRange, resolveRange } from "../range";
 import { chooseSse, parseDefaultEncryption, sseFromHeaders, sseResponseHeaders } from "../sse";
 import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
 import { buildXml } from "../xml";
+import { headPart, partNumberParam } from "./object-parts";
 
 /** Largest single PUT S3 accepts; bigger objects must be multipart uploads. */
 export const MAX_PUT_BYTES = 5 * 1024 ** 3;
@@ -127,9 +130,7 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   const key = requireKey(ctx);
   const headers = ctx.request.headers;
   assertNoSseHeaders(headers);
-  if (ctx.url.searchParams.has("partNumber")) {
-    throw Errors.NotImplemented({}, "GET with partNumber is not supported for objects uploaded in one part by this version");
-  }
+  const partNumber = partNumberParam(ctx.url.searchParams, headers);
   const conditions = readConditions(headers);
   const gate = (mode: ObjectInfo["mode"]) => assertMayRead(ctx, bucket, mode);
   const checksumMode = headers.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED";
@@ -137,6 +138,7 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   const range = parseRange(rangeHeader);
 
   if (headOnly) {
+    if (partNumber !== undefined) return headPart(ctx, bucket, key, partNumber, gate, conditions);
     const info = await statObject(ctx.services.objects, bucket, key, gate);
     evaluateConditions(conditions, info);
     const out = objectResponseHeaders(info, checksumMode);
@@ -154,11 +156,12 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
 
   let read;
   try {
-    read = await readObject(ctx.services.objects, bucket, key, range, gate, (info) => evaluateConditions(conditions, info));
+    read = await readObject(ctx.services.objects, bucket, key, range, gate, (info) => evaluateConditions(conditions, info), partNumber);
   } catch (error) {
     throw error instanceof S3Error && error.code === "InvalidRange" ? withRange(error, rangeHeader) : error;
   }
   const out = objectResponseHeaders(read.info, checksumMode && !read.span);
+  if (read.partsCount !== undefined) out.set("x-amz-mp-parts-count", String(read.partsCount));
   applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
   const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
   if (read.span) out.set("Content-Range", `bytes ${read.span.first}-${read.span.last}/${read.info.size}`);
@@ -181,7 +184,9 @@ function logIntegrity(ctx: S3Context, key: string, error: unknown): void {
 export async function deleteObject(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
-  await ctx.services.objects.r2.delete(objectR2Key(bucket.name, key));
+  // A multipart object's part data goes with it (docs/multipart.md, "Clean-up").
+  const r2 = ctx.services.objects.r2;
+  await releaseAfter({ r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name, [key], r2.delete(objectR2Key(bucket.name, key)));
   return new Response(null, { status: 204 });
 }
 

@@ -1,0 +1,227 @@
+import { CHECKSUMS, createMd5, type ChecksumAlgorithm } from "../checksum";
+import { joinCustomMetadata, signEnvelope } from "../crypto/envelope";
+import { sealFacts, unsealFacts, type ObjectFacts } from "../crypto/facts";
+import { encryptedSize } from "../crypto/format";
+import { deriveMacKey, unwrapDataKey } from "../crypto/keys";
+import type { KeyService } from "../kms/service";
+import { objectR2Key } from "../objects/location";
+import { encodeManifest, manifestHash, type Manifest } from "../objects/manifest";
+import { partR2Key, uploadPrefix } from "../objects/parts";
+import { Errors } from "../s3/errors";
+import { concatBytes, fromBase64, fromHex, toHex, utf8 } from "../util/bytes";
+import { objectChecksum } from "./checksum";
+import { manifestIsLive, recoverStaleComplete, releaseKeys, STALE_COMPLETE_MS } from "./lifecycle";
+import type { PartRecord, UploadRecord, UploadStore } from "./store";
+
+/** S3's minimum size for every part but the last. */
+export const MIN_PART_BYTES = 5 * 1024 * 1024;
+
+export interface CompleteDeps {
+  r2: R2Bucket;
+  keys: KeyService;
+  store: UploadStore;
+}
+
+/** One <Part> of the CompleteMultipartUpload document. */
+export interface RequestedPart {
+  partNumber: number;
+  etag: string;
+  checksums: Partial<Record<ChecksumAlgorithm, string>>;
+}
+
+export interface Completed {
+  upload: UploadRecord;
+  etag: string;
+  checksum?: { algorithm: ChecksumAlgorithm; value: string };
+  size: number;
+  uploaded: Date;
+}
+
+/** Where a part's facts are sealed: a namespace no bucket can have ("_"), the part number as key. */
+export function partFactsLocation(uploadId: string, partNumber: number): [string, string] {
+  return [`_mpu/${uploadId}`, String(partNumber)];
+}
+
+export function normalizeEtag(etag: string): string {
+  return etag.trim().replace(/^"(.*)"$/, "$1").toLowerCase();
+}
+
+/**
+ * CompleteMultipartUpload, after the request was parsed and authorized:
+ * 1. check the listed parts against the recorded ones (InvalidPart, EntityTooSmall) and
+ *    against what R2 holds under the upload's prefix;
+ * 2. claim the upload in D1 — only if no part changed since step 1 — so no part can be
+ *    replaced or the upload aborted while its manifest is written;
+ * 3. write the manifest object (envelope MAC'd like any object, with the manifest hash,
+ *    part count and total length bound in);
+ * 4. hand the part data over to the object (multipart_objects) and drop the upload rows;
+ * 5. delete attempts and parts the manifest does not use, and release the part data of
+ *    the multipart object this one replaced.
+ */
+export async function completeUpload(
+  deps: CompleteDeps,
+  req: { uploadId: string; bucket: string; key: string; parts: RequestedPart[]; fullChecksum?: { algorithm: ChecksumAlgorithm; value: string } },
+): Promise<Completed> {
+  for (let attempt = 0; ; attempt++) {
+    let upload = await deps.store.get(req.uploadId);
+    if (!upload || upload.bucket !== req.bucket || upload.key !== req.key) throw Errors.NoSuchUpload({ UploadId: req.uploadId });
+    if (upload.state === "completing") {
+      if (Date.now() - (upload.completingAt ?? 0) < STALE_COMPLETE_MS) throw Errors.OperationAborted();
+      if ((await recoverStaleComplete(deps, upload)) === "completed") throw Errors.NoSuchUpload({ UploadId: req.uploadId });
+      upload = (await deps.store.get(req.uploadId))!;
+      if (!upload) throw Errors.NoSuchUpload({ UploadId: req.uploadId });
+    }
+    const plan = await planCompletion(deps, upload, req.parts);
+    const bytes = encodeManifest(plan.manifest);
+    const hash = await manifestHash(bytes);
+    const now = Date.now();
+    if (!(await deps.store.claim(upload.uploadId, upload.partsVersion, hash, now))) {
+      // A part was recorded (or the upload aborted, or another complete began) meanwhile.
+      if (attempt < 2) continue;
+      throw Errors.OperationAborted();
+    }
+    let done: Completed;
+    try {
+      done = await writeManifest(deps, upload, plan, bytes, hash, req.fullChecksum);
+    } catch (error) {
+      // Give the upload back — unless the manifest did land (an ambiguous storage error):
+      // then the object exists and its parts must stay.
+      if (!(await manifestIsLive(deps.r2, upload.bucket, upload.key, hash).catch(() => true))) {
+        await deps.store.unclaim(upload.uploadId, now).catch(() => {});
+      }
+      throw error;
+    }
+    // The object is complete from here on. Should the bookkeeping fail, the upload stays
+    // claimed and the scheduled clean-up finishes it (recoverStaleComplete).
+    try {
+      await deps.store.finish(upload, hash, now);
+      await cleanUp(deps, upload, plan);
+    } catch (error) {
+      console.error(JSON.stringify({ event: "multipart-complete-bookkeeping-failed", uploadId: upload.uploadId, message: String(error) }));
+    }
+    return done;
+  }
+}
+
+interface Plan {
+  manifest: Manifest;
+  parts: PartRecord[];
+  etags: string[];
+  digests: Array<{ digest: Uint8Array; length: number }> | null;
+  /** R2 keys under the upload's prefix the manifest does not use. */
+  garbage: string[];
+}
+
+async function planCompletion(deps: CompleteDeps, upload: UploadRecord, requested: RequestedPart[]): Promise<Plan> {
+  const recorded = new Map((await deps.store.allParts(upload.uploadId)).map((p) => [p.partNumber, p]));
+  const sealKey = await deps.keys.sealKey(upload.tenantId, upload.masterVersion);
+  const algorithm = upload.checksumAlgorithm;
+  const parts: PartRecord[] = [];
+  const etags: string[] = [];
+  const digests: Array<{ digest: Uint8Array; length: number }> = [];
+  const invalid = (p: RequestedPart) => Errors.InvalidPart({ UploadId: upload.uploadId, PartNumber: String(p.partNumber), ETag: p.etag });
+
+  for (const [i, p] of requested.entries()) {
+    const part = recorded.get(p.partNumber);
+    if (!part) throw invalid(p);
+    const facts = await unsealFacts(sealKey, ...partFactsLocation(upload.uploadId, p.partNumber), part.facts);
+    if (normalizeEtag(p.etag) !== facts.etag) throw invalid(p);
+    for (const [alg, value] of Object.entries(p.checksums) as Array<[ChecksumAlgorithm, string]>) {
+      // A checksum the client lists must be the one the part was stored with.
+      if (alg !== facts.checksum?.algorithm || value.trim() !== facts.checksum.value) throw invalid(p);
+    }
+    if (i < requested.length - 1 && part.size < MIN_PART_BYTES) {
+      throw Errors.EntityTooSmall({ ProposedSize: String(part.size), MinSizeAllowed: String(MIN_PART_BYTES), PartNumber: String(p.partNumber), ETag: p.etag });
+    }
+    parts.push(part);
+    etags.push(facts.etag);
+    if (algorithm) {
+      const digest = facts.checksum?.algorithm === algorithm ? fromBase64(facts.checksum.value) : null;
+      if (!digest || digest.byteLength !== CHECKSUMS[algorithm].digestLength) throw invalid(p);
+      digests.push({ digest, length: part.size });
+    }
+  }
+
+  // R2 must hold every part the manifest will reference, at its exact stored size.
+  const stored = await listPrefix(deps.r2, uploadPrefix(upload.uploadId));
+  const used = new Set<string>();
+  for (const [i, part] of parts.entries()) {
+    const key = partR2Key(upload.uploadId, part.partNumber, part.attempt);
+    if (stored.get(key) !== encryptedSize(part.size)) throw invalid(requested[i]!);
+    used.add(key);
+  }
+  const manifest: Manifest = {
+    uploadId: upload.uploadId,
+    parts: parts.map((p) => ({ number: p.partNumber, length: p.size, salt: p.salt, r2Key: partR2Key(upload.uploadId, p.partNumber, p.attempt) })),
+  };
+  return { manifest, parts, etags, digests: algorithm ? digests : null, garbage: [...stored.keys()].filter((k) => !used.has(k)) };
+}
+
+async function writeManifest(
+  deps: CompleteDeps,
+  upload: UploadRecord,
+  plan: Plan,
+  bytes: Uint8Array,
+  hash: Uint8Array,
+  fullChecksum: { algorithm: ChecksumAlgorithm; value: string } | undefined,
+): Promise<Completed> {
+  const length = plan.parts.reduce((n, p) => n + p.size, 0);
+  const facts: ObjectFacts = { etag: await multipartEtag(plan.etags) };
+  if (upload.checksumAlgorithm && plan.digests) {
+    const value = await objectChecksum(upload.checksumAlgorithm, upload.checksumType ?? "COMPOSITE", plan.digests);
+    if (fullChecksum && (fullChecksum.algorithm !== upload.checksumAlgorithm || fullChecksum.value.trim() !== value)) {
+      throw Errors.BadDigest({}, `The ${fullChecksum.algorithm.toLowerCase()} you specified did not match the calculated checksum.`);
+    }
+    facts.checksum = { algorithm: upload.checksumAlgorithm, value };
+  }
+  const kek = await deps.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
+  const dataKey = await unwrapDataKey(kek, upload.wrappedKey);
+  const sealed = await sealFacts(await deps.keys.sealKey(upload.tenantId, upload.masterVersion), upload.bucket, upload.key, facts);
+  const envelope = await signEnvelope(
+    await deriveMacKey(dataKey),
+    {
+      version: 1,
+      mode: upload.mode,
+      keyArn: upload.keyArn,
+      keyVersion: upload.keyVersion,
+      masterVersion: upload.masterVersion,
+      wrappedKey: upload.wrappedKey,
+      length,
+      layout: { kind: "multipart", parts: plan.parts.length, manifestHash: hash },
+      ...(upload.context !== undefined ? { context: upload.context } : {}),
+      bucketKeyEnabled: upload.bucketKeyEnabled,
+      sealed,
+      http: upload.http,
+    },
+    { bucket: upload.bucket, key: upload.key, userMetadata: upload.userMetadata },
+  );
+  const put = await deps.r2.put(objectR2Key(upload.bucket, upload.key), bytes, { customMetadata: joinCustomMetadata(envelope, upload.userMetadata) });
+  return { upload, etag: facts.etag, ...(facts.checksum ? { checksum: facts.checksum as Completed["checksum"] } : {}), size: length, uploaded: put!.uploaded };
+}
+
+async function cleanUp(deps: CompleteDeps, upload: UploadRecord, plan: Plan): Promise<void> {
+  for (let i = 0; i < plan.garbage.length; i += 1000) await deps.r2.delete(plan.garbage.slice(i, i + 1000));
+  // The object this one replaced, if it was a multipart object too.
+  await releaseKeys(deps, upload.bucket, [upload.key]);
+}
+
+/**
+ * S3's multipart ETag: MD5 of the concatenated binary part ETags, "-", the part count. An
+ * opaque part ETag ("<hex>-1", see chooseEtag) contributes its hex digits.
+ */
+export async function multipartEtag(etags: string[]): Promise<string> {
+  const md5 = createMd5();
+  md5.update(concatBytes(etags.map((e) => fromHex(e.replace(/-1$/, "")) ?? utf8(e))));
+  return `${toHex(await md5.digest())}-${etags.length}`;
+}
+
+async function listPrefix(r2: R2Bucket, prefix: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let cursor: string | undefined;
+  do {
+    const page = await r2.list({ prefix, limit: 1000, ...(cursor ? { cursor } : {}) });
+    for (const o of page.objects) out.set(o.key, o.size);
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return out;
+}

@@ -1,0 +1,44 @@
+import { encryptedSize } from "../crypto/format";
+import { Errors } from "../s3/errors";
+import { ExactReader } from "../util/exact-reader";
+import type { CopyRequest } from "./copy";
+import { objectR2Key } from "./location";
+import { largestPlaintextWithin, R2_MAX_PUT_BYTES } from "./parts";
+import type { Authenticated, ObjectInfo } from "./read";
+import { loadManifest, multipartStream } from "./read-multipart";
+import { writeObject, type ObjectDeps, type WrittenObject } from "./write";
+
+/**
+ * CopyObject of a multipart-layout source: decrypted part after part and re-encrypted
+ * into one single-layout stream under a fresh data key (docs/multipart.md, "Copy").
+ * Copying the manifest alone would make two objects share part data (deleting one would
+ * break the other); copying the part objects would need bookkeeping for a second set of
+ * parts. CopyObject sources are at most 5 GiB, which one stream holds — except the last
+ * megabytes below that, where R2's single-put limit is reached: those need UploadPartCopy.
+ * ETag and checksum carry over, as for single-layout copies.
+ */
+export async function copyMultipartObject(deps: ObjectDeps, req: CopyRequest, auth: Authenticated, object: R2ObjectBody): Promise<WrittenObject & { info: ObjectInfo }> {
+  const length = auth.envelope.length;
+  if (encryptedSize(length) > R2_MAX_PUT_BYTES) {
+    await object.body.cancel().catch(() => {});
+    throw Errors.InvalidRequest(
+      {},
+      `The specified copy source is larger than the maximum allowable size for a copy source: ${largestPlaintextWithin(R2_MAX_PUT_BYTES)}`,
+    );
+  }
+  const r2Key = objectR2Key(req.source.bucket.name, req.source.key);
+  const manifest = await loadManifest({ r2: deps.r2, r2Key, object, body: object.body, auth });
+  const reader = new ExactReader(await multipartStream(deps.r2, manifest, auth.dataKey));
+  const meta = req.metadata ?? { http: auth.envelope.http, userMetadata: auth.info.userMetadata };
+  const written = await writeObject(deps, {
+    bucket: req.target.bucket,
+    key: req.target.key,
+    source: { read: (max) => reader.read(max), cancel: (reason) => reader.cancel(reason) },
+    length,
+    sse: req.sse,
+    http: meta.http,
+    userMetadata: meta.userMetadata,
+    facts: { etag: auth.info.etag, ...(auth.info.checksum ? { checksum: auth.info.checksum } : {}) },
+  });
+  return { ...written, info: auth.info };
+}

@@ -1,0 +1,165 @@
+import { unsealFacts } from "../../crypto/facts";
+import { partFactsLocation } from "../../multipart/complete";
+import { AFTER_ALL_IDS } from "../../multipart/ids";
+import type { UploadRecord } from "../../multipart/store";
+import { requireBucket, requireKey, type S3Context } from "../context";
+import { Errors } from "../errors";
+import { xmlResponse } from "../xml";
+import { namedUpload, uploadStore } from "./multipart";
+
+/** ListParts and ListMultipartUploads, with S3's markers and limits. */
+
+function limitParam(query: URLSearchParams, name: string): number {
+  const raw = query.get(name);
+  if (raw === null || raw === "") return 1000;
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    throw Errors.InvalidArgument({ ArgumentName: name, ArgumentValue: raw }, `Provided ${name} not an integer or within integer range`);
+  }
+  return Math.min(Number(raw), 1000);
+}
+
+function encodingType(query: URLSearchParams): "url" | undefined {
+  const raw = query.get("encoding-type");
+  if (raw === null) return undefined;
+  if (raw.toLowerCase() !== "url") throw Errors.InvalidArgument({ ArgumentName: "encoding-type", ArgumentValue: raw }, "Invalid Encoding Method specified in Request");
+  return "url";
+}
+
+/** encoding-type=url: percent-encoded, "/" kept (as S3 and the object listings do). */
+function encoder(type: "url" | undefined): (s: string) => string {
+  return type ? (s) => encodeURIComponent(s).replace(/%2F/g, "/") : (s) => s;
+}
+
+function initiator(upload: UploadRecord) {
+  return { ID: upload.initiatorId, DisplayName: upload.initiatorName };
+}
+
+function owner(tenantId: string) {
+  return { ID: tenantId, DisplayName: tenantId };
+}
+
+export async function listParts(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  const q = ctx.url.searchParams;
+  const maxParts = limitParam(q, "max-parts");
+  const rawMarker = q.get("part-number-marker") ?? "0";
+  if (!/^\d{1,9}$/.test(rawMarker)) {
+    throw Errors.InvalidArgument({ ArgumentName: "part-number-marker", ArgumentValue: rawMarker }, "Provided part-number-marker not an integer or within integer range");
+  }
+  const marker = Number(rawMarker);
+  const enc = encoder(encodingType(q));
+  const upload = await namedUpload(ctx, bucket, key);
+  // Part sizes and checksums of an SSE-KMS upload are for its own tenant only.
+  if (upload.mode === "aws:kms" && ctx.principal?.tenantId !== bucket.tenantId) throw Errors.AccessDenied();
+
+  const rows = maxParts === 0 ? [] : await uploadStore(ctx).listParts(upload.uploadId, marker, maxParts + 1);
+  const truncated = rows.length > maxParts;
+  const page = rows.slice(0, maxParts);
+  const sealKey = await ctx.services.keys.sealKey(upload.tenantId, upload.masterVersion);
+  const parts = await Promise.all(
+    page.map(async (p) => {
+      const facts = await unsealFacts(sealKey, ...partFactsLocation(upload.uploadId, p.partNumber), p.facts);
+      return {
+        PartNumber: p.partNumber,
+        LastModified: new Date(p.uploadedAt).toISOString(),
+        ETag: `"${facts.etag}"`,
+        Size: p.size,
+        ...(facts.checksum ? { [`Checksum${facts.checksum.algorithm}`]: facts.checksum.value } : {}),
+      };
+    }),
+  );
+  return xmlResponse("ListPartsResult", {
+    Bucket: bucket.name,
+    Key: enc(key),
+    UploadId: upload.uploadId,
+    PartNumberMarker: marker,
+    NextPartNumberMarker: page.length > 0 ? page[page.length - 1]!.partNumber : marker,
+    MaxParts: maxParts,
+    IsTruncated: truncated,
+    Part: parts,
+    Initiator: initiator(upload),
+    Owner: owner(upload.tenantId),
+    StorageClass: "STANDARD",
+    ...(upload.checksumAlgorithm ? { ChecksumAlgorithm: upload.checksumAlgorithm, ChecksumType: upload.checksumType } : {}),
+    ...(q.has("encoding-type") ? { EncodingType: "url" } : {}),
+  });
+}
+
+/**
+ * ListMultipartUploads: uploads in (key, initiation time) order after (key-marker,
+ * upload-id-marker); with a delimiter, keys sharing a prefix up to it roll up into one
+ * CommonPrefixes entry, which counts against max-uploads like an upload does.
+ */
+export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const q = ctx.url.searchParams;
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") || undefined;
+  const keyMarker = q.get("key-marker") ?? "";
+  // upload-id-marker only means something next to a key-marker; without one, a key-marker
+  // skips every upload of that key.
+  const uploadIdMarker = keyMarker ? q.get("upload-id-marker") || AFTER_ALL_IDS : "";
+  const maxUploads = limitParam(q, "max-uploads");
+  const type = encodingType(q);
+  const enc = encoder(type);
+  const store = uploadStore(ctx);
+
+  const uploads: UploadRecord[] = [];
+  const prefixes: string[] = [];
+  let truncated = false;
+  let next: { key: string; uploadId?: string } | null = null;
+  // A marker naming a common prefix ("photos/") skips every key under it.
+  const skipUnder = delimiter && keyMarker.startsWith(prefix) && keyMarker.endsWith(delimiter) ? keyMarker : null;
+  let cursor = { key: keyMarker, uploadId: uploadIdMarker };
+  let lastPrefix: string | null = null;
+  scan: for (;;) {
+    const rows = await store.listUploads(bucket.name, { prefix, keyMarker: cursor.key, uploadIdMarker: cursor.uploadId, limit: 1000 });
+    for (const row of rows) {
+      cursor = { key: row.key, uploadId: row.uploadId };
+      // Leftovers of an earlier bucket of the same name (another tenant) await clean-up.
+      if (row.tenantId !== bucket.tenantId || (skipUnder && row.key.startsWith(skipUnder))) continue;
+      let common: string | null = null;
+      if (delimiter) {
+        const at = row.key.indexOf(delimiter, prefix.length);
+        if (at >= 0) common = row.key.slice(0, at + delimiter.length);
+      }
+      if (common !== null && common === lastPrefix) continue;
+      if (uploads.length + prefixes.length >= maxUploads) {
+        truncated = true;
+        break scan;
+      }
+      if (common !== null) {
+        prefixes.push(common);
+        lastPrefix = common;
+        next = { key: common };
+      } else {
+        uploads.push(row);
+        next = { key: row.key, uploadId: row.uploadId };
+      }
+    }
+    if (rows.length < 1000) break;
+  }
+
+  return xmlResponse("ListMultipartUploadsResult", {
+    Bucket: bucket.name,
+    KeyMarker: enc(keyMarker),
+    UploadIdMarker: q.get("upload-id-marker") ?? "",
+    ...(truncated && next ? { NextKeyMarker: enc(next.key), NextUploadIdMarker: next.uploadId ?? "" } : {}),
+    ...(delimiter ? { Delimiter: enc(delimiter) } : {}),
+    Prefix: enc(prefix),
+    MaxUploads: maxUploads,
+    IsTruncated: truncated,
+    Upload: uploads.map((u) => ({
+      Key: enc(u.key),
+      UploadId: u.uploadId,
+      Initiator: initiator(u),
+      Owner: owner(u.tenantId),
+      StorageClass: "STANDARD",
+      Initiated: new Date(u.createdAt).toISOString(),
+      ...(u.checksumAlgorithm ? { ChecksumAlgorithm: u.checksumAlgorithm, ChecksumType: u.checksumType } : {}),
+    })),
+    CommonPrefixes: prefixes.map((p) => ({ Prefix: enc(p) })),
+    ...(type ? { EncodingType: "url" } : {}),
+  });
+}

@@ -1,0 +1,385 @@
+import { openBody } from "../../auth/body";
+import { CHECKSUMS, checksumForHeader, parseChecksumAlgorithm, type ChecksumAlgorithm, type Hasher } from "../../checksum";
+import type { PlaintextSource } from "../../crypto/encrypt";
+import { sealFacts, type ObjectFacts } from "../../crypto/facts";
+import { newDataKey, unwrapDataKey, randomBytes } from "../../crypto/keys";
+import { partR2Key, writePart, MAX_PART_BYTES } from "../../objects/parts";
+import { readObject } from "../../objects/read";
+import { assertChecksumType, defaultChecksumType } from "../../multipart/checksum";
+import { completeUpload, partFactsLocation, type RequestedPart } from "../../multipart/complete";
+import { isUploadId, newUploadId } from "../../multipart/ids";
+import { abortUpload } from "../../multipart/lifecycle";
+import { UploadStore, type ChecksumType, type UploadRecord } from "../../multipart/store";
+import type { Bucket } from "../../store/buckets";
+import { toBase64, toHex } from "../../util/bytes";
+import { ExactReader } from "../../util/exact-reader";
+import { assertAllowed } from "../access";
+import { evaluateConditions, readConditions } from "../conditions";
+import { requireBucket, requireKey, type S3Context } from "../context";
+import { Errors } from "../errors";
+import { httpMetadataFrom, userMetadataFrom } from "../object-headers";
+import { chooseSse, parseDefaultEncryption, sseResponseHeaders, type SseChoice } from "../sse";
+import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
+import { childArray, childText, xmlResponse } from "../xml";
+import { readBodyXml } from "./body-text";
+import { assertKeyFits, chooseEtag, parseCopySource, translateWriteError } from "./objects";
+
+/**
+ * Multipart upload operations (docs/multipart.md). CreateMultipartUpload is the only one
+ * that takes encryption settings, metadata and content type; they are recorded with the
+ * upload (D1) under one data key, and every part is encrypted as its own stream under it.
+ */
+
+export function uploadStore(ctx: S3Context): UploadStore {
+  return new UploadStore(ctx.services.env.DB);
+}
+
+function uploadSse(upload: UploadRecord): SseChoice & { keyArn: string } {
+  return {
+    mode: upload.mode,
+    keyArn: upload.keyArn,
+    ...(upload.context !== undefined ? { context: upload.context } : {}),
+    bucketKeyEnabled: upload.bucketKeyEnabled,
+    explicit: false,
+  };
+}
+
+/**
+ * The upload a request names, authorized as s3:PutObject. These requests carry no SSE
+ * headers, so the policy sees the encryption the upload was created with (a policy that
+ * denies unencrypted PutObject must not break uploads created with aws:kms). An unknown
+ * upload is authorized on the request alone, so AccessDenied never depends on it.
+ */
+async function writableUpload(ctx: S3Context, bucket: Bucket, key: string): Promise<UploadRecord> {
+  const uploadId = ctx.url.searchParams.get("uploadId") ?? "";
+  const found = isUploadId(uploadId) ? await uploadStore(ctx).get(uploadId) : null;
+  const upload = found && found.bucket === bucket.name && found.key === key && found.tenantId === bucket.tenantId ? found : null;
+  const extra = upload
+    ? {
+        "s3:x-amz-server-side-encryption": upload.mode,
+        "s3:x-amz-server-side-encryption-aws-kms-key-id": upload.mode === "aws:kms" ? upload.keyArn : undefined,
+      }
+    : undefined;
+  assertAllowed(ctx, bucket, "s3:PutObject", key, extra ? { extra } : {});
+  if (!upload) throw Errors.NoSuchUpload({ UploadId: uploadId });
+  assertMayWriteWith(ctx, bucket, uploadSse(upload));
+  return upload;
+}
+
+/** The upload a request names (Abort, ListParts: the dispatcher already authorized them). */
+export async function namedUpload(ctx: S3Context, bucket: Bucket, key: string): Promise<UploadRecord> {
+  const uploadId = ctx.url.searchParams.get("uploadId") ?? "";
+  const found = isUploadId(uploadId) ? await uploadStore(ctx).get(uploadId) : null;
+  if (!found || found.bucket !== bucket.name || found.key !== key || found.tenantId !== bucket.tenantId) throw Errors.NoSuchUpload({ UploadId: uploadId });
+  return found;
+}
+
+function parsePartNumber(raw: string | null): number {
+  if (raw === null || !/^\d{1,5}$/.test(raw) || Number(raw) < 1 || Number(raw) > 10_000) {
+    throw Errors.InvalidArgument({ ArgumentName: "partNumber", ArgumentValue: raw ?? "" }, "Part number must be an integer between 1 and 10000, inclusive");
+  }
+  return Number(raw);
+}
+
+// ---- CreateMultipartUpload -------------------------------------------------------------
+
+export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  assertKeyFits(bucket, key);
+  const headers = ctx.request.headers;
+  const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
+  assertMayWriteWith(ctx, bucket, sse);
+  const http = httpMetadataFrom(headers);
+  const userMetadata = userMetadataFrom(headers);
+  const { algorithm, type } = checksumSettings(headers);
+
+  const wk = await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
+  const { wrapped } = await newDataKey(wk.kek);
+  const uploadId = newUploadId();
+  await uploadStore(ctx).create({
+    uploadId,
+    bucket: bucket.name,
+    key,
+    tenantId: bucket.tenantId,
+    initiatorId: ctx.principal?.userId ?? "anonymous",
+    initiatorName: ctx.principal?.userName ?? "anonymous",
+    mode: sse.mode,
+    keyArn: wk.key.arn,
+    keyVersion: wk.keyVersion,
+    masterVersion: wk.masterVersion,
+    wrappedKey: wrapped,
+    ...(sse.context !== undefined ? { context: sse.context } : {}),
+    bucketKeyEnabled: sse.bucketKeyEnabled,
+    http,
+    userMetadata,
+    ...(algorithm ? { checksumAlgorithm: algorithm, checksumType: type! } : {}),
+    createdAt: Date.now(),
+  });
+  const out = new Headers(sseResponseHeaders({ ...sse, keyArn: wk.key.arn }));
+  if (algorithm) {
+    out.set("x-amz-checksum-algorithm", algorithm);
+    out.set("x-amz-checksum-type", type!);
+  }
+  return xmlResponse("InitiateMultipartUploadResult", { Bucket: bucket.name, Key: key, UploadId: uploadId }, { headers: out });
+}
+
+function checksumSettings(headers: Headers): { algorithm?: ChecksumAlgorithm; type?: ChecksumType } {
+  const rawAlgorithm = headers.get("x-amz-checksum-algorithm");
+  const rawType = headers.get("x-amz-checksum-type");
+  if (rawAlgorithm === null) {
+    if (rawType !== null) throw Errors.InvalidRequest({}, "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.");
+    return {};
+  }
+  const algorithm = parseChecksumAlgorithm(rawAlgorithm);
+  if (!algorithm) {
+    throw Errors.InvalidRequest({}, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]");
+  }
+  const upper = rawType?.trim().toUpperCase();
+  if (upper !== undefined && upper !== "COMPOSITE" && upper !== "FULL_OBJECT") {
+    throw Errors.InvalidRequest({}, "Value for x-amz-checksum-type header is invalid.");
+  }
+  const type = (upper as ChecksumType | undefined) ?? defaultChecksumType(algorithm);
+  assertChecksumType(algorithm, type);
+  return { algorithm, type };
+}
+
+// ---- UploadPart and UploadPartCopy -------------------------------------------------------
+
+/** The checksum algorithm a request body announces (header or trailer), if any. */
+function announcedChecksum(headers: Headers): ChecksumAlgorithm | undefined {
+  for (const [name] of headers) {
+    const info = checksumForHeader(name);
+    if (info && name !== "x-amz-checksum-algorithm" && name !== "x-amz-checksum-type") return info.algorithm;
+  }
+  const trailer = headers.get("x-amz-trailer");
+  return trailer ? checksumForHeader(trailer.split(",")[0]!.trim())?.algorithm : undefined;
+}
+
+/** Feeds what passes through to a hasher (a part checksum the client did not send). */
+function hashing(source: PlaintextSource, hasher: Hasher): PlaintextSource {
+  return {
+    async read(max) {
+      const bytes = await source.read(max);
+      hasher.update(bytes);
+      return bytes;
+    },
+    cancel: (reason) => source.cancel(reason),
+  };
+}
+
+async function uploadDataKey(ctx: S3Context, upload: UploadRecord): Promise<CryptoKey> {
+  const kek = await ctx.services.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
+  return unwrapDataKey(kek, upload.wrappedKey);
+}
+
+/** Stores one part attempt and records it; the attempt it replaces is deleted afterwards. */
+async function storePart(
+  ctx: S3Context,
+  upload: UploadRecord,
+  partNumber: number,
+  length: number,
+  source: PlaintextSource,
+  facts: () => Promise<ObjectFacts>,
+): Promise<{ facts: ObjectFacts; uploaded: Date }> {
+  const r2 = ctx.services.objects.r2;
+  let written;
+  try {
+    written = await writePart(r2, { uploadId: upload.uploadId, partNumber, dataKey: await uploadDataKey(ctx, upload), source, length });
+  } catch (error) {
+    throw translateWriteError(error);
+  }
+  const partFacts = await facts();
+  const sealKey = await ctx.services.keys.sealKey(upload.tenantId, upload.masterVersion);
+  const sealed = await sealFacts(sealKey, ...partFactsLocation(upload.uploadId, partNumber), partFacts);
+  const recorded = await uploadStore(ctx).recordPart(upload.uploadId, {
+    partNumber,
+    attempt: written.attempt,
+    size: length,
+    salt: written.salt,
+    facts: sealed,
+    uploadedAt: written.uploaded.getTime(),
+  });
+  if (!recorded.recorded) {
+    // Aborted, completed or being completed while this part streamed in.
+    await r2.delete(written.r2Key);
+    throw Errors.NoSuchUpload({ UploadId: upload.uploadId });
+  }
+  if (recorded.replaced) await r2.delete(partR2Key(upload.uploadId, partNumber, recorded.replaced));
+  return { facts: partFacts, uploaded: written.uploaded };
+}
+
+export async function uploadPart(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  const headers = ctx.request.headers;
+  const partNumber = parsePartNumber(ctx.url.searchParams.get("partNumber"));
+  assertNoSseHeaders(headers);
+  const upload = await writableUpload(ctx, bucket, key);
+  const sent = announcedChecksum(headers);
+  if (upload.checksumAlgorithm && sent && sent !== upload.checksumAlgorithm) {
+    throw Errors.InvalidRequest(
+      {},
+      `Checksum Type mismatch occurred, expected checksum Type: ${upload.checksumAlgorithm.toLowerCase()}, actual checksum Type: ${sent.toLowerCase()}`,
+    );
+  }
+  const body = openBody(ctx.request, ctx.verified, { computeMd5: false });
+  if (body.length === null) throw Errors.MissingContentLength();
+  if (body.length > MAX_PART_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PART_BYTES) });
+  // With an upload checksum the client did not send for this part, compute it ourselves.
+  const own = upload.checksumAlgorithm && !sent ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
+  const etag = chooseEtag(headers);
+  const stored = await storePart(ctx, upload, partNumber, body.length, own ? hashing(body, own) : body, async () => {
+    const checksum = own ? { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } : body.result.checksum;
+    return { etag, ...(checksum ? { checksum } : {}) };
+  });
+  const out = new Headers({ ETag: `"${etag}"`, ...sseResponseHeaders(uploadSse(upload)) });
+  const checksum = stored.facts.checksum;
+  if (checksum) out.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
+  return new Response(null, { status: 200, headers: out });
+}
+
+/** x-amz-copy-source-range: "bytes=first-last", both required (S3 accepts no other form). */
+function parseCopyRange(raw: string | null): { first: number; last: number } | null {
+  if (raw === null) return null;
+  const m = /^bytes=(\d+)-(\d+)$/.exec(raw.trim());
+  if (!m || Number(m[2]) < Number(m[1])) {
+    throw Errors.InvalidArgument(
+      { ArgumentName: "x-amz-copy-source-range", ArgumentValue: raw },
+      "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+    );
+  }
+  return { first: Number(m[1]), last: Number(m[2]) };
+}
+
+/** A decrypted stream as a plaintext source (exact-size reads). */
+function streamSource(stream: ReadableStream<Uint8Array>): PlaintextSource {
+  const reader = new ExactReader(stream);
+  return { read: (max) => reader.read(max), cancel: (reason) => reader.cancel(reason) };
+}
+
+/**
+ * UploadPartCopy: the source range is decrypted (with the source's own authentication,
+ * access rules and copy-source conditions) and encrypted again as the part.
+ */
+export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  const headers = ctx.request.headers;
+  const partNumber = parsePartNumber(ctx.url.searchParams.get("partNumber"));
+  assertNoSseHeaders(headers);
+  const upload = await writableUpload(ctx, bucket, key);
+  const src = parseCopySource(ctx);
+  const sourceBucket = await ctx.services.buckets.get(src.bucket);
+  if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });
+  assertAllowed(ctx, sourceBucket, "s3:GetObject", src.key);
+  const range = parseCopyRange(headers.get("x-amz-copy-source-range"));
+  const conditions = readConditions(headers, "x-amz-copy-source-");
+
+  const read = await readObject(
+    ctx.services.objects,
+    sourceBucket,
+    src.key,
+    range ? { kind: "bounded", ...range } : null,
+    (mode) => assertMayRead(ctx, sourceBucket, mode),
+    (info) => {
+      if (range && range.last >= info.size) {
+        throw Errors.InvalidArgument(
+          { ArgumentName: "x-amz-copy-source-range", ArgumentValue: headers.get("x-amz-copy-source-range")! },
+          `Range specified is not valid for source object of size: ${info.size}`,
+        );
+      }
+      evaluateConditions(conditions, info, true);
+      const length = range ? range.last - range.first + 1 : info.size;
+      if (length > MAX_PART_BYTES) throw Errors.InvalidRequest({}, `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PART_BYTES}`);
+    },
+  );
+  const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
+  const own = upload.checksumAlgorithm ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
+  const source = streamSource(read.body);
+  // No client digest describes a copied part: an opaque ETag in the "<hex>-1" form.
+  const etag = `${toHex(randomBytes(16))}-1`;
+  const stored = await storePart(ctx, upload, partNumber, length, own ? hashing(source, own) : source, async () =>
+    own ? { etag, checksum: { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } } : { etag },
+  );
+  const result: Record<string, unknown> = { LastModified: stored.uploaded.toISOString(), ETag: `"${etag}"` };
+  if (stored.facts.checksum) result[`Checksum${stored.facts.checksum.algorithm}`] = stored.facts.checksum.value;
+  return xmlResponse("CopyPartResult", result, { headers: sseResponseHeaders(uploadSse(upload)) });
+}
+
+// ---- CompleteMultipartUpload and AbortMultipartUpload --------------------------------------
+
+const PART_CHECKSUMS: ChecksumAlgorithm[] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
+
+/** The document's parts: PartNumber and ETag required, strictly ascending part numbers. */
+function requestedParts(doc: Record<string, unknown>): RequestedPart[] {
+  const entries = childArray(doc, "Part");
+  if (entries.length === 0 || entries.length > 10_000) throw Errors.MalformedXML();
+  const parts: RequestedPart[] = [];
+  for (const entry of entries) {
+    const number = childText(entry, "PartNumber");
+    const etag = childText(entry, "ETag");
+    if (number === undefined || !/^\d{1,5}$/.test(number.trim()) || etag === undefined) throw Errors.MalformedXML();
+    const partNumber = Number(number.trim());
+    if (partNumber < 1 || partNumber > 10_000) {
+      throw Errors.InvalidArgument({ ArgumentName: "partNumber", ArgumentValue: number }, "Part number must be an integer between 1 and 10000, inclusive");
+    }
+    const checksums: RequestedPart["checksums"] = {};
+    for (const alg of PART_CHECKSUMS) {
+      const value = childText(entry, `Checksum${alg}`);
+      if (value !== undefined) checksums[alg] = value;
+    }
+    parts.push({ partNumber, etag, checksums });
+  }
+  for (let i = 1; i < parts.length; i++) if (parts[i]!.partNumber <= parts[i - 1]!.partNumber) throw Errors.InvalidPartOrder();
+  return parts;
+}
+
+/**
+ * Complete's x-amz-checksum-<alg> header is the client's full-object checksum, not a
+ * checksum of the XML body: read the body without it (its SHA-256/Content-MD5 still hold).
+ */
+async function completeDocument(ctx: S3Context): Promise<{ doc: Record<string, unknown>; full?: { algorithm: ChecksumAlgorithm; value: string } }> {
+  const headers = new Headers(ctx.request.headers);
+  let full: { algorithm: ChecksumAlgorithm; value: string } | undefined;
+  for (const [name, value] of ctx.request.headers) {
+    const info = checksumForHeader(name);
+    if (!info || name === "x-amz-checksum-algorithm" || name === "x-amz-checksum-type") continue;
+    full = { algorithm: info.algorithm, value };
+    headers.delete(name);
+  }
+  if (full) headers.delete("x-amz-sdk-checksum-algorithm");
+  const request = full ? new Request(ctx.request, { headers }) : ctx.request;
+  const doc = await readBodyXml({ ...ctx, request }, "CompleteMultipartUpload");
+  return full ? { doc, full } : { doc };
+}
+
+export async function completeMultipartUpload(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  assertNoSseHeaders(ctx.request.headers);
+  const upload = await writableUpload(ctx, bucket, key);
+  const { doc, full } = await completeDocument(ctx);
+  const parts = requestedParts(doc);
+  const done = await completeUpload(
+    { r2: ctx.services.objects.r2, keys: ctx.services.keys, store: uploadStore(ctx) },
+    { uploadId: upload.uploadId, bucket: bucket.name, key, parts, ...(full ? { fullChecksum: full } : {}) },
+  );
+  const result: Record<string, unknown> = { Location: `${ctx.url.origin}${ctx.url.pathname}`, Bucket: bucket.name, Key: key, ETag: `"${done.etag}"` };
+  const out = new Headers(sseResponseHeaders(uploadSse(upload)));
+  if (done.checksum) {
+    result[`Checksum${done.checksum.algorithm}`] = done.checksum.value;
+    result.ChecksumType = upload.checksumType ?? "COMPOSITE";
+  }
+  return xmlResponse("CompleteMultipartUploadResult", result, { headers: out });
+}
+
+export async function abortMultipartUpload(ctx: S3Context): Promise<Response> {
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  const upload = await namedUpload(ctx, bucket, key);
+  const outcome = await abortUpload({ r2: ctx.services.objects.r2, store: uploadStore(ctx) }, upload.uploadId);
+  if (outcome === "gone") throw Errors.NoSuchUpload({ UploadId: upload.uploadId });
+  if (outcome === "busy") throw Errors.OperationAborted();
+  return new Response(null, { status: 204 });
+}
