@@ -346,6 +346,14 @@ describe("bucket policy, tenant rules and default encryption apply as to PUT", (
     expect((await call("adminA", { method: "PUT", bucket, key: "k", body: "via put" })).status).toBe(200);
   });
 
+  it("refuses an unknown KMS key id before storing anything", async () => {
+    const r = await post(BUCKET, await v4Form({ key: "kms/unknown", fields: { "x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-aws-kms-key-id": "0b1c2d3e-0000-4000-8000-000000000000" } }));
+    await expectError(r, 400, "KMS.NotFoundException");
+    expect(await stored(BUCKET, "kms/unknown")).toBe(false);
+    // A key id without aws:kms is InvalidArgument, as for PUT.
+    await expectError(await post(BUCKET, await v4Form({ key: "kms/noalg", fields: { "x-amz-server-side-encryption-aws-kms-key-id": "0b1c2d3e-0000-4000-8000-000000000000" } })), 400, "InvalidArgument");
+  });
+
   it("applies bucket default encryption", async () => {
     const r = await post(DEFAULT_KMS, await v4Form({ bucket: DEFAULT_KMS, key: "defaulted" }));
     expect(r.status).toBe(204);

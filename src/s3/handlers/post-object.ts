@@ -14,6 +14,8 @@ import type { PlaintextSource } from "../../crypto/encrypt";
 import { toHex, fromBase64, timingSafeEqual, toBase64 } from "../../util/bytes";
 import { randomBytes } from "../../crypto/keys";
 import { StreamTooLargeError, writeStreamed } from "../../objects/write-streamed";
+import { writeMultipartLayout } from "../../objects/write-streamed-multipart";
+import { UploadStore } from "../../multipart/store";
 import type { Bucket } from "../../store/buckets";
 import { assertAllowed } from "../access";
 import { requireBucket, type S3Context } from "../context";
@@ -69,21 +71,28 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
   }
   assertMayWriteWith(formCtx, bucket, sse);
   assertAllowed(formCtx, bucket, "s3:PutObject", key, { extra: policyConditionKeys(ctx, form.fields, signature) });
+  // An unknown, disabled or foreign KMS key is refused before the file is read.
+  await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
 
   const range = contentLengthRange(policy);
   const checksum = checksumField(form.fields);
   const guarded = guard(form.file.source, { min: range?.min ?? 0, max: Math.min(range?.max ?? MAX_PUT_BYTES, MAX_PUT_BYTES) }, checksum);
   let written;
   try {
-    written = await writeStreamed(ctx.services.objects, {
+    const deps = ctx.services.objects;
+    written = await writeStreamed(deps, {
       bucket,
       key,
+      ...(principal ? { initiator: { id: principal.userId, name: principal.userName } } : {}),
       source: guarded.source,
       sse,
       http: httpMetadataFrom(headers),
       userMetadata: userMetadataFrom(headers),
       // The MD5 when the file fit one buffer (as S3's ETag); else an opaque "<hex>-1" as PUT gives.
       facts: ({ md5 }) => ({ etag: md5 ? toHex(md5) : `${toHex(randomBytes(16))}-1`, ...(checksum ? { checksum: { algorithm: checksum.info.algorithm, value: toBase64(checksum.value) } } : {}) }),
+    }, {
+      // Larger than one buffer: the multipart layout, parts of one buffer each.
+      large: (req, head, partBytes) => writeMultipartLayout({ ...deps, store: new UploadStore(ctx.services.env.DB) }, req, head, partBytes),
     });
   } catch (error) {
     if (error instanceof StreamTooLargeError) {

@@ -1,0 +1,122 @@
+/**
+ * The large half of writeStreamed: an object of unknown length that outgrew one buffer is
+ * stored in the multipart layout (docs/multipart.md) through the multipart module's own
+ * pieces — an upload record in D1, parts written with writePart and recorded, then
+ * completeUpload (manifest, envelope MAC over part count, sizes and manifest hash) — so
+ * such an object is read, listed, copied, replaced and garbage-collected exactly like one
+ * a client uploaded in parts. Any failure aborts the upload: nothing is left behind.
+ *
+ * Parts are exactly `partBytes` long except the last. The next part is read from the
+ * client while the current one is encrypted into R2, so at most two part buffers are held.
+ */
+import { createMd5 } from "../checksum";
+import { sealFacts } from "../crypto/facts";
+import { newDataKey } from "../crypto/keys";
+import { completeUpload, partFactsLocation, type RequestedPart } from "../multipart/complete";
+import { newUploadId } from "../multipart/ids";
+import { abortUpload } from "../multipart/lifecycle";
+import type { UploadStore } from "../multipart/store";
+import { Errors } from "../s3/errors";
+import { toHex } from "../util/bytes";
+import { writePart } from "./parts";
+import type { ObjectDeps, WrittenObject } from "./write";
+import { prepend, readBuffer, type BufferedPlaintext, type BufferedPlaintextWithMore, type StreamedWriteRequest } from "./write-streamed";
+
+export interface MultipartLayoutDeps extends ObjectDeps {
+  store: UploadStore;
+}
+
+export async function writeMultipartLayout(
+  deps: MultipartLayoutDeps,
+  req: StreamedWriteRequest,
+  head: BufferedPlaintextWithMore,
+  partBytes: number,
+): Promise<WrittenObject> {
+  const tenantId = req.bucket.tenantId;
+  const wk = await deps.keys.forWrite(tenantId, req.sse.mode, req.sse.keyId);
+  const { wrapped, dataKey } = await newDataKey(wk.kek);
+  const sealKey = await deps.keys.sealKey(tenantId, wk.masterVersion);
+  const uploadId = newUploadId();
+  await deps.store.create({
+    uploadId,
+    bucket: req.bucket.name,
+    key: req.key,
+    tenantId,
+    initiatorId: req.initiator?.id ?? "anonymous",
+    initiatorName: req.initiator?.name ?? "anonymous",
+    mode: req.sse.mode,
+    keyArn: wk.key.arn,
+    keyVersion: wk.keyVersion,
+    masterVersion: wk.masterVersion,
+    wrappedKey: wrapped,
+    ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
+    bucketKeyEnabled: req.sse.bucketKeyEnabled,
+    http: req.http,
+    userMetadata: req.userMetadata,
+    createdAt: Date.now(),
+  });
+
+  const storePart = async (partNumber: number, plain: BufferedPlaintext): Promise<RequestedPart> => {
+    const md5 = createMd5();
+    for (const piece of plain.pieces) md5.update(piece);
+    const written = await writePart(deps.r2, { uploadId, partNumber, dataKey, source: plain.source(), length: plain.length });
+    const etag = toHex(await md5.digest());
+    const recorded = await deps.store.recordPart(uploadId, {
+      partNumber,
+      attempt: written.attempt,
+      size: plain.length,
+      salt: written.salt,
+      facts: await sealFacts(sealKey, ...partFactsLocation(uploadId, partNumber), { etag }),
+      uploadedAt: written.uploaded.getTime(),
+    });
+    if (!recorded.recorded) {
+      // Aborted meanwhile: this attempt is not referenced by anything, remove it.
+      await deps.r2.delete(written.r2Key);
+      throw Errors.NoSuchUpload({ UploadId: uploadId });
+    }
+    return { partNumber, etag, checksums: {} };
+  };
+
+  const parts: RequestedPart[] = [];
+  /** The part being written while the next is read; settled before any abort. */
+  let inflight: Promise<unknown> = Promise.resolve();
+  try {
+    let current: BufferedPlaintext = head;
+    let rest = prepend(head.more, req.source);
+    for (let partNumber = 1; ; partNumber++) {
+      if (partNumber > 10_000) throw Errors.EntityTooLarge({ MaxSizeAllowed: String(partBytes * 10_000) });
+      const writing = storePart(partNumber, current);
+      inflight = writing;
+      if (current.ended) {
+        parts.push(await writing);
+        break;
+      }
+      // Read the next part while this one is encrypted into R2 (errors of either surface here).
+      const reading = readBuffer(rest, partBytes);
+      reading.catch(() => {});
+      writing.catch(() => {});
+      const [part, next] = await Promise.all([writing, reading]);
+      parts.push(part);
+      current = next;
+      if (!next.ended) rest = prepend((next as BufferedPlaintextWithMore).more, rest);
+    }
+    const done = await completeUpload({ r2: deps.r2, keys: deps.keys, store: deps.store }, { uploadId, bucket: req.bucket.name, key: req.key, parts });
+    return {
+      etag: done.etag,
+      size: done.size,
+      keyArn: wk.key.arn,
+      mode: req.sse.mode,
+      bucketKeyEnabled: req.sse.bucketKeyEnabled,
+      ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
+      uploaded: done.uploaded,
+    };
+  } catch (error) {
+    await req.source.cancel(error).catch(() => {});
+    // A part still streaming into R2 would land after the abort's clean-up: let it finish first.
+    await inflight.catch(() => {});
+    await abortUpload({ r2: deps.r2, store: deps.store }, uploadId).catch((e: unknown) => {
+      console.error(JSON.stringify({ event: "post-object-abort-failed", uploadId, message: String(e) }));
+    });
+    throw error;
+  }
+}
