@@ -13,17 +13,19 @@ export const TEST_MASTER_KEYS = {
 /**
  * Starts the worker with wrangler's unstable_startWorker on 127.0.0.1 (random port), with
  * a throwaway persistence directory, migrations applied and the local identities seeded.
+ * `persist` reuses an existing state directory instead (kept on dispose), so a test can
+ * restart the worker on the same R2/D1 with other vars; a var set to undefined is removed.
  */
-export async function startTestWorker({ vars = {}, config = `${ROOT}/wrangler.toml` } = {}) {
+export async function startTestWorker({ vars = {}, config = `${ROOT}/wrangler.toml`, persist: reuse } = {}) {
   process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
   process.env.WRANGLER_SEND_METRICS = "false";
   const { unstable_startWorker } = await import("wrangler");
   const dir = mkdtempSync(join(tmpdir(), "sse-gw-e2e-"));
-  const persist = join(dir, "state");
+  const persist = reuse ?? join(dir, "state");
   const envFile = join(dir, "test.vars");
   // The upload page (/_upload) is on in tests, acting as the local tenant-A admin.
   const allVars = { ...TEST_MASTER_KEYS, ADMIN_TOKEN: TEST_ADMIN_TOKEN, REQUIRE_TLS_FOR_SSE_KMS: "false", UPLOAD_PAGE_ACCESS_KEY_ID: "LOCALADMINA", ...vars };
-  writeFileSync(envFile, Object.entries(allVars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+  writeFileSync(envFile, Object.entries(allVars).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
   await applyMigrations(persist);
   const worker = await unstable_startWorker({
     config,

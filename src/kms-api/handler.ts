@@ -86,15 +86,20 @@ async function readBounded(request: Request, limit: number): Promise<Uint8Array>
   const reader = request.body.getReader();
   const pieces: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > limit) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      pieces.push(value);
     }
-    pieces.push(value);
+  } finally {
+    // Unlocked, so the runtime (or wrangler's dev middleware) can still drain or discard it.
+    reader.releaseLock();
   }
   return concatBytes(pieces);
 }
