@@ -5,6 +5,7 @@ import { handleKms, isKmsRequest } from "./kms-api/handler";
 import { makeServices, type Services } from "./services";
 import { handleS3 } from "./s3/dispatch";
 import { applyCorsHeaders, handlePreflight } from "./s3/handlers/cors";
+import { reasonPhrase } from "./s3/reason";
 import { errorResponse, hostId, newRequestId, toS3Error } from "./s3/respond";
 import { uploadPage } from "./upload-page/routes";
 
@@ -37,7 +38,7 @@ export function createApp(): Hono<AppEnv> {
     headers.set("x-amz-request-id", requestId);
     headers.set("x-amz-id-2", hostId(requestId));
     headers.set("Server", "S3-SSE-KMS-Gateway");
-    return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+    return new Response(response.body, { status: response.status, statusText: response.statusText || reasonPhrase(response.status), headers });
   });
 
   return app;
