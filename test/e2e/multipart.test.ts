@@ -62,7 +62,7 @@ describe("aws-cli", () => {
       hash.update(block);
       if (!out.write(block)) await new Promise((r) => out.once("drain", r));
     }
-    await new Promise((r) => out.end(r));
+    await new Promise<void>((resolve) => out.end(() => resolve()));
     const sent = hash.digest("hex");
 
     const started = Date.now();
