@@ -60,7 +60,7 @@ describe("aws-cli", () => {
     for (let i = 0; i < 25; i++) {
       const block = randomBytes(8 * MiB);
       hash.update(block);
-      if (!out.write(block)) await new Promise((r) => out.once("drain", r));
+      if (!out.write(block)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
     }
     await new Promise<void>((resolve) => out.end(() => resolve()));
     const sent = hash.digest("hex");
