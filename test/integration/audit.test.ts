@@ -59,7 +59,7 @@ beforeAll(async () => {
     e.m = "aws:kms"; // claim SSE-KMS for an SSE-S3 object
     o.meta["sse-envelope"] = JSON.stringify(e);
   });
-  await rawEdit("bad/body-tampered", (o) => (o.body[100] ^= 1)); // same size, metadata intact
+  await rawEdit("bad/body-tampered", (o) => (o.body[100] = o.body[100]! ^ 1)); // same size, metadata intact
 });
 
 describe("encryption audit", () => {
