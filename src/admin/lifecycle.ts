@@ -2,7 +2,7 @@ import { Hono, type Context } from "hono";
 import { auditPage } from "../audit/audit";
 import type { Env } from "../env";
 import { runKeyLifecycle } from "../kms/scheduled";
-import { RewrapJob } from "../rotation/job";
+import { MAX_MOVES_PER_CALL, RewrapJob } from "../rotation/job";
 import { masterStatus } from "../rotation/status";
 import { makeServices } from "../services";
 
@@ -30,7 +30,7 @@ lifecycle.post("/master/rewrap", async (c) => {
   if (maxObjects === null || maxSeconds === null) return c.json({ error: "maxObjects must be 1-10000 and maxSeconds 1-25" }, 400);
   const job = new RewrapJob(c.env);
   if (body.start !== false && !(await job.running())) await job.start("admin");
-  const result = await job.step(`admin:${crypto.randomUUID()}`, { maxObjects, maxMs: maxSeconds * 1000 });
+  const result = await job.step(`admin:${crypto.randomUUID()}`, { maxObjects, maxMoves: Math.min(maxObjects, MAX_MOVES_PER_CALL), maxMs: maxSeconds * 1000 });
   return c.json({ ...result, targetVersion: job.target });
 });
 

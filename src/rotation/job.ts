@@ -66,11 +66,20 @@ const fromRow = (r: PassRow): Pass => ({
 });
 
 export interface StepBudget {
-  /** Objects to visit in this step (listing them is cheap; moving costs a get and a put). */
+  /** Objects to visit in this step (objects already on the target cost nothing but the listing). */
   maxObjects: number;
+  /** Objects to move: each costs an R2 get and an R2 put (see MAX_MOVES_PER_CALL). */
+  maxMoves: number;
   /** Wall-clock budget; a step stops at the first page boundary after it. */
   maxMs: number;
 }
+
+/**
+ * Moves per invocation. Workers cap the subrequests (R2 and D1 calls included) one
+ * invocation may make — 1,000 on the paid plan for a long time, more today — so a step
+ * does at most 400 moves (800 R2 calls) plus its listing and D1 bookkeeping.
+ */
+export const MAX_MOVES_PER_CALL = 400;
 
 export interface StepResult {
   pass: Pass | null;
@@ -82,6 +91,7 @@ export interface StepResult {
 
 const LEASE_MS = 120_000;
 const PAGE = 100;
+const RESEAL_BATCH = 100;
 /**
  * Objects moved concurrently, each an R2 get streamed into a put. Measured locally: 8 → 16
  * took 4 KiB objects from ~110 to ~185 per second; past the platform's six simultaneous
@@ -153,23 +163,37 @@ export class RewrapJob {
 
     let pass = running;
     let visited = 0;
+    let moved = 0;
+    const progressed = (): StepResult => ({ pass, outcome: "progressed", visited, resealedAccessKeys: 0 });
     try {
       for (;;) {
         const room = budget.maxObjects - visited;
-        if (room <= 0 || Date.now() - started >= budget.maxMs) return { pass, outcome: "progressed", visited, resealedAccessKeys: 0 };
+        if (room <= 0 || moved >= budget.maxMoves || Date.now() - started >= budget.maxMs) return progressed();
         const page = await this.services.objects.r2.list({
           limit: Math.min(PAGE, room),
           include: ["customMetadata"],
           ...(pass.afterKey !== null ? { startAfter: pass.afterKey } : {}),
         });
-        const outcomes = await mapPool(page.objects, CONCURRENCY, (o) => this.visit(o));
-        visited += page.objects.length;
-        const last = page.objects[page.objects.length - 1]?.key ?? pass.afterKey;
-        const saved = await this.save(pass, owner, last, page.objects, outcomes);
+        // Take the page up to the object that would exceed the move budget.
+        let objects = page.objects;
+        let moves = 0;
+        const over = objects.findIndex((o) => this.needsMove(o) && ++moves > budget.maxMoves - moved);
+        if (over >= 0) {
+          objects = objects.slice(0, over);
+          moves = budget.maxMoves - moved;
+        }
+        const outcomes = await mapPool(objects, CONCURRENCY, (o) => this.visit(o));
+        visited += objects.length;
+        moved += moves;
+        const last = objects[objects.length - 1]?.key ?? pass.afterKey;
+        const saved = await this.save(pass, owner, last, objects, outcomes);
         if (!saved) return { pass: await this.get(pass.id), outcome: "busy", visited, resealedAccessKeys: 0 };
         pass = saved;
+        if (over >= 0) return progressed();
         if (!page.truncated) {
-          const resealed = await this.resealAccessKeys();
+          // Access keys are re-sealed in bounded batches; the pass completes with the last one.
+          const resealed = await this.services.identities.resealSecrets(RESEAL_BATCH);
+          if (resealed === RESEAL_BATCH) return { ...progressed(), resealedAccessKeys: resealed };
           await this.db
             .prepare("UPDATE rewrap_passes SET status = 'completed', finished_at = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?")
             .bind(Date.now(), Date.now(), pass.id, owner)
@@ -247,15 +271,8 @@ export class RewrapJob {
     return this.get(pass.id);
   }
 
-  /** Access-key secrets sealed under older master versions are re-sealed at the end of a pass. */
-  private async resealAccessKeys(): Promise<number> {
-    let total = 0;
-    for (let i = 0; i < 100; i++) {
-      const n = await this.services.identities.resealSecrets(100);
-      total += n;
-      if (n < 100) break;
-    }
-    return total;
+  private needsMove(object: R2Object): boolean {
+    return splitR2Key(object.key) !== null && claimedMasterVersion(object) !== this.target;
   }
 
   async failures(passId: number, afterKey: string | null, limit: number): Promise<Array<{ r2Key: string; masterVersion: number | null; reason: string; detail: string; blocking: boolean }>> {

@@ -1,9 +1,9 @@
 import type { Env } from "../env";
 import { scheduledJobs } from "../jobs";
-import { RewrapJob } from "./job";
+import { MAX_MOVES_PER_CALL, RewrapJob } from "./job";
 
 /** Per cron tick (every 15 minutes): bounded so the tick stays well inside Workers limits. */
-export const CRON_BUDGET = { maxObjects: 5000, maxMs: 20_000 };
+export const CRON_BUDGET = { maxObjects: 5000, maxMoves: MAX_MOVES_PER_CALL, maxMs: 20_000 };
 
 /**
  * Moves objects to the write master version in the background. A pass starts on its own

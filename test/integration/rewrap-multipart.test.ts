@@ -43,7 +43,7 @@ describe("rewrap of multipart-layout objects", () => {
 
     const job = new RewrapJob(v12);
     await job.start("test");
-    const r = await job.step("test", { maxObjects: 1000, maxMs: 60_000 });
+    const r = await job.step("test", { maxObjects: 1000, maxMoves: 400, maxMs: 60_000 });
     expect(r.outcome).toBe("completed");
     expect(r.pass).toMatchObject({ rewrapped: 1, failed: 0, scanned: 1 });
 
