@@ -1,6 +1,5 @@
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { makeServices } from "../../src/services";
 import { amzDate, encodePolicy, multipartBody, signV2, signV4, v4Fields, type Part } from "../support/post-form";
 import { call, createBucket, CREDENTIALS, HOST, seedIdentities, type Who } from "../support/worker-client";
 
@@ -90,8 +89,9 @@ beforeAll(async () => {
     ],
   });
   expect((await call("adminA", { method: "PUT", bucket: DENY, query: { policy: "" }, body: deny })).status).toBe(204);
-  // Bucket default encryption as PutBucketEncryption stores it (set directly: this test is about POST).
-  await makeServices(env).buckets.setSetting(DEFAULT_KMS, "encryption", JSON.stringify({ algorithm: "aws:kms", bucketKeyEnabled: false }));
+  const enc = `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
+  const put = await call("adminA", { method: "PUT", bucket: DEFAULT_KMS, query: { encryption: "" }, body: enc });
+  expect(put.status, await put.clone().text()).toBe(200);
 });
 
 describe("POST Object with a SigV4 policy", () => {
