@@ -60,7 +60,8 @@ export async function resolveKey(ctx: KmsContext, input: string, allowAlias: boo
     throw KmsErrors.NotFound(`Invalid keyId '${input}'`);
   }
   if (ref.tenantId !== undefined && ref.tenantId !== ctx.principal.tenantId) throw accessDenied(ctx, input);
-  if (ref.region !== undefined && ref.region !== ctx.region) throw KmsErrors.NotFound(`Invalid arn ${ctx.region}`);
+  // Keys live in one region: an ARN of another region names nothing here.
+  if (ref.region !== undefined && ref.region !== ctx.region) throw KmsErrors.NotFound(`Key '${input}' does not exist`);
   const registry = ctx.services.keys.registry;
   let key: KmsKey | null;
   if (ref.kind === "alias") {
