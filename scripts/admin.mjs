@@ -128,6 +128,11 @@ async function tenants([sub, name]) {
   if (sub === "list") return out(await api("GET", "/tenants"), (r) => table(r.tenants.map((t) => ({ id: t.id, name: t.name, created: iso(t.createdAt) })), ["id", "name", "created"]));
   if (sub === "create") {
     need(name, "<name>");
+    // Names are unique: re-running the command reports the tenant instead of failing.
+    const { tenants: known } = await api("GET", "/tenants");
+    const same = known.find((t) => t.name === name);
+    if (same && (!opts.id || opts.id === same.id)) return out({ tenant: same, created: false }, () => console.log(`exists: tenant ${same.id} (${same.name})`));
+    if (same) throw new CliError(`a tenant named '${name}' already exists with id ${same.id}`);
     const id = opts.id ?? randomBytes(16).toString("hex");
     const r = await api("PUT", `/tenants/${enc(id)}`, { name });
     return out(r, () => console.log(`${r.created ? "created" : "exists"}: tenant ${r.tenant.id} (${r.tenant.name})`));
