@@ -295,7 +295,7 @@ async function auditBucket(bucket) {
     const q = new URLSearchParams();
     if (cursor) q.set("cursor", cursor);
     if (opts.deep) q.set("deep", "1");
-    const page = await api("GET", `/buckets/${enc(bucket)}/audit?${q}`);
+    const page = await api("GET", `/buckets/${enc(bucket)}/audit${q.size > 0 ? `?${q}` : ""}`);
     total.tenantId = page.tenantId;
     total.pages++;
     for (const k of ["scanned", "readable", "macVerified", "deepVerified"]) total[k] += page[k];
@@ -330,6 +330,7 @@ function printAudit(a) {
 
 async function audit([bucket]) {
   const buckets = opts["every-bucket"] ? (await api("GET", "/buckets")).buckets.map((b) => b.name) : [need(bucket, "<bucket>")];
+  if (buckets.length === 0 && !opts.json) console.log("no buckets");
   let problems = 0;
   const reports = [];
   for (const name of buckets) {
