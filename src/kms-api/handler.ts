@@ -53,7 +53,8 @@ function respond(status: number, body: string, requestId: string): Response {
 
 function toKmsError(error: unknown, requestId: string): KmsApiError {
   if (error instanceof KmsApiError) return error;
-  if (error instanceof S3Error) return fromAuthError(error);
+  // Key-state errors raised by shared S3-side code keep their KMS names ("KMS.X" → "X").
+  if (error instanceof S3Error && error.code.startsWith("KMS.")) return new KmsApiError(error.code.slice(4), error.message);
   const name = error instanceof Error ? error.name : typeof error;
   const message = error instanceof Error ? error.message : String(error);
   console.error(JSON.stringify({ event: "kms-internal-error", requestId, name, message }));
@@ -66,6 +67,15 @@ function toKmsError(error: unknown, requestId: string): KmsApiError {
  * URLs and SigV2 are not KMS authentication methods.
  */
 async function authenticateKms(request: Request, services: Services, body: Uint8Array): Promise<Principal> {
+  try {
+    return await verifyKmsSignature(request, services, body);
+  } catch (error) {
+    // The verifier speaks S3; translate its failures to the names KMS clients expect.
+    throw error instanceof S3Error ? fromAuthError(error) : error;
+  }
+}
+
+async function verifyKmsSignature(request: Request, services: Services, body: Uint8Array): Promise<Principal> {
   const auth = parseAuth(request);
   if (auth.kind === "anonymous") throw KmsErrors.MissingAuthenticationToken("Missing Authentication Token");
   if (auth.kind !== "header") throw KmsErrors.IncompleteSignature("KMS requests must be signed with AWS Signature Version 4 in the Authorization header.");
