@@ -202,8 +202,9 @@ describe("SSE errors through the SDK, by code and status", () => {
   const put = (input: Partial<PutObjectCommandInput>, c: S3Client = client) => c.send(new PutObjectCommand({ Bucket: bucket, Key: "err", Body: "x", ...input }));
 
   it("key id without aws:kms → 400 InvalidArgument", async () => {
-    expect(await failure(put({ SSEKMSKeyId: defaultArn }))).toMatchObject({ code: "InvalidArgument", status: 400 });
-    expect(await failure(put({ ServerSideEncryption: "AES256", SSEKMSKeyId: defaultArn }))).toMatchObject({ code: "InvalidArgument", status: 400 });
+    const { Arn } = await kmsKey();
+    expect(await failure(put({ SSEKMSKeyId: Arn }))).toMatchObject({ code: "InvalidArgument", status: 400 });
+    expect(await failure(put({ ServerSideEncryption: "AES256", SSEKMSKeyId: Arn }))).toMatchObject({ code: "InvalidArgument", status: 400 });
   });
 
   it("a bad algorithm → 400 InvalidArgument", async () => {
