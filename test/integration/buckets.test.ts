@@ -38,10 +38,20 @@ describe("CreateBucket", () => {
 
   it("answers BucketAlreadyOwnedByYou to the owner and BucketAlreadyExists to another tenant", async () => {
     const name = uniqueBucket("taken");
-    await createBucket("adminA", name);
-    await expectError(send("adminA", { method: "PUT", bucket: name }), 409, "BucketAlreadyOwnedByYou");
+    const euWest1 = { env: { REGION: "eu-west-1" }, region: "eu-west-1" } as const;
+    expect((await send("adminA", { method: "PUT", bucket: name, ...euWest1 })).status).toBe(200);
+    await expectError(send("adminA", { method: "PUT", bucket: name, ...euWest1 }), 409, "BucketAlreadyOwnedByYou");
     // Same tenant, different user: still owned by "you" (the tenant is the account).
-    await expectError(send("memberA", { method: "PUT", bucket: name }), 409, "BucketAlreadyOwnedByYou");
+    await expectError(send("memberA", { method: "PUT", bucket: name, ...euWest1 }), 409, "BucketAlreadyOwnedByYou");
+    await expectError(send("adminB", { method: "PUT", bucket: name, ...euWest1 }), 409, "BucketAlreadyExists");
+  });
+
+  it("in us-east-1 re-creating a bucket you own is 200 OK (AWS's legacy behaviour), another tenant's is 409", async () => {
+    const name = uniqueBucket("legacy");
+    await createBucket("adminA", name);
+    const again = await send("adminA", { method: "PUT", bucket: name });
+    expect(again.status).toBe(200);
+    expect(again.headers.get("location")).toBe(`/${name}`);
     await expectError(send("adminB", { method: "PUT", bucket: name }), 409, "BucketAlreadyExists");
   });
 

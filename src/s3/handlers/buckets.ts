@@ -49,7 +49,12 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
   }
   const { created, bucket } = await ctx.services.buckets.create({ name, tenantId: principal.tenantId, region });
   if (!created) {
-    if (bucket.tenantId === principal.tenantId) throw Errors.BucketAlreadyOwnedByYou({ BucketName: name });
+    if (bucket.tenantId === principal.tenantId) {
+      // AWS: "For legacy compatibility, if you re-create an existing bucket that you already
+      // own in the North Virginia Region, Amazon S3 returns 200 OK"; elsewhere it is a 409.
+      if (region === "us-east-1") return new Response(null, { status: 200, headers: { Location: `/${name}` } });
+      throw Errors.BucketAlreadyOwnedByYou({ BucketName: name });
+    }
     throw Errors.BucketAlreadyExists({ BucketName: name });
   }
   return new Response(null, { status: 200, headers: { Location: `/${name}` } });
