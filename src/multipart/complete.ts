@@ -60,7 +60,15 @@ export function normalizeEtag(etag: string): string {
  */
 export async function completeUpload(
   deps: CompleteDeps,
-  req: { uploadId: string; bucket: string; key: string; parts: RequestedPart[]; fullChecksum?: { algorithm: ChecksumAlgorithm; value: string } },
+  req: {
+    uploadId: string;
+    bucket: string;
+    key: string;
+    parts: RequestedPart[];
+    fullChecksum?: { algorithm: ChecksumAlgorithm; value: string };
+    /** If-None-Match: * — complete only if no object exists at the key (atomic with the write). */
+    ifNoneMatch?: boolean;
+  },
 ): Promise<Completed> {
   for (let attempt = 0; ; attempt++) {
     let upload = await deps.store.get(req.uploadId);
@@ -68,7 +76,7 @@ export async function completeUpload(
     if (upload.state === "completing") {
       if (Date.now() - (upload.completingAt ?? 0) < STALE_COMPLETE_MS) throw Errors.OperationAborted();
       if ((await recoverStaleComplete(deps, upload)) === "completed") throw Errors.NoSuchUpload({ UploadId: req.uploadId });
-      upload = (await deps.store.get(req.uploadId))!;
+      upload = await deps.store.get(req.uploadId);
       if (!upload) throw Errors.NoSuchUpload({ UploadId: req.uploadId });
     }
     const plan = await planCompletion(deps, upload, req.parts);
@@ -82,7 +90,7 @@ export async function completeUpload(
     }
     let done: Completed;
     try {
-      done = await writeManifest(deps, upload, plan, bytes, hash, req.fullChecksum);
+      done = await writeManifest(deps, upload, plan, bytes, hash, req.fullChecksum, req.ifNoneMatch ?? false);
     } catch (error) {
       // Give the upload back — unless the manifest did land (an ambiguous storage error):
       // then the object exists and its parts must stay.
@@ -164,6 +172,7 @@ async function writeManifest(
   bytes: Uint8Array,
   hash: Uint8Array,
   fullChecksum: { algorithm: ChecksumAlgorithm; value: string } | undefined,
+  ifNoneMatch: boolean,
 ): Promise<Completed> {
   const length = plan.parts.reduce((n, p) => n + p.size, 0);
   const facts: ObjectFacts = { etag: await multipartEtag(plan.etags) };
@@ -195,8 +204,12 @@ async function writeManifest(
     },
     { bucket: upload.bucket, key: upload.key, userMetadata: upload.userMetadata },
   );
-  const put = await deps.r2.put(objectR2Key(upload.bucket, upload.key), bytes, { customMetadata: joinCustomMetadata(envelope, upload.userMetadata) });
-  return { upload, etag: facts.etag, ...(facts.checksum ? { checksum: facts.checksum as Completed["checksum"] } : {}), size: length, uploaded: put!.uploaded };
+  const put = await deps.r2.put(objectR2Key(upload.bucket, upload.key), bytes, {
+    customMetadata: joinCustomMetadata(envelope, upload.userMetadata),
+    ...(ifNoneMatch ? { onlyIf: { etagDoesNotMatch: "*" } as R2Conditional } : {}),
+  });
+  if (!put) throw Errors.PreconditionFailed({ Condition: "If-None-Match" });
+  return { upload, etag: facts.etag, ...(facts.checksum ? { checksum: facts.checksum as Completed["checksum"] } : {}), size: length, uploaded: put.uploaded };
 }
 
 async function cleanUp(deps: CompleteDeps, upload: UploadRecord, plan: Plan): Promise<void> {

@@ -245,6 +245,18 @@ describe("completion errors", () => {
     await expectError(uploadPartRequest("adminA", bucket, "big.bin", main.uploadId, 1, pseudoRandom(10, 1)), 404, "NoSuchUpload");
   });
 
+  it("If-None-Match: * completes only onto a free key; a refused complete leaves the upload usable", async () => {
+    expect((await send("adminA", { method: "PUT", bucket, key: "taken", body: "first" })).status).toBe(200);
+    const id = await createUpload("adminA", bucket, "taken");
+    const etag = await uploadPart("adminA", bucket, "taken", id, 1, pseudoRandom(100, 1));
+    const parts = [{ partNumber: 1, etag }];
+    await expectError(completeRequest("adminA", bucket, "taken", id, parts, { headers: { "if-none-match": "*" } }), 412, "PreconditionFailed");
+    expect(await (await get("taken")).text()).toBe("first");
+    expect(await traces(id)).toMatchObject({ uploads: 1, parts: 1 });
+    expect((await send("adminA", { method: "DELETE", bucket, key: "taken" })).status).toBe(204);
+    expect((await completeRequest("adminA", bucket, "taken", id, parts, { headers: { "if-none-match": "*" } })).status).toBe(200);
+  });
+
   it("deletes parts and attempts the completion did not use", async () => {
     const id = await createUpload("adminA", bucket, "unused");
     const e1 = await uploadPart("adminA", bucket, "unused", id, 1, pseudoRandom(5 * MiB, 1));
