@@ -203,6 +203,7 @@ async function storePart(
   if (!recorded.recorded) {
     // Aborted, completed or being completed while this part streamed in.
     await r2.delete(written.r2Key);
+    if (await uploadStore(ctx).get(upload.uploadId)) throw Errors.OperationAborted();
     throw Errors.NoSuchUpload({ UploadId: upload.uploadId });
   }
   if (recorded.replaced) await r2.delete(partR2Key(upload.uploadId, partNumber, recorded.replaced));
