@@ -12,7 +12,7 @@
 // Download: one GET of the whole object (the gateway reads part after part) against GETs of
 // the same part objects one after another through the passthrough — the same R2 reads
 // without the decryption.
-import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
+import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, GetObjectCommand, PutObjectCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { fileURLToPath } from "node:url";
 import { getStream, GiB, MiB, putStream, rssBytes, withRssSampling, workerdPids } from "./lib/measure.mjs";
@@ -132,13 +132,22 @@ export async function run(opts) {
   const pUp = await withRssSampling(pid, () => passthroughUpload(passthrough, `mp-${label}`, size));
   log(`multipart ${label}: encrypted upload...`);
   const eUp = await withRssSampling(pid, () => encryptedUpload(s3, bucket, `mp-${label}`, size));
+  // For attribution: the same bytes as one single-stream object through the gateway, so
+  // the multipart layer's own cost shows apart from the decryption every GET pays.
+  log(`multipart ${label}: single-stream reference object...`);
+  const putUrl = await getSignedUrl(s3, new PutObjectCommand({ Bucket: bucket, Key: `single-${label}`, ServerSideEncryption: "aws:kms" }), { expiresIn: 3600 });
+  const put = await putStream(putUrl, size, { "x-amz-server-side-encryption": "aws:kms" });
+  if (put.status !== 200) throw new Error(`single-stream PUT: ${put.status} ${put.body}`);
+
   // Downloads are quick and noisy on a shared machine: three interleaved rounds, medians.
   const pDowns = [];
   const eDowns = [];
+  const sDowns = [];
   for (let round = 1; round <= DOWNLOAD_ROUNDS; round++) {
     log(`multipart ${label}: downloads, round ${round}/${DOWNLOAD_ROUNDS}...`);
     pDowns.push(await withRssSampling(pid, () => passthroughDownload(passthrough, `mp-${label}`, size)));
     eDowns.push(await withRssSampling(pid, () => encryptedDownload(s3, bucket, `mp-${label}`, size)));
+    sDowns.push(await encryptedDownload(s3, bucket, `single-${label}`, size));
   }
   const byTime = (a, b) => a.result - b.result;
   const pDown = { ...pDowns.sort(byTime)[Math.floor(DOWNLOAD_ROUNDS / 2)], growth: Math.max(...pDowns.map((d) => d.growth)), peak: Math.max(...pDowns.map((d) => d.peak)) };
@@ -154,6 +163,7 @@ export async function run(opts) {
     downloadEncryptedMBps: mbps(size, eDown.result),
     downloadPassthroughMBps: mbps(size, pDown.result),
     downloadRatio: pDown.result / eDown.result,
+    downloadSingleStreamEncryptedMBps: mbps(size, sDowns.sort((a, b) => a - b)[Math.floor(DOWNLOAD_ROUNDS / 2)]),
     rssGrowthUploadEncryptedMiB: eUp.growth / MiB,
     rssGrowthDownloadEncryptedMiB: eDown.growth / MiB,
     rssGrowthUploadPassthroughMiB: pUp.growth / MiB,
