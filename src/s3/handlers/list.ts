@@ -2,27 +2,8 @@ import { listObjects, type ListPage } from "../../objects/list";
 import { fromBase64, toBase64 } from "../../util/bytes";
 import { requireBucket, type S3Context } from "../context";
 import { Errors } from "../errors";
+import { encodingType, keyEncoder, listLimit } from "../list-params";
 import { xmlResponse } from "../xml";
-
-/** max-keys: 0..1000 (larger values are capped, as S3 does); anything else is InvalidArgument. */
-function maxKeys(query: URLSearchParams, name = "max-keys"): number {
-  const raw = query.get(name);
-  if (raw === null || raw === "") return 1000;
-  if (!/^\d+$/.test(raw)) throw Errors.InvalidArgument({ ArgumentName: name, ArgumentValue: raw }, "Provided max-keys not an integer or within integer range");
-  return Math.min(Number(raw), 1000);
-}
-
-function encodingType(query: URLSearchParams): "url" | undefined {
-  const raw = query.get("encoding-type");
-  if (raw === null) return undefined;
-  if (raw.toLowerCase() !== "url") throw Errors.InvalidArgument({ ArgumentName: "encoding-type", ArgumentValue: raw }, "Invalid Encoding Method specified in Request");
-  return "url";
-}
-
-/** S3's encoding-type=url: keys percent-encoded, "/" kept (clients decode with unquote_plus). */
-function encoder(type: "url" | undefined): (s: string) => string {
-  return type ? (s) => encodeURIComponent(s).replace(/%2F/g, "/") : (s) => s;
-}
 
 /**
  * A marker that names a common prefix ("photos/") must skip every key under it, which R2's
@@ -68,9 +49,9 @@ export async function listObjectsV2(ctx: S3Context): Promise<Response> {
   const q = ctx.url.searchParams;
   const prefix = q.get("prefix") ?? "";
   const delimiter = q.get("delimiter") || undefined;
-  const limit = maxKeys(q);
+  const limit = listLimit(q, "max-keys");
   const type = encodingType(q);
-  const enc = encoder(type);
+  const enc = keyEncoder(type);
   const token = q.get("continuation-token");
   const startAfter = q.get("start-after") ?? undefined;
   const page = await listObjects(ctx.services.objects, bucket, {
@@ -100,9 +81,9 @@ export async function listObjectsV1(ctx: S3Context): Promise<Response> {
   const q = ctx.url.searchParams;
   const prefix = q.get("prefix") ?? "";
   const delimiter = q.get("delimiter") || undefined;
-  const limit = maxKeys(q);
+  const limit = listLimit(q, "max-keys");
   const type = encodingType(q);
-  const enc = encoder(type);
+  const enc = keyEncoder(type);
   const marker = q.get("marker") ?? "";
   const page = await listObjects(ctx.services.objects, bucket, {
     prefix,
@@ -131,9 +112,9 @@ export async function listObjectVersions(ctx: S3Context): Promise<Response> {
   const q = ctx.url.searchParams;
   const prefix = q.get("prefix") ?? "";
   const delimiter = q.get("delimiter") || undefined;
-  const limit = maxKeys(q);
+  const limit = listLimit(q, "max-keys");
   const type = encodingType(q);
-  const enc = encoder(type);
+  const enc = keyEncoder(type);
   const keyMarker = q.get("key-marker") ?? "";
   const page = await listObjects(ctx.services.objects, bucket, {
     prefix,

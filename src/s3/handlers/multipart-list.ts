@@ -4,31 +4,11 @@ import { AFTER_ALL_IDS } from "../../multipart/ids";
 import type { UploadRecord } from "../../multipart/store";
 import { requireBucket, requireKey, type S3Context } from "../context";
 import { Errors } from "../errors";
+import { encodingType, keyEncoder, listLimit } from "../list-params";
 import { xmlResponse } from "../xml";
 import { namedUpload, uploadStore } from "./multipart";
 
 /** ListParts and ListMultipartUploads, with S3's markers and limits. */
-
-function limitParam(query: URLSearchParams, name: string): number {
-  const raw = query.get(name);
-  if (raw === null || raw === "") return 1000;
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
-    throw Errors.InvalidArgument({ ArgumentName: name, ArgumentValue: raw }, `Provided ${name} not an integer or within integer range`);
-  }
-  return Math.min(Number(raw), 1000);
-}
-
-function encodingType(query: URLSearchParams): "url" | undefined {
-  const raw = query.get("encoding-type");
-  if (raw === null) return undefined;
-  if (raw.toLowerCase() !== "url") throw Errors.InvalidArgument({ ArgumentName: "encoding-type", ArgumentValue: raw }, "Invalid Encoding Method specified in Request");
-  return "url";
-}
-
-/** encoding-type=url: percent-encoded, "/" kept (as S3 and the object listings do). */
-function encoder(type: "url" | undefined): (s: string) => string {
-  return type ? (s) => encodeURIComponent(s).replace(/%2F/g, "/") : (s) => s;
-}
 
 function initiator(upload: UploadRecord) {
   return { ID: upload.initiatorId, DisplayName: upload.initiatorName };
@@ -42,13 +22,13 @@ export async function listParts(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const q = ctx.url.searchParams;
-  const maxParts = limitParam(q, "max-parts");
+  const maxParts = listLimit(q, "max-parts");
   const rawMarker = q.get("part-number-marker") ?? "0";
   if (!/^\d{1,9}$/.test(rawMarker)) {
     throw Errors.InvalidArgument({ ArgumentName: "part-number-marker", ArgumentValue: rawMarker }, "Provided part-number-marker not an integer or within integer range");
   }
   const marker = Number(rawMarker);
-  const enc = encoder(encodingType(q));
+  const enc = keyEncoder(encodingType(q));
   const upload = await namedUpload(ctx, bucket, key);
   // Part sizes and checksums of an SSE-KMS upload are for its own tenant only.
   if (upload.mode === "aws:kms" && ctx.principal?.tenantId !== bucket.tenantId) throw Errors.AccessDenied();
@@ -100,9 +80,9 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
   // upload-id-marker only means something next to a key-marker; without one, a key-marker
   // skips every upload of that key.
   const uploadIdMarker = keyMarker ? q.get("upload-id-marker") || AFTER_ALL_IDS : "";
-  const maxUploads = limitParam(q, "max-uploads");
+  const maxUploads = listLimit(q, "max-uploads");
   const type = encodingType(q);
-  const enc = encoder(type);
+  const enc = keyEncoder(type);
   const store = uploadStore(ctx);
 
   const uploads: UploadRecord[] = [];

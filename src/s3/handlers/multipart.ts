@@ -17,12 +17,11 @@ import { assertAllowed } from "../access";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
 import { Errors } from "../errors";
-import { httpMetadataFrom, userMetadataFrom } from "../object-headers";
-import { chooseSse, parseDefaultEncryption, sseResponseHeaders, type SseChoice } from "../sse";
+import { sseResponseHeaders, type SseChoice } from "../sse";
 import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
 import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
-import { assertKeyFits, chooseEtag, parseCopySource, translateWriteError } from "./objects";
+import { chooseEtag, newObjectIntent, parseCopySource, translateWriteError } from "./objects";
 
 /**
  * Multipart upload operations (docs/multipart.md). CreateMultipartUpload is the only one
@@ -84,14 +83,7 @@ function parsePartNumber(raw: string | null): number {
 // ---- CreateMultipartUpload -------------------------------------------------------------
 
 export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
-  const bucket = requireBucket(ctx);
-  const key = requireKey(ctx);
-  assertKeyFits(bucket, key);
-  const headers = ctx.request.headers;
-  const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
-  assertMayWriteWith(ctx, bucket, sse);
-  const http = httpMetadataFrom(headers);
-  const userMetadata = userMetadataFrom(headers);
+  const { bucket, key, headers, sse, http, userMetadata } = newObjectIntent(ctx);
   const { algorithm, type } = checksumSettings(headers);
 
   const wk = await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);

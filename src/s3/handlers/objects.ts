@@ -52,15 +52,23 @@ export function chooseEtag(headers: Headers): string {
   return bytes && bytes.byteLength === 16 ? toHex(bytes) : `${toHex(randomBytes(16))}-1`;
 }
 
-export async function putObject(ctx: S3Context): Promise<Response> {
+/**
+ * What every request creating an object states up front (PutObject,
+ * CreateMultipartUpload): where it goes, its encryption — request headers, else the
+ * bucket default, checked against the SSE-KMS rules — and its metadata.
+ */
+export function newObjectIntent(ctx: S3Context) {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   assertKeyFits(bucket, key);
   const headers = ctx.request.headers;
   const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
   assertMayWriteWith(ctx, bucket, sse);
-  const http = httpMetadataFrom(headers);
-  const userMetadata = userMetadataFrom(headers);
+  return { bucket, key, headers, sse, http: httpMetadataFrom(headers), userMetadata: userMetadataFrom(headers) };
+}
+
+export async function putObject(ctx: S3Context): Promise<Response> {
+  const { bucket, key, headers, sse, http, userMetadata } = newObjectIntent(ctx);
   const body = openBody(ctx.request, ctx.verified, { computeMd5: false });
   if (body.length === null) throw Errors.MissingContentLength();
   if (body.length > MAX_PUT_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PUT_BYTES) });
