@@ -17,13 +17,15 @@ export default defineConfig({
                 MASTER_KEY_V1: "dGVzdC1tYXN0ZXIta2V5LXZlcnNpb24tb25lLTMyYnk=",
                 ADMIN_TOKEN: "test-admin-token",
                 REQUIRE_TLS_FOR_SSE_KMS: "false",
+                // Cases per fuzz property (test/fuzz); `npm run fuzz` raises it, `npm test` keeps the small default.
+                FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
               },
             },
           })),
         ],
         test: {
           name: "workers",
-          include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+          include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts", "test/fuzz/**/*.test.ts"],
           setupFiles: ["./test/support/apply-migrations.ts"],
         },
       },
