@@ -17,8 +17,9 @@ export default defineConfig({
                 MASTER_KEY_V1: "dGVzdC1tYXN0ZXIta2V5LXZlcnNpb24tb25lLTMyYnk=",
                 ADMIN_TOKEN: "test-admin-token",
                 REQUIRE_TLS_FOR_SSE_KMS: "false",
-                // Cases per fuzz property (test/fuzz); `npm run fuzz` raises it, `npm test` keeps the small default.
+                // Cases per fuzz property (test/fuzz; `npm run fuzz` raises it) and a seed to replay a failure.
                 FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+                FUZZ_SEED: process.env.FUZZ_SEED ?? "",
               },
             },
           })),
