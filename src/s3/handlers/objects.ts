@@ -173,6 +173,14 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
   const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
   if (read.span) out.set("Content-Range", `bytes ${read.span.first}-${read.span.last}/${read.info.size}`);
+  if (length === 0) {
+    // An empty object is still one sealed chunk: verify it before answering. Streamed
+    // through a FixedLengthStream(0), a failure would make the runtime fail the whole
+    // request (no S3 error at all) instead of answering 500 InternalError.
+    await new Response(read.body).arrayBuffer();
+    out.set("Content-Length", "0");
+    return new Response(null, { status: 200, headers: out });
+  }
   // A FixedLengthStream makes the response carry Content-Length; if decryption fails
   // mid-way the stream errors, so the client sees a truncated body, never a clean end.
   const fixed = new FixedLengthStream(length);
