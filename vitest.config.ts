@@ -20,6 +20,8 @@ export default defineConfig({
                 // Cases per fuzz property (test/fuzz; `npm run fuzz` raises it) and a seed to replay a failure.
                 FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
                 FUZZ_SEED: process.env.FUZZ_SEED ?? "",
+                // Mutations of the tamper campaign (test/fuzz/tamper-campaign.test.ts; `npm run tamper`).
+                TAMPER_RUNS: process.env.TAMPER_RUNS ?? "",
               },
             },
           })),
