@@ -169,7 +169,18 @@ export function encodeEnvelope(envelope: Envelope): string {
   return JSON.stringify(stored);
 }
 
-/** Parses a stored envelope; any malformed field is an integrity failure, not a 500. */
+/** Every field an envelope may carry (FORMAT.md §4); a reader refuses any other. */
+const ENVELOPE_FIELDS = new Set(["v", "m", "k", "kv", "mv", "w", "n", "s", "p", "c", "b", "e", "h", "lm", "t"]);
+const HTTP_SHORT_NAMES = new Set(Object.values(HTTP_SHORT));
+
+const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/**
+ * Parses a stored envelope; any malformed field is an integrity failure, not a 500. What
+ * the MAC does not cover is refused rather than ignored — fields it does not know, a
+ * bucket-key flag other than 1, an empty context, base64 that is not canonical — so no
+ * edit of the stored text decodes to the same values unless it only reorders fields.
+ */
 export function decodeEnvelope(text: string | undefined): Envelope {
   if (text === undefined) throw new IntegrityError("object has no encryption envelope");
   let s: StoredEnvelope;
@@ -181,7 +192,8 @@ export function decodeEnvelope(text: string | undefined): Envelope {
   const bad = (what: string): never => {
     throw new IntegrityError(`encryption envelope has an invalid ${what}`);
   };
-  if (s === null || typeof s !== "object") bad("document");
+  if (!isPlainObject(s)) bad("document");
+  for (const name of Object.keys(s)) if (!ENVELOPE_FIELDS.has(name)) bad("field");
   if (s.v !== 1) bad("version");
   if (s.m !== "aws:kms" && s.m !== "AES256") bad("mode");
   if (typeof s.k !== "string") bad("key id");
@@ -195,7 +207,8 @@ export function decodeEnvelope(text: string | undefined): Envelope {
     const salt = fromB64(s.s) ?? bad("salt");
     if (salt.byteLength !== SALT_SIZE) bad("salt");
     layout = { kind: "single", salt };
-  } else if (s.p !== undefined && s.s === undefined && typeof s.p === "object" && s.p !== null) {
+  } else if (s.p !== undefined && s.s === undefined && isPlainObject(s.p)) {
+    if (Object.keys(s.p).some((name) => name !== "c" && name !== "h")) bad("layout");
     if (!isCount(s.p.c) || s.p.c < 1) bad("part count");
     const manifestHash = fromB64(s.p.h) ?? bad("manifest hash");
     if (manifestHash.byteLength !== 32) bad("manifest hash");
@@ -203,10 +216,12 @@ export function decodeEnvelope(text: string | undefined): Envelope {
   } else {
     return bad("layout");
   }
-  if (s.c !== undefined && typeof s.c !== "string") bad("encryption context");
+  // A context is never empty (sse.ts validates it), and the MAC encodes "" like no context.
+  if (s.c !== undefined && (typeof s.c !== "string" || s.c === "")) bad("encryption context");
+  if (s.b !== undefined && s.b !== 1) bad("bucket key flag");
   const http: HttpMetadata = {};
   if (s.h !== undefined) {
-    if (typeof s.h !== "object" || s.h === null) bad("http metadata");
+    if (!isPlainObject(s.h) || Object.keys(s.h).some((name) => !HTTP_SHORT_NAMES.has(name))) bad("http metadata");
     for (const name of HTTP_FIELDS) {
       const value = s.h[HTTP_SHORT[name]];
       if (value !== undefined) {
@@ -264,6 +279,8 @@ function isCount(n: unknown): n is number {
   return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 }
 
+/** Canonical base64 only: another spelling of the same bytes (unused low bits set) is refused. */
 function fromB64(text: unknown): Uint8Array | undefined {
-  return typeof text === "string" ? (fromBase64(text) ?? undefined) : undefined;
+  const bytes = typeof text === "string" ? fromBase64(text) : null;
+  return bytes && toBase64(bytes) === text ? bytes : undefined;
 }
