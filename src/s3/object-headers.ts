@@ -93,6 +93,11 @@ export function applyResponseOverrides(headers: Headers, query: URLSearchParams,
     const value = query.get(param);
     if (value === null) continue;
     if (anonymous) throw Errors.InvalidRequest({}, "Request specific response headers cannot be used for anonymous GET requests.");
-    headers.set(header, value);
+    try {
+      headers.set(header, value);
+    } catch {
+      // A decoded query value may hold what no header can (NUL, CR, LF): a client error, not a 500.
+      throw Errors.InvalidArgument({ ArgumentName: param, ArgumentValue: value }, `Invalid value for ${param}: not a valid HTTP header value.`);
+    }
   }
 }
