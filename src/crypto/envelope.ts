@@ -226,7 +226,9 @@ export function decodeEnvelope(text: string | undefined): Envelope {
       const value = s.h[HTTP_SHORT[name]];
       if (value !== undefined) {
         if (typeof value !== "string") bad("http metadata");
-        http[name] = value;
+        // The MAC encodes an empty value exactly like an absent one, so they must read the
+        // same: otherwise an edit in R2 could add or drop an empty header undetected.
+        if (value !== "") http[name] = value;
       }
     }
   }

@@ -83,4 +83,29 @@ describe("tamper campaign regressions", () => {
     expect(r.status).toBe(200);
     expect((await readFully(r)).bytes).toEqual(body);
   });
+
+  it("an empty HTTP metadata value reads as absent, as the MAC encodes it (an edit could switch them undetected)", async () => {
+    const key = "empty-http-values";
+    const body = new Uint8Array(100).fill(1);
+    expect((await send("adminA", { method: "PUT", bucket, key, body, headers: { "cache-control": "" } })).status).toBe(200);
+    const raw = (await rawGet(bucket, key))!;
+    const spellings: Array<[string, (e: Record<string, unknown>) => void]> = [
+      ["as stored", () => {}],
+      ["the empty value dropped", (e) => delete e["h"]],
+      ["an empty Content-Type added", (e) => (e["h"] = { ...(e["h"] as object), ct: "" })],
+      ["an empty Content-Disposition added", (e) => (e["h"] = { ...(e["h"] as object), cd: "" })],
+    ];
+    for (const [name, edit] of spellings) {
+      await rawPut(bucket, key, withEnvelope(raw, edit));
+      for (const method of ["GET", "HEAD"]) {
+        const r = await send("adminA", { method, bucket, key });
+        expect(r.status, `${name}: ${method}`).toBe(200);
+        expect(r.headers.get("content-type"), name).toBe("binary/octet-stream");
+        expect(r.headers.has("cache-control"), name).toBe(false);
+        expect(r.headers.has("content-disposition"), name).toBe(false);
+        if (method === "GET") expect((await readFully(r)).bytes).toEqual(body);
+      }
+    }
+  });
 });
+
