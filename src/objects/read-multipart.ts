@@ -3,6 +3,7 @@ import { IntegrityError } from "../crypto/errors";
 import { chunkCount, chunkSpan, encryptedSize } from "../crypto/format";
 import { Errors } from "../s3/errors";
 import { resolveRange, type RangeRequest } from "../s3/range";
+import { ObjectChangedError } from "./changed";
 import { decodeManifest, MAX_MANIFEST_BYTES, partOffsets, type Manifest, type ManifestPart } from "./manifest";
 import type { Authenticated, ObjectRead } from "./read";
 
@@ -42,7 +43,7 @@ export async function loadManifest(src: ManifestSource): Promise<LoadedManifest>
   if (!body) {
     const fresh = await src.r2.get(src.r2Key, { onlyIf: { etagMatches: src.object.etag } });
     if (!fresh) throw Errors.NoSuchKey({ Key: src.auth.info.key });
-    if (!("body" in fresh)) throw new IntegrityError("object changed while it was being read");
+    if (!("body" in fresh)) throw new ObjectChangedError();
     body = fresh.body;
   }
   const bytes = new Uint8Array(await new Response(body).arrayBuffer());

@@ -7,6 +7,7 @@ import { deriveMacKey, unwrapDataKey } from "../crypto/keys";
 import { Errors } from "../s3/errors";
 import { resolveRange, type RangeRequest } from "../s3/range";
 import type { Bucket } from "../store/buckets";
+import { ObjectChangedError } from "./changed";
 import { objectR2Key } from "./location";
 import { loadManifest, partSpan, readMultipartObject } from "./read-multipart";
 import type { ObjectDeps } from "./write";
@@ -131,6 +132,30 @@ export async function readObject(
   /** GET ?partNumber=N (never together with a range). */
   partNumber?: number,
 ): Promise<ObjectRead> {
+  // A read takes several R2 calls; a writer replacing the object between them must not
+  // turn the read into an error. Nothing has been sent yet, so start over on the version
+  // that is there now (S3 answers a read racing an overwrite with one of the versions).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readObjectOnce(deps, bucket, key, range, gate, check, partNumber);
+    } catch (error) {
+      if (!(error instanceof ObjectChangedError) || attempt >= READ_ATTEMPTS) throw error;
+    }
+  }
+}
+
+/** Reads started over because the object changed underneath (each sees a newer version). */
+const READ_ATTEMPTS = 3;
+
+async function readObjectOnce(
+  deps: ObjectDeps,
+  bucket: Bucket,
+  key: string,
+  range: RangeRequest | null,
+  gate: Gate,
+  check: (info: ObjectInfo) => void,
+  partNumber: number | undefined,
+): Promise<ObjectRead> {
   const r2Key = objectR2Key(bucket.name, key);
   const object = await getRanged(deps.r2, r2Key, range);
   if (object === "unsatisfiable") {
@@ -140,6 +165,9 @@ export async function readObject(
     const auth = await authenticate(deps, bucket, key, head, true, gate);
     if (auth.envelope.layout.kind === "multipart") return readMultipartObject({ r2: deps.r2, r2Key, object: head, body: null, auth }, { range, partNumber, check });
     check(auth.info);
+    // The ranged get failed although the object now there has the range: it failed on a
+    // version that has been replaced since (or R2 failed otherwise) — read again.
+    if (range && resolveRange(range, auth.info.size) !== "unsatisfiable") throw new ObjectChangedError("the ranged read failed on an object that has the range");
     throw invalidRange(auth.info.size);
   }
   if (!object) throw Errors.NoSuchKey({ Key: key });
@@ -156,7 +184,14 @@ export async function readObject(
     // The stored-span guess was made before the layout was known: a whole read fetched
     // the manifest itself, a ranged one only a slice of it (refetched in full).
     if (range) await object.body.cancel().catch(() => {});
-    return readMultipartObject({ r2: deps.r2, r2Key, object, body: range ? null : object.body, auth }, { range, partNumber, check });
+    try {
+      return await readMultipartObject({ r2: deps.r2, r2Key, object, body: range ? null : object.body, auth }, { range, partNumber, check });
+    } catch (error) {
+      // A missing part of a manifest that is no longer the object at the key was released
+      // by the write that replaced it: a race, not tampering.
+      if (error instanceof IntegrityError && (await replaced(deps.r2, r2Key, object.etag))) throw new ObjectChangedError();
+      throw error;
+    }
   }
   const { info, envelope, dataKey } = auth;
   const header = { partNumber: 0, length: envelope.length, salt: (envelope.layout as { salt: Uint8Array }).salt };
@@ -188,7 +223,10 @@ export async function readObject(
     await body.cancel().catch(() => {});
     const exact = await deps.r2.get(r2Key, { range: { offset: chunks.offset, length: chunks.size } });
     if (!exact) throw Errors.NoSuchKey({ Key: key });
-    if (exact.etag !== object.etag) throw new IntegrityError("object changed while it was being read");
+    if (exact.etag !== object.etag) {
+      await exact.body.cancel().catch(() => {});
+      throw new ObjectChangedError();
+    }
     body = exact.body;
   } else if (servedOffset < chunks.offset) {
     body = body.pipeThrough(skipBytes(chunks.offset - servedOffset));
@@ -225,6 +263,12 @@ async function getRanged(r2: R2Bucket, r2Key: string, range: RangeRequest | null
     // R2 rejects ranges that start past the end of the stored object.
     return "unsatisfiable";
   }
+}
+
+/** Whether the object at `r2Key` is no longer the one with `etag` (replaced or deleted). */
+async function replaced(r2: R2Bucket, r2Key: string, etag: string): Promise<boolean> {
+  const head = await r2.head(r2Key);
+  return head?.etag !== etag;
 }
 
 function invalidRange(size: number) {
