@@ -26,7 +26,37 @@ export function userMetadataFrom(headers: Headers): Record<string, string> {
     size += encoder.encode(short).byteLength + encoder.encode(value).byteLength;
   }
   if (size > MAX_USER_METADATA_BYTES) throw Errors.MetadataTooLarge({ Size: String(size), MaxSizeAllowed: String(MAX_USER_METADATA_BYTES) });
+  const stored = storedMetadataBytes(headers, meta);
+  if (stored > R2_METADATA_LIMIT) {
+    throw Errors.MetadataTooLarge(
+      { Size: String(stored), MaxSizeAllowed: String(R2_METADATA_LIMIT) },
+      "Your metadata headers exceed the maximum allowed metadata size (system and user metadata together, as stored with the object).",
+    );
+  }
   return meta;
+}
+
+/**
+ * R2 refuses custom metadata over 8 KiB (names plus values) with an error that would
+ * otherwise surface as a 500 after the body was read. An object's custom metadata is its
+ * encryption envelope — fixed fields (key ARN, wrapped key, sealed facts, MAC, salt or
+ * manifest hash: 430 bytes measured, under 600 with a SHA-256 checksum and a rewrap
+ * date; allowance 768), the system metadata and the SSE-KMS context as JSON — plus each
+ * user entry under "x-amz-meta-". Every object-creating request reads its user metadata
+ * here, so the whole estimate (UTF-8 bytes, an upper bound) is checked here too.
+ */
+const R2_METADATA_LIMIT = 8192;
+const ENVELOPE_FIXED_ALLOWANCE = 768;
+
+function storedMetadataBytes(headers: Headers, userMetadata: Record<string, string>): number {
+  const bytes = (s: string) => encoder.encode(s).byteLength;
+  let total = ENVELOPE_FIXED_ALLOWANCE;
+  for (const name of [...Object.values(HTTP_HEADER), "x-amz-server-side-encryption-context"]) {
+    const value = headers.get(name);
+    if (value !== null) total += bytes(JSON.stringify(value)) + 8; // + its short JSON key
+  }
+  for (const [name, value] of Object.entries(userMetadata)) total += "x-amz-meta-".length + bytes(name) + bytes(value);
+  return total;
 }
 
 /**

@@ -3,7 +3,7 @@
  * every `npm test` whatever the random sample: each was a 500 or a wrong answer once.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { createBucket, expectError, seedIdentities, send, uniqueBucket } from "../support/s3-harness";
+import { createBucket, expectError, rawGet, seedIdentities, send, uniqueBucket } from "../support/s3-harness";
 
 const bucket = uniqueBucket("fz-regress");
 
@@ -19,5 +19,40 @@ describe("found by fuzzing", () => {
       const e = await expectError(send("adminA", { method: "GET", bucket, key: "obj", query: { [param]: value } }), 400, "InvalidArgument");
       expect(e.text).toContain(`<ArgumentName>${param}</ArgumentName>`);
     }
+  });
+
+  describe("metadata that R2 cannot store (8 KiB with the encryption envelope) is MetadataTooLarge, not a 500", () => {
+    const big = { "content-type": "a/" + "b".repeat(7600) };
+    // Within S3's 2 KB of user metadata, but ~600 entries take 600 × "x-amz-meta-" more in R2.
+    const many = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`x-amz-meta-${i.toString(36)}`, ""]));
+
+    it.each([
+      ["a 7600-byte Content-Type", big],
+      ["600 tiny user metadata entries", many],
+      ["a 6500-byte Content-Disposition with 2 KB of user metadata", { "content-disposition": "x".repeat(6500), "x-amz-meta-a": "v".repeat(2047) }],
+    ])("PutObject with %s", async (_label, headers) => {
+      await expectError(send("adminA", { method: "PUT", bucket, key: "too-much-metadata", body: "x", headers }), 400, "MetadataTooLarge");
+      expect(await rawGet(bucket, "too-much-metadata")).toBeNull();
+    });
+
+    it("CreateMultipartUpload refuses it up front (not at CompleteMultipartUpload)", async () => {
+      await expectError(send("adminA", { method: "POST", bucket, key: "too-much-metadata", query: { uploads: "" }, headers: big }), 400, "MetadataTooLarge");
+    });
+
+    it("CopyObject with REPLACE refuses it, the source stays", async () => {
+      const headers = { ...big, "x-amz-copy-source": `/${bucket}/obj`, "x-amz-metadata-directive": "REPLACE" };
+      await expectError(send("adminA", { method: "PUT", bucket, key: "too-much-metadata", headers }), 400, "MetadataTooLarge");
+      expect(await rawGet(bucket, "too-much-metadata")).toBeNull();
+      expect(await (await send("adminA", { method: "GET", bucket, key: "obj" })).text()).toBe("hello");
+    });
+
+    it("the largest metadata S3 allows still fits: 2 KB of user metadata and 2 KB of system metadata", async () => {
+      const headers = { "x-amz-meta-a": "v".repeat(2047), "content-type": "t/" + "x".repeat(2046), "x-amz-server-side-encryption": "aws:kms" };
+      const r = await send("adminA", { method: "PUT", bucket, key: "full-metadata", body: "x", headers });
+      expect(r.status, await r.clone().text()).toBe(200);
+      const head = await send("adminA", { method: "HEAD", bucket, key: "full-metadata" });
+      expect(head.headers.get("x-amz-meta-a")).toBe("v".repeat(2047));
+      expect(head.headers.get("content-type")).toBe(headers["content-type"]);
+    });
   });
 });
