@@ -322,6 +322,9 @@ export function canonicalQuery(params: readonly QueryParam[], excludeSignature: 
   return pairs.map(([n, v]) => `${n}=${v}`).join("&");
 }
 
+/** An HTTP field name (RFC 9110 token), lowercased as SignedHeaders lists them. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+
 /**
  * Canonical header block. Values are trimmed with inner runs of spaces/tabs collapsed.
  * Repeated header lines reach a Worker already joined by ", " (Fetch semantics), so they
@@ -330,7 +333,9 @@ export function canonicalQuery(params: readonly QueryParam[], excludeSignature: 
 export function canonicalHeaders(request: Request, signedHeaders: readonly string[], overrides: Readonly<Record<string, string>> = {}): string {
   let out = "";
   for (const name of signedHeaders) {
-    let value = overrides[name] ?? request.headers.get(name);
+    // A signed name no header can have ("", "signedheaders=host") has no value; Headers.get
+    // would throw on it, and the signature then simply does not match.
+    let value = overrides[name] ?? (HEADER_NAME.test(name) ? request.headers.get(name) : null);
     if (value === null && name === "host") value = new URL(request.url).host;
     out += `${name}:${(value ?? "").trim().replace(/[ \t]+/g, " ")}\n`;
   }

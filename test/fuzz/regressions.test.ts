@@ -3,7 +3,8 @@
  * every `npm test` whatever the random sample: each was a 500 or a wrong answer once.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { createBucket, expectError, rawGet, seedIdentities, send, uniqueBucket } from "../support/s3-harness";
+import { createBucket, expectError, fetchWorker, presignedUrl, rawGet, seedIdentities, send, uniqueBucket } from "../support/s3-harness";
+import { sendRaw, signedRequest } from "./support";
 
 const bucket = uniqueBucket("fz-regress");
 
@@ -55,4 +56,16 @@ describe("found by fuzzing", () => {
       expect(head.headers.get("content-type")).toBe(headers["content-type"]);
     });
   });
+
+  it.each(["SignedHeaders=host;SignedHeaders=host;x-amz-content-sha256;x-amz-date", "SignedHeaders=host;;x-amz-content-sha256;x-amz-date", "SignedHeaders=host;a:b;x-amz-content-sha256;x-amz-date"])(
+    "a SignedHeaders entry that cannot be a header name (%s) is SignatureDoesNotMatch, not a 500",
+    async (signedHeaders) => {
+      const r = await signedRequest("adminA", { method: "DELETE", bucket, key: "obj" });
+      const authorization = r.headers["authorization"]!.replace(/SignedHeaders=[^,]+/, signedHeaders);
+      await expectError(sendRaw({ ...r, headers: { ...r.headers, authorization } }), 403, "SignatureDoesNotMatch");
+      const url = (await presignedUrl("adminA", { method: "GET", bucket, key: "obj" })).replace(/X-Amz-SignedHeaders=[^&]+/, "X-Amz-SignedHeaders=host%3Bsignedheaders%3Dhost");
+      await expectError(fetchWorker(url), 403, "SignatureDoesNotMatch");
+      expect(await (await send("adminA", { method: "GET", bucket, key: "obj" })).text()).toBe("hello");
+    },
+  );
 });
