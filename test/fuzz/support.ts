@@ -249,6 +249,8 @@ export interface RawRequest {
   query: string;
   headers: Record<string, string>;
   body?: Uint8Array | string;
+  /** Host the request goes to (default the harness's HOST). */
+  host?: string;
 }
 
 /** The signed pieces of a request (as `send` would sign it), for tests that mutate them before sending. */
@@ -289,7 +291,7 @@ export function sendRaw(r: RawRequest, env?: Parameters<typeof fetchWorker>[2]):
     h.append(name, headerValue(v));
   }
   const body = r.method === "GET" || r.method === "HEAD" ? undefined : r.body;
-  return fetchWorker(`http://${HOST}${r.path}${r.query ? "?" + r.query : ""}`, { method: r.method, headers: h, ...(body !== undefined ? { body } : {}) }, env);
+  return fetchWorker(`http://${r.host ?? HOST}${r.path}${r.query ? "?" + r.query : ""}`, { method: r.method, headers: h, ...(body !== undefined ? { body } : {}) }, env);
 }
 
 /**
@@ -383,17 +385,45 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** One random edit of a string (the ASCII protocol text of headers and query strings). */
-export function mutateString(s: string): fc.Arbitrary<string> {
-  const n = s.length;
-  const at = fc.integer({ min: 0, max: Math.max(0, n) });
-  return fc.oneof(
-    at.map((i) => s.slice(0, i)),
-    fc.tuple(at, fc.integer({ min: 1, max: 24 })).map(([i, len]) => s.slice(0, i) + s.slice(i + len)),
-    fc.tuple(at, nastyString(24)).map(([i, ins]) => s.slice(0, i) + ins + s.slice(i)),
-    fc.tuple(at, fc.integer({ min: 1, max: 40 })).map(([i, len]) => s.slice(0, i + len) + s.slice(i)),
-    fc.tuple(at, fc.constantFrom(" ", ",", ", ", "=", "/", ";", "\t", "  ")).map(([i, sep]) => s.slice(0, i) + sep + s.slice(i)),
-    at.map((i) => s.slice(0, i) + s.slice(i, i + 1).toUpperCase() + s.slice(i + 1)),
-    at.map((i) => s.slice(0, i) + s.slice(i, i + 1).toLowerCase() + s.slice(i + 1)),
-  );
+/**
+ * One edit of a protocol string, positioned relative to its length, so it applies to a
+ * string known only when the case runs (a freshly signed header or URL).
+ */
+export interface Edit {
+  kind: "truncate" | "delete" | "insert" | "duplicate" | "separator" | "upper" | "lower" | "replace";
+  /** Position as a fraction of the length. */
+  at: number;
+  len: number;
+  text: string;
 }
+
+export const stringEdit: fc.Arbitrary<Edit> = fc.record({
+  kind: fc.constantFrom<Edit["kind"]>("truncate", "delete", "insert", "duplicate", "separator", "upper", "lower", "replace"),
+  at: fc.double({ min: 0, max: 1, noNaN: true }),
+  len: fc.integer({ min: 1, max: 40 }),
+  text: fc.oneof(nastyString(24), fc.constantFrom(" ", ",", ", ", "=", "/", ";", "\t", "  ", "&", "?", "%", "%2F", "+", "Signature=", "Credential=", "SignedHeaders=", "AWS4-HMAC-SHA256 ")),
+});
+
+export function applyEdit(s: string, e: Edit): string {
+  const i = Math.min(s.length, Math.floor(e.at * (s.length + 1)));
+  switch (e.kind) {
+    case "truncate":
+      return s.slice(0, i);
+    case "delete":
+      return s.slice(0, i) + s.slice(i + e.len);
+    case "insert":
+      return s.slice(0, i) + e.text + s.slice(i);
+    case "duplicate":
+      return s.slice(0, i + e.len) + s.slice(i);
+    case "separator":
+      return s.slice(0, i) + (e.text.length <= 2 ? e.text : ",") + s.slice(i);
+    case "upper":
+      return s.slice(0, i) + s.slice(i, i + e.len).toUpperCase() + s.slice(i + e.len);
+    case "lower":
+      return s.slice(0, i) + s.slice(i, i + e.len).toLowerCase() + s.slice(i + e.len);
+    case "replace":
+      return s.slice(0, i) + e.text + s.slice(i + e.len);
+  }
+}
+
+export const applyEdits = (s: string, edits: readonly Edit[]): string => edits.reduce(applyEdit, s);
