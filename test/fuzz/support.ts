@@ -358,21 +358,45 @@ export const junkBytes = (prefixes: string[] = [], maxLength = 512): fc.Arbitrar
     return out;
   });
 
-/** One random edit of a byte array: flip, delete, insert, truncate, duplicate a span. */
-export function mutateBytes(bytes: Uint8Array): fc.Arbitrary<Uint8Array> {
-  const n = bytes.byteLength;
-  const at = fc.integer({ min: 0, max: Math.max(0, n - 1) });
-  return fc.oneof(
-    fc.tuple(at, fc.integer({ min: 1, max: 255 })).map(([i, x]) => {
-      const out = bytes.slice();
-      if (n > 0) out[i] = out[i]! ^ x;
+/** One edit of a byte array, positioned relative to its length (applies to bytes built when the case runs). */
+export interface ByteEdit {
+  kind: "flip" | "delete" | "insert" | "truncate" | "duplicate";
+  /** Position as a fraction of the length. */
+  at: number;
+  len: number;
+  /** XOR mask for flips; the inserted bytes for insertions. */
+  mask: number;
+  bytes: Uint8Array;
+}
+
+export const byteEdit: fc.Arbitrary<ByteEdit> = fc.record({
+  kind: fc.constantFrom<ByteEdit["kind"]>("flip", "delete", "insert", "truncate", "duplicate"),
+  at: fc.double({ min: 0, max: 1, noNaN: true }),
+  len: fc.integer({ min: 1, max: 64 }),
+  mask: fc.integer({ min: 1, max: 255 }),
+  bytes: fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 16 }), fc.constantFrom(...["\r\n", "\r", "\n", ";", "0\r\n", "ffffffffffffffff", ":", "0;chunk-signature="].map((t) => new TextEncoder().encode(t)))),
+});
+
+export function applyByteEdit(b: Uint8Array, e: ByteEdit): Uint8Array {
+  const n = b.byteLength;
+  const i = Math.min(n, Math.floor(e.at * (n + 1)));
+  switch (e.kind) {
+    case "flip": {
+      if (n === 0) return b;
+      const out = b.slice();
+      const j = Math.min(i, n - 1);
+      out[j] = out[j]! ^ e.mask;
       return out;
-    }),
-    fc.tuple(at, fc.integer({ min: 1, max: 16 })).map(([i, len]) => concatBytes(bytes.subarray(0, i), bytes.subarray(Math.min(n, i + len)))),
-    fc.tuple(at, fc.uint8Array({ minLength: 1, maxLength: 16 })).map(([i, ins]) => concatBytes(bytes.subarray(0, i), ins, bytes.subarray(i))),
-    at.map((i) => bytes.slice(0, i)),
-    fc.tuple(at, fc.integer({ min: 1, max: 64 })).map(([i, len]) => concatBytes(bytes.subarray(0, i + len), bytes.subarray(i))),
-  );
+    }
+    case "delete":
+      return concatBytes(b.subarray(0, i), b.subarray(Math.min(n, i + e.len)));
+    case "insert":
+      return concatBytes(b.subarray(0, i), e.bytes, b.subarray(i));
+    case "truncate":
+      return b.slice(0, i);
+    case "duplicate":
+      return concatBytes(b.subarray(0, Math.min(n, i + e.len)), b.subarray(i));
+  }
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
