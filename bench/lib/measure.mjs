@@ -34,14 +34,14 @@ export function putStream(url, size, headers = {}) {
   });
 }
 
-/** GET and discard the body; resolves with seconds, bytes and status. */
+/** GET and discard the body; resolves with seconds, bytes, status and response headers. */
 export function getStream(url, headers = {}) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const req = http.request(url, { method: "GET", headers }, (res) => {
       let bytes = 0;
       res.on("data", (d) => (bytes += d.length));
-      res.on("end", () => resolve({ seconds: Number(process.hrtime.bigint() - started) / 1e9, bytes, status: res.statusCode }));
+      res.on("end", () => resolve({ seconds: Number(process.hrtime.bigint() - started) / 1e9, bytes, status: res.statusCode, headers: res.headers }));
       res.on("error", reject);
     });
     req.on("error", reject);
