@@ -165,8 +165,6 @@ function report(): string {
     lines.push([kind.padEnd(38), ...COLUMNS.map(([h, keys]) => keys.map((k) => t.get(k) ?? 0).join("/").padEnd(h.length))].join(" | "));
   }
   lines.push(["TOTAL".padEnd(38), ...COLUMNS.map(([h, keys]) => keys.map((k) => sum.get(k) ?? 0).join("/").padEnd(h.length))].join(" | "));
-  // The fuzz suites' summary line (scripts/fuzz.mjs adds these up).
-  lines.push(`[fuzz] tamper campaign: ${total} cases in ${elapsed} ms`);
   return lines.join("\n");
 }
 
