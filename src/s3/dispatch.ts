@@ -5,6 +5,7 @@ import { parseAddress } from "./addressing";
 import { authenticate } from "./authenticate";
 import type { S3Context } from "./context";
 import { Errors } from "./errors";
+import { assertKeyFits } from "./handlers/objects";
 import { resolveOperation, type Operation } from "./operations";
 
 /** The S3 REST surface: address → operation → authentication → bucket → authorization → handler. */
@@ -20,6 +21,9 @@ export async function handleS3(request: Request, services: Services, requestId: 
     if (!bucket) throw Errors.NoSuchBucket({ BucketName: address.bucket! });
     ctx.bucket = bucket;
     authorizeOperation(ctx, operation);
+    // No object can have a longer key (PutObject refuses it alike); R2 would fail any other
+    // operation on it with a 500.
+    if (address.key !== null) assertKeyFits(bucket, address.key);
   }
   return operation.handler(ctx);
 }

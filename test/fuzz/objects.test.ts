@@ -188,6 +188,11 @@ describe("key names", () => {
         const bytes = utf8(key).byteLength;
         if (bytes > maxKeyBytes) {
           expect(put.code, `key of ${bytes} bytes`).toBe("KeyTooLongError");
+          // Every other operation on a key no object can have is refused alike.
+          for (const method of ["GET", "DELETE"]) {
+            const other = await checkResponse(await sendRaw(await signedRequest("adminA", { method, rawPath: path })), method, `${method} of a ${bytes}-byte key`);
+            expect(other.code).toBe("KeyTooLongError");
+          }
           return;
         }
         expect(put.status, `PUT key ${JSON.stringify(key)} (${how}) → ${put.code}`).toBe(200);

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { createBucket, expectError, fetchWorker, presignedUrl, rawGet, seedIdentities, send, uniqueBucket } from "../support/s3-harness";
-import { sendRaw, signedRequest } from "./support";
+import { md5Base64Of, sendRaw, signedRequest } from "./support";
 
 const bucket = uniqueBucket("fz-regress");
 
@@ -68,4 +68,29 @@ describe("found by fuzzing", () => {
       expect(await (await send("adminA", { method: "GET", bucket, key: "obj" })).text()).toBe("hello");
     },
   );
+
+  describe("a key longer than any object can have (R2's 1024 bytes with \"<bucket>/\") is a clean error, not a 500", () => {
+    const long = "k".repeat(1100);
+
+    it.each(["GET", "HEAD", "DELETE"])("%s is 400 KeyTooLongError, like PutObject", async (method) => {
+      const r = await send("adminA", { method, bucket, key: long });
+      expect(r.status).toBe(400);
+      if (method !== "HEAD") await expectError(r, 400, "KeyTooLongError");
+    });
+
+    it("DeleteObjects reports the key as a per-key KeyTooLongError and deletes the others", async () => {
+      expect((await send("adminA", { method: "PUT", bucket, key: "short-victim", body: "v" })).status).toBe(200);
+      const body = `<Delete><Object><Key>${long}</Key></Object><Object><Key>short-victim</Key></Object></Delete>`;
+      const r = await send("adminA", { method: "POST", bucket, query: { delete: "" }, body, headers: { "content-md5": await md5Base64Of(body) } });
+      const text = await r.text();
+      expect(r.status, text).toBe(200);
+      expect(text).toContain("<Code>KeyTooLongError</Code>");
+      expect(text).toContain("<Deleted><Key>short-victim</Key></Deleted>");
+      expect((await send("adminA", { method: "HEAD", bucket, key: "short-victim" })).status).toBe(404);
+    });
+
+    it("a copy source with such a key is NoSuchKey", async () => {
+      await expectError(send("adminA", { method: "PUT", bucket, key: "copy-target", headers: { "x-amz-copy-source": `/${bucket}/${long}` } }), 404, "NoSuchKey");
+    });
+  });
 });

@@ -1,6 +1,6 @@
 import { releaseAfter } from "../../multipart/lifecycle";
 import { UploadStore } from "../../multipart/store";
-import { objectR2Key } from "../../objects/location";
+import { maxKeyBytes, objectR2Key } from "../../objects/location";
 import { isAllowed } from "../access";
 import { requireBucket, type S3Context } from "../context";
 import { Errors } from "../errors";
@@ -31,6 +31,11 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
     }
     if (!isAllowed(ctx, bucket, "s3:DeleteObject", key)) {
       errors.push({ Key: key, Code: "AccessDenied", Message: "Access Denied" });
+      continue;
+    }
+    // No object can have a longer key; R2 would fail the whole batch on it.
+    if (new TextEncoder().encode(key).byteLength > maxKeyBytes(bucket.name)) {
+      errors.push({ Key: key, Code: "KeyTooLongError", Message: "Your key is too long" });
       continue;
     }
     toDelete.push(key);

@@ -224,7 +224,11 @@ export function parseCopySource(ctx: S3Context): { bucket: string; key: string }
   if (slash <= 0 || slash === trimmed.length - 1) {
     throw Errors.InvalidArgument({ ArgumentName: "x-amz-copy-source", ArgumentValue: raw }, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey");
   }
-  return { bucket: trimmed.slice(0, slash), key: trimmed.slice(slash + 1) };
+  const bucket = trimmed.slice(0, slash);
+  const key = trimmed.slice(slash + 1);
+  // A source no object can have (R2 would fail the read with a 500).
+  if (encoder.encode(key).byteLength > maxKeyBytes(bucket)) throw Errors.NoSuchKey({ Key: key });
+  return { bucket, key };
 }
 
 export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
