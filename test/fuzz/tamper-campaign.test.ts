@@ -152,7 +152,7 @@ const COLUMNS: Array<[string, string[]]> = [
   ["part r/a/s", ["part:refused", "part:aborted", "part:served"]],
   ["copy r/c→r/a/s", ["copy:refused", "copy:copied", "copy-read:refused", "copy-read:aborted", "copy-read:served"]],
   ["moved r/a/s/HEAD r", ["moved:refused", "moved:aborted", "moved:served", "moved-head:refused"]],
-  ["audit flag/ok", ["audit:flagged", "audit:clean"]],
+  ["audit flag/ok/gone", ["audit:flagged", "audit:clean", "audit:gone"]],
   ["unstorable", ["unstorable"]],
 ];
 
@@ -262,7 +262,7 @@ async function runCase(c: Case): Promise<void> {
 }
 
 /** The deep audit of the victim's bucket must flag a changed object and pass an unchanged one. */
-async function audit(v: Victim, after: State, unchanged: boolean, label: string): Promise<"flagged" | "clean"> {
+async function audit(v: Victim, after: State, unchanged: boolean, label: string): Promise<"flagged" | "clean" | "gone"> {
   const services = makeServices(env);
   const bucket = (await services.buckets.get(v.bucket))!;
   const page = await auditPage(services.objects, bucket, { limit: 100, deep: true, maxBytes: 64 * 1024 * 1024 });
@@ -275,7 +275,7 @@ async function audit(v: Victim, after: State, unchanged: boolean, label: string)
   const present = [v.key, ...v.moves.filter((p) => p.bucket === v.bucket).map((p) => p.key)].filter((k) => after.get(`${v.bucket}/${k}`));
   const missed = present.filter((k) => !flagged.has(k));
   if (missed.length > 0) throw new Violation(`audit ${label}: ${missed.join(", ")} not flagged: ${JSON.stringify(page.problems)}`);
-  return present.length > 0 ? "flagged" : "clean";
+  return present.length > 0 ? "flagged" : "gone";
 }
 
 // ---- the campaign ------------------------------------------------------------------------------

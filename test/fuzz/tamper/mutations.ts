@@ -187,6 +187,12 @@ function chunksOf(body: Uint8Array): { header: Uint8Array; chunks: Uint8Array[] 
   return { header: body.subarray(0, Math.min(HEADER, body.byteLength)), chunks };
 }
 
+/** Two indexes below n, distinct whenever n > 1 (a swap of a thing with itself changes nothing). */
+function distinct(i: number, j: number, n: number): [number, number] {
+  const a = i % n;
+  return n > 1 ? [a, (a + 1 + (j % (n - 1))) % n] : [a, a];
+}
+
 const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 const unb64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
@@ -353,8 +359,7 @@ function apply(m: Mutation, v: Victim, s: State, c: Context): void {
       return setBody(streamKey(m.slot), (b) => {
         const { header, chunks } = chunksOf(b);
         if (chunks.length === 0) return b;
-        const i = m.i % chunks.length;
-        const j = m.j % chunks.length;
+        const [i, j] = distinct(m.i, m.j, chunks.length);
         const out = chunks.slice();
         if (m.kind === "chunks-swapped") [out[i], out[j]] = [chunks[j]!, chunks[i]!];
         else out[j] = chunks[i]!;
@@ -472,12 +477,15 @@ function apply(m: Mutation, v: Victim, s: State, c: Context): void {
     case "part-deleted":
       s.set(v.parts[partIndex(m.i)]!, null);
       return;
-    case "part-duplicated":
-      s.set(v.parts[partIndex(m.i)]!, get(v.parts[partIndex(m.j)]!));
+    case "part-duplicated": {
+      const [i, j] = distinct(m.i, m.j, v.parts.length);
+      s.set(v.parts[i]!, get(v.parts[j]!));
       return;
+    }
     case "parts-swapped": {
-      const a = v.parts[partIndex(m.i)]!;
-      const b = v.parts[partIndex(m.j)]!;
+      const [i, j] = distinct(m.i, m.j, v.parts.length);
+      const a = v.parts[i]!;
+      const b = v.parts[j]!;
       const [x, y] = [get(a), get(b)];
       s.set(a, y);
       s.set(b, x);
@@ -581,7 +589,7 @@ function editManifest(edit: ManifestEdit, rehash: boolean, v: Victim, s: State):
         p.splice(e(edit.entry), 0, { ...p[e(edit.entry)]! });
         break;
       case "entries-swapped": {
-        const [i, j] = [e(edit.entry), e(edit.other)];
+        const [i, j] = distinct(edit.entry, edit.other, p.length);
         [p[i], p[j]] = [p[j]!, p[i]!];
         break;
       }
