@@ -94,7 +94,10 @@ class FormReader implements PostFormReader {
 
   // ---- parser callbacks (synchronous, from inside parser.write) -------------------------
 
-  private onField(info: PartInfo, value: Uint8Array): void {
+  private onField(info: PartInfo | undefined, value: Uint8Array): void {
+    // multipasta reports a part whose header block runs into the next boundary as a field
+    // without any info (seen with multipasta 0.2.8): a malformed body, not a 500.
+    if (!info) return this.fail(Errors.MalformedPOSTRequest());
     if (this.fileInfo) return; // after the file: ignored, as S3 does
     const name = info.name;
     const lower = name.toLowerCase();

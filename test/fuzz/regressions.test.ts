@@ -3,7 +3,7 @@
  * every `npm test` whatever the random sample: each was a 500 or a wrong answer once.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { createBucket, expectError, fetchWorker, presignedUrl, rawGet, seedIdentities, send, uniqueBucket } from "../support/s3-harness";
+import { HOST, createBucket, expectError, fetchWorker, presignedUrl, rawGet, seedIdentities, send, uniqueBucket } from "../support/s3-harness";
 import { md5Base64Of, sendRaw, signedRequest } from "./support";
 
 const bucket = uniqueBucket("fz-regress");
@@ -92,5 +92,12 @@ describe("found by fuzzing", () => {
     it("a copy source with such a key is NoSuchKey", async () => {
       await expectError(send("adminA", { method: "PUT", bucket, key: "copy-target", headers: { "x-amz-copy-source": `/${bucket}/${long}` } }), 404, "NoSuchKey");
     });
+  });
+
+  it("a POST form whose first part's headers run into the next boundary is 400 MalformedPOSTRequest, not a 500", async () => {
+    const body = '--B\r\nContent-Disposition: fopost-target/k\r\n--B\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nDATA\r\n--B--\r\n';
+    const r = fetchWorker(`http://${HOST}/${bucket}`, { method: "POST", headers: { "content-type": "multipart/form-data; boundary=B", "content-length": String(body.length) }, body });
+    await expectError(r, 400, "MalformedPOSTRequest");
+    expect(await rawGet(bucket, "k")).toBeNull();
   });
 });
