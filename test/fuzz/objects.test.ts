@@ -112,7 +112,8 @@ describe("Range headers", () => {
     const size = multipartBody.byteLength;
     const boundary = fc.integer({ min: 5 * MiB - 70_000, max: 5 * MiB + 70_000 }).map(String);
     const nearBoundary = fc.tuple(boundary, boundary).map(([a, b]) => `bytes=${a}-${b}`);
-    const partNumber = fc.option(fc.constantFrom("1", "2", "3", "0", "-1", "10001", "a", "", "1.0", "99999999999999999999"), { nil: undefined });
+    // One case in three asks for a part (the rest are HEADs with a Range).
+    const partNumber = fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom("1", "2", "3", "0", "-1", "10001", "a", "", "1.0", "99999999999999999999") });
     await fuzz(
       "range/multipart",
       fc.tuple(fc.oneof(nearBoundary, rangeHeader(size)), partNumber),
@@ -127,10 +128,10 @@ describe("Range headers", () => {
           else expect(sameBytes(c.bytes, multipartBody)).toBe(true);
         }
       },
-      1,
+      2,
     );
     // A handful of full GETs with boundary ranges (each decrypts up to 5 MiB).
-    await fuzz("range/multipart-get", nearBoundary, (range) => checkRange(MULTIPART_KEY, multipartBody, range, "GET"), 0.25);
+    await fuzz("range/multipart-get", nearBoundary, (range) => checkRange(MULTIPART_KEY, multipartBody, range, "GET"), 0.1);
   }, 600_000);
 });
 
@@ -218,7 +219,7 @@ describe("key names", () => {
         const gone = await checkResponse(await send("adminA", { method: "GET", bucket, key }), "GET");
         expect(gone.code).toBe("NoSuchKey");
       },
-      3,
+      0.75,
     );
     await sentinel.check();
     await expectOnlyKeys(bucket, (k) => k === sentinel.key || k === MULTIPART_KEY);
@@ -237,7 +238,7 @@ describe("key names", () => {
         const path = inBucket ? `/${bucket}/q${segments.join("/")}` : `/${segments.join("/")}`;
         await checkResponse(await sendRaw(await signedRequest("adminA", { method, rawPath: path })), method, `path ${path}`);
       },
-      2,
+      3,
     );
     await sentinel.check();
   }, 600_000);
@@ -326,7 +327,7 @@ describe("user metadata", () => {
           expect((await send("adminA", { method: "DELETE", bucket, key })).status).toBe(204);
         }
       },
-      2,
+      1,
     );
     await sentinel.check();
   }, 600_000);

@@ -167,7 +167,7 @@ describe("CompleteMultipartUpload", () => {
         expect(options.some((o) => sameBytes(o, bytes)), `completed object of ${bytes.byteLength} bytes is not a listed part`).toBe(true);
         await freshUpload();
       },
-      2,
+      1,
     );
     console.log(`[fuzz] xml/complete-multipart: ${completed} completions`);
     await send("adminA", { method: "DELETE", bucket, key: MPU_KEY, query: { uploadId: upload!.id } });
@@ -201,7 +201,7 @@ describe("DeleteObjects", () => {
         const head = await send("adminA", { method: "HEAD", bucket, key: sentinel.key });
         expect(head.status, "the sentinel was deleted").toBe(200);
       },
-      2,
+      1,
     );
     await sentinel.check();
   }, 900_000);
@@ -236,7 +236,7 @@ describe("bucket configuration documents", () => {
         const headers: Record<string, string> = { ...(origin ? { origin } : {}), ...(method ? { "access-control-request-method": method } : {}) };
         await checkResponse(await fetchWorker(`http://${HOST}/${bucket}/${encodeURIComponent("any key")}`, { method: "OPTIONS", headers }), "OPTIONS", "preflight");
       },
-      2,
+      1.5,
     );
     await send("adminA", { method: "DELETE", bucket, query: { cors: "" } });
     await sentinel.check();
@@ -268,7 +268,7 @@ describe("bucket configuration documents", () => {
         const put = await checkResponse(await send("adminA", { method: "PUT", bucket, key: SCRATCH, body: "default encryption" }), "PUT", `after ${label(body)}`);
         expect(put.status, `a write under the accepted configuration ${label(body)} failed: ${put.code}`).toBe(200);
       },
-      2,
+      1.5,
     );
     await send("adminA", { method: "DELETE", bucket, query: { encryption: "" } });
     await sentinel.check();
