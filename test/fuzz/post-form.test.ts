@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { amzDate, encodePolicy, signV4, v4Fields } from "../support/post-form";
 import { CREDENTIALS, HOST, crc32Base64, createBucket, fetchWorker, sameBytes, seedIdentities, send, uniqueBucket, utf8 } from "../support/s3-harness";
 import { pseudoRandom } from "../support/sources";
-import { applyByteEdit, byteEdit, checkResponse, concatBytes, expectOnlyKeys, fraction, fuzz, nastyString, rawKeys, writeSentinel, type ByteEdit, type Sentinel } from "./support";
+import { applyByteEdit, byteEdit, checkResponse, concatBytes, expectOnlyKeys, fraction, fuzz, md5Base64Of, nastyString, rawKeys, writeSentinel, type ByteEdit, type Sentinel } from "./support";
 
 const bucket = uniqueBucket("fz-post");
 const PREFIX = "post-target/";
@@ -200,6 +200,8 @@ const shape: fc.Arbitrary<Shape> = fc.record({
 
 const intactShape: Shape = { boundary: "----FuzzBoundary", headerBoundary: "same", eol: "\r\n", preamble: "", epilogue: "", closing: true };
 
+const dotSegments = (key: string) => key.split("/").some((s) => s === "." || s === "..");
+
 interface Sent {
   status: number;
   code: string | null;
@@ -226,6 +228,15 @@ async function sendForm(parts: FormPart[], s: Shape, edits: readonly ByteEdit[],
     const stored = (await rawKeys(bucket)).filter((k) => k.startsWith(PREFIX));
     expect(stored.length).toBeGreaterThan(0);
     for (const k of added) {
+      if (dotSegments(k)) {
+        // "post-target/.." (a filename of "../..") is a valid S3 key, but no URL can name it:
+        // URL parsing resolves the dots. Check its size in a listing instead.
+        const list = await send("adminA", { method: "GET", bucket, query: { "list-type": "2", prefix: k } });
+        const text = await list.text();
+        expect(text).toContain(`<Key>${k}</Key>`);
+        expect(text).toContain(`<Size>${file!.value.byteLength}</Size>`);
+        continue;
+      }
       const get = await send("adminA", { method: "GET", bucket, key: k });
       const bytes = new Uint8Array(await get.arrayBuffer());
       expect(get.status).toBe(200);
@@ -234,8 +245,13 @@ async function sendForm(parts: FormPart[], s: Shape, edits: readonly ByteEdit[],
   } else {
     expect(added, "a refused form stored something").toEqual([]);
   }
-  // Keep the bucket small: what a case wrote goes again.
-  for (const k of added) await send("adminA", { method: "DELETE", bucket, key: k });
+  // Keep the bucket small: what a case wrote goes again (DeleteObjects names any key).
+  if (added.length > 0) {
+    const xml = `<Delete>${added.map((k) => `<Object><Key>${k.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</Key></Object>`).join("")}</Delete>`;
+    const del = await send("adminA", { method: "POST", bucket, query: { delete: "" }, body: xml, headers: { "content-md5": await md5Base64Of(xml) } });
+    expect(del.status).toBe(200);
+    await del.arrayBuffer();
+  }
   return c;
 }
 
