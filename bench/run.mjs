@@ -5,6 +5,8 @@
 //
 //   npm run bench                 full run (1 KiB to 1 GiB objects; ~15 minutes on 2 cores)
 //   npm run bench -- --quick      1 KiB to 16 MiB, fewer repetitions (a smoke run)
+//   npm run bench -- --out DIR    write the report there instead (docs/bench holds the
+//                                 run the README quotes)
 //
 // Run it on an otherwise idle machine: other processes' CPU use shows up in every figure
 // (the report records the load average before and after).
@@ -12,6 +14,7 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startTestWorker } from "../scripts/lib/worker.mjs";
 import { cpuSeconds, getStream, GiB, median, MiB, opensslAesGcm, percentile, putStream, rssBytes, withRssSampling, workerdPids } from "./lib/measure.mjs";
@@ -27,7 +30,8 @@ const PLAN = quick
 const SIZES = PLAN.map(([size]) => size);
 const RANGE_SAMPLES = quick ? 10 : 40;
 const here = fileURLToPath(new URL(".", import.meta.url));
-const outDir = `${here}out`;
+const outFlag = process.argv.indexOf("--out");
+const outDir = outFlag > 0 && process.argv[outFlag + 1] ? resolve(process.argv[outFlag + 1]) : `${here}out`;
 const startedAt = Date.now();
 const env = environment();
 const sizeLabel = (size) => (size >= GiB ? `${size / GiB}GiB` : size >= MiB ? `${size / MiB}MiB` : `${size / KiB}KiB`);
@@ -260,7 +264,7 @@ results.date = new Date().toISOString();
 results.quick = quick;
 results.targets = evaluateTargets(results);
 
-// ---- report: bench/out/{report.md,bench.png,bench.svg,results.json}, then the console -------
+// ---- report: <out>/{report.md,bench.png,bench.svg,results.json}, then the console -------
 mkdirSync(outDir, { recursive: true });
 writeFileSync(`${outDir}/results.json`, JSON.stringify(results, null, 2));
 try {
