@@ -1,4 +1,4 @@
-import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
+import { XMLBuilder, XMLParser, XMLValidator, type EntityDecoderOptions } from "fast-xml-parser";
 import { Errors } from "./errors";
 
 export const S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -47,13 +47,44 @@ const REPEATING = new Set([
   "Rule", "Tag", "Grant",
 ]);
 
+const PREDEFINED_ENTITIES = new Map([["lt", "<"], ["gt", ">"], ["amp", "&"], ["apos", "'"], ["quot", '"']]);
+
+/**
+ * A reference's replacement: XML's five predefined entities and character references
+ * (`&#34;`, `&#x22;`). fast-xml-parser's own decoder leaves character references undecoded
+ * unless HTML entities are switched on (which would also accept `&nbsp;` & co.), yet they
+ * are plain XML: aws-sdk-go (rclone) writes the quotes of a Complete document's ETags as
+ * `&#34;`, Go's encoding/xml writes `'`, tab and newlines in keys as `&#39;`, `&#x9;`,
+ * `&#xA;`. Every code point a key can hold is decoded (C0 controls and U+FFFE/U+FFFF too:
+ * listings emit them as references, see escapeXml); NUL, surrogates, out-of-range values,
+ * undeclared entities and DTD-declared ones are errors (MalformedXML) — never dropped or
+ * left literal, so a document cannot name another key than the client meant.
+ */
+function decodeReference(body: string): string {
+  const named = PREDEFINED_ENTITIES.get(body);
+  if (named !== undefined) return named;
+  const digits = /^#(?:x([0-9a-fA-F]+)|([0-9]+))$/.exec(body);
+  const cp = digits ? parseInt(digits[1] ?? digits[2]!, digits[1] ? 16 : 10) : NaN;
+  if (!(cp >= 1 && cp <= 0x10ffff) || (cp >= 0xd800 && cp <= 0xdfff)) throw new Error("invalid entity or character reference");
+  return String.fromCodePoint(cp);
+}
+
+/** fast-xml-parser's decoder interface; runs once over each text node (not CDATA). */
+const xmlEntities: EntityDecoderOptions = {
+  decode: (text) => text.replace(/&([^&;]*);/g, (_ref, body: string) => decodeReference(body)),
+  setExternalEntities: () => {},
+  addInputEntities: () => {}, // DTD entities are not expanded: using one is MalformedXML
+  reset: () => {},
+  setXmlVersion: () => {},
+};
+
 const parser = new XMLParser({
   ignoreAttributes: true,
   removeNSPrefix: true,
   parseTagValue: false,
   trimValues: true,
   processEntities: true,
-  htmlEntities: false,
+  entityDecoder: xmlEntities,
   ignoreDeclaration: true,
   ignorePiTags: true,
   maxNestedTags: 32,

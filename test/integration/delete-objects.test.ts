@@ -44,6 +44,27 @@ describe("DeleteObjects", () => {
     expect(await exists("d/2")).toBe(true);
   });
 
+  it("decodes XML character references in keys (&#39;, &#x22;, &#xA;, &#9; as Go clients write them) once; invalid or undeclared references are MalformedXML and delete nothing", async () => {
+    const keys = ["ref/it's", 'ref/say "hi"', "ref/line\nbreak", "ref/tab\there", "ref/&#39;"];
+    await putKeys([...keys, "ref/ab", "ref/a"]);
+    const wrap = (inner: string, doctype = "") => `<?xml version="1.0" encoding="UTF-8"?>${doctype}<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${inner}</Delete>`;
+    const invalid = ["ref/a&#0;b", "ref/a&#xD800;b", "ref/a&#1114112;b", "ref/a&nbsp;b", "ref/a&e;"];
+    for (const key of invalid) {
+      const doctype = key.includes("&e;") ? '<!DOCTYPE Delete [<!ENTITY e "b">]>' : "";
+      await expectError(multiDelete(wrap(`<Object><Key>${key}</Key></Object>`, doctype)), 400, "MalformedXML");
+    }
+    expect(await exists("ref/ab")).toBe(true);
+    expect(await exists("ref/a")).toBe(true);
+
+    const r = await multiDelete(wrap(["ref/it&#39;s", "ref/say &#x22;hi&#x22;", "ref/line&#xA;break", "ref/tab&#9;here", "ref/&amp;#39;"].map((k) => `<Object><Key>${k}</Key></Object>`).join("")));
+    const text = await r.text();
+    expect(r.status, text).toBe(200);
+    expect(xmlBlocks(text, "Error")).toEqual([]);
+    for (const key of keys) expect(await exists(key), key).toBe(false);
+    expect(await exists("ref/ab")).toBe(true);
+    expect(await exists("ref/a")).toBe(true);
+  });
+
   it("quiet mode reports only errors", async () => {
     await putKeys(["q/1", "q/2"]);
     const r = await multiDelete(deleteDocument(["q/1", "q/2", { Key: "q/3", VersionId: "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY" }], true));

@@ -231,6 +231,20 @@ describe("completion errors", () => {
     await expectError(send("adminA", { method: "POST", bucket, key: "malformed", query: { uploadId: id }, body: "<CompleteMultipartUpload><Part>" }), 400, "MalformedXML");
   });
 
+  it("ETags written with XML character references (&#34;, as aws-sdk-go/rclone send them; &#x22;) complete; invalid references are MalformedXML", async () => {
+    const { id, e1, e2 } = await twoParts("charref");
+    for (const bad of ["&#0;", "&#xD800;", "&#x110000;", "&nbsp;", "&#;"]) {
+      await expectError(completeRequest("adminA", bucket, "charref", id, [{ partNumber: 1, etag: e1 }, { partNumber: 2, etag: e2.replace(/"$/, `${bad}"`) }]), 400, "MalformedXML");
+    }
+    const r = await completeRequest("adminA", bucket, "charref", id, [
+      { partNumber: 1, etag: e1.replace(/"/g, "&#34;") },
+      { partNumber: 2, etag: e2.replace(/"/g, "&#x22;") },
+    ]);
+    expect(r.status, await r.clone().text()).toBe(200);
+    const h = await send("adminA", { method: "HEAD", bucket, key: "charref" });
+    expect(h.headers.get("content-length")).toBe(String(5 * MiB + 1000));
+  });
+
   it("NoSuchUpload for unknown, aborted, completed or other-key upload ids", async () => {
     const bogus = "0000000000AAAAAAAAAAAAAAAAAAAAAAAA";
     await expectError(uploadPartRequest("adminA", bucket, "x", bogus, 1, pseudoRandom(10, 1)), 404, "NoSuchUpload");
