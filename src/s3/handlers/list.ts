@@ -76,15 +76,18 @@ export async function listObjectsV2(ctx: S3Context): Promise<Response> {
   });
 }
 
-export async function listObjectsV1(ctx: S3Context): Promise<Response> {
+/**
+ * The marker-paged listings (V1 and ObjectVersions): the query's prefix, delimiter, limit
+ * and encoding, one page after `marker`, and the last key or common prefix it holds (the
+ * next marker when truncated).
+ */
+async function markerPage(ctx: S3Context, marker: string) {
   const bucket = requireBucket(ctx);
   const q = ctx.url.searchParams;
   const prefix = q.get("prefix") ?? "";
   const delimiter = q.get("delimiter") || undefined;
   const limit = listLimit(q, "max-keys");
   const type = encodingType(q);
-  const enc = keyEncoder(type);
-  const marker = q.get("marker") ?? "";
   const page = await listObjects(ctx.services.objects, bucket, {
     prefix,
     maxKeys: limit,
@@ -92,6 +95,12 @@ export async function listObjectsV1(ctx: S3Context): Promise<Response> {
     ...(marker ? { startAfter: startAfterFor(marker, delimiter, prefix) } : {}),
   });
   const last = [...page.objects.map((o) => o.key), ...page.commonPrefixes].sort().at(-1);
+  return { bucket, q, prefix, delimiter, limit, type, enc: keyEncoder(type), page, last };
+}
+
+export async function listObjectsV1(ctx: S3Context): Promise<Response> {
+  const marker = ctx.url.searchParams.get("marker") ?? "";
+  const { bucket, prefix, delimiter, limit, type, enc, page, last } = await markerPage(ctx, marker);
   return xmlResponse("ListBucketResult", {
     Name: bucket.name,
     Prefix: enc(prefix),
@@ -108,21 +117,8 @@ export async function listObjectsV1(ctx: S3Context): Promise<Response> {
 
 /** ListObjectVersions on an unversioned bucket: every object is its only ("null") version. */
 export async function listObjectVersions(ctx: S3Context): Promise<Response> {
-  const bucket = requireBucket(ctx);
-  const q = ctx.url.searchParams;
-  const prefix = q.get("prefix") ?? "";
-  const delimiter = q.get("delimiter") || undefined;
-  const limit = listLimit(q, "max-keys");
-  const type = encodingType(q);
-  const enc = keyEncoder(type);
-  const keyMarker = q.get("key-marker") ?? "";
-  const page = await listObjects(ctx.services.objects, bucket, {
-    prefix,
-    maxKeys: limit,
-    ...(delimiter ? { delimiter } : {}),
-    ...(keyMarker ? { startAfter: startAfterFor(keyMarker, delimiter, prefix) } : {}),
-  });
-  const last = [...page.objects.map((o) => o.key), ...page.commonPrefixes].sort().at(-1);
+  const keyMarker = ctx.url.searchParams.get("key-marker") ?? "";
+  const { bucket, q, prefix, delimiter, limit, type, enc, page, last } = await markerPage(ctx, keyMarker);
   return xmlResponse("ListVersionsResult", {
     Name: bucket.name,
     Prefix: enc(prefix),

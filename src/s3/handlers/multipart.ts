@@ -202,13 +202,19 @@ async function storePart(
   return { facts: partFacts, uploaded: written.uploaded };
 }
 
-export async function uploadPart(ctx: S3Context): Promise<Response> {
+/** UploadPart and UploadPartCopy: the part number, no SSE headers, a writable upload. */
+async function partTarget(ctx: S3Context) {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const headers = ctx.request.headers;
   const partNumber = parsePartNumber(ctx.url.searchParams.get("partNumber"));
   assertNoSseHeaders(headers);
   const upload = await writableUpload(ctx, bucket, key);
+  return { headers, partNumber, upload };
+}
+
+export async function uploadPart(ctx: S3Context): Promise<Response> {
+  const { headers, partNumber, upload } = await partTarget(ctx);
   const sent = announcedChecksum(headers);
   if (upload.checksumAlgorithm && sent && sent !== upload.checksumAlgorithm) {
     throw Errors.InvalidRequest(
@@ -256,12 +262,7 @@ function streamSource(stream: ReadableStream<Uint8Array>): PlaintextSource {
  * access rules and copy-source conditions) and encrypted again as the part.
  */
 export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
-  const bucket = requireBucket(ctx);
-  const key = requireKey(ctx);
-  const headers = ctx.request.headers;
-  const partNumber = parsePartNumber(ctx.url.searchParams.get("partNumber"));
-  assertNoSseHeaders(headers);
-  const upload = await writableUpload(ctx, bucket, key);
+  const { headers, partNumber, upload } = await partTarget(ctx);
   const src = parseCopySource(ctx);
   const sourceBucket = await ctx.services.buckets.get(src.bucket);
   if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });
