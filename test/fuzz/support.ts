@@ -12,7 +12,7 @@ import fc from "fast-check";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { expect } from "vitest";
 import { encodeKey } from "../support/sigv4-oracle";
-import { pseudoRandom } from "../support/sources";
+import { concatBytes as concatAll, pseudoRandom } from "../support/sources";
 import { HOST, fetchWorker, rawGet, readFully, sameBytes, send, signerFor, toHex, utf8, type RawObject, type Who } from "../support/s3-harness";
 
 // ---- case counts ---------------------------------------------------------------------------
@@ -413,13 +413,7 @@ export function applyByteEdit(b: Uint8Array, e: ByteEdit): Uint8Array {
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return concatAll(parts);
 }
 
 /**

@@ -6,7 +6,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { makeServices } from "../../src/services";
-import { pseudoRandom } from "../support/sources";
+import { concatBytes, pseudoRandom } from "../support/sources";
 import { containsBytes, createBucket, rawGet, rawPut, readFully, sameBytes, seedIdentities, send, TENANT_A, TENANT_B, uniqueBucket, type RawObject } from "../support/s3-harness";
 
 const bucket = uniqueBucket("tamper");
@@ -30,13 +30,7 @@ const chunkStart = (i: number) => HEADER + i * SEALED;
 const chunkEnd = (i: number, total: number) => Math.min(chunkStart(i) + SEALED, total);
 
 function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 function clone(raw: RawObject): RawObject {

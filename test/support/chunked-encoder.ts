@@ -5,6 +5,7 @@
  */
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { REGION, signer } from "./sigv4-oracle";
+import { concatBytes } from "./sources";
 
 const EMPTY_HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const enc = new TextEncoder();
@@ -80,13 +81,7 @@ export async function encodeAwsChunked(payload: Uint8Array, o: EncodeOptions): P
     }
   }
   parts.push(enc.encode("\r\n"));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /**

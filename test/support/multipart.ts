@@ -2,6 +2,7 @@
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { send, xmlValue, xmlValues, type Send, type Who } from "./s3-harness";
+import { concatBytes } from "./sources";
 
 export const MiB = 1024 * 1024;
 
@@ -43,13 +44,7 @@ export async function multipartPut(who: Who, bucket: string, key: string, parts:
 }
 
 export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Everything D1 and R2 hold for an upload id. */

@@ -13,6 +13,7 @@ import type { Env } from "../../src/env";
 import worker from "../../src/index";
 import { CREDENTIALS, HOST, type Call, type Who } from "./worker-client";
 import { encodeKey } from "./sigv4-oracle";
+import { concatBytes } from "./sources";
 
 export { CREDENTIALS, HOST, TENANT_A, TENANT_B, createBucket, seedIdentities, type Who } from "./worker-client";
 
@@ -330,12 +331,7 @@ export async function putChunked(who: Who, p: ChunkedPut): Promise<Response> {
   }
   if (trailerLine) parts.push(enc.encode(trailerLine));
   parts.push(enc.encode("\r\n"));
-  const body = new Uint8Array(parts.reduce((n, x) => n + x.byteLength, 0));
-  let at = 0;
-  for (const x of parts) {
-    body.set(x, at);
-    at += x.byteLength;
-  }
+  const body = concatBytes(parts);
   if (body.byteLength !== encodedLength) throw new Error(`aws-chunked length ${body.byteLength} != ${encodedLength}`);
   const h = new Headers();
   for (const [k, v] of Object.entries(signed.headers)) if (k !== "host") h.set(k, v);

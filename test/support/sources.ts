@@ -21,11 +21,16 @@ export async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8
     if (done) break;
     pieces.push(value);
   }
-  const out = new Uint8Array(pieces.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of pieces) {
-    out.set(p, o);
-    o += p.byteLength;
+  return concatBytes(pieces);
+}
+
+/** The tests' own byte concatenation (kept apart from src so test oracles do not share code with what they check). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
   }
   return out;
 }

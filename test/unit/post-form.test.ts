@@ -4,6 +4,7 @@ import { S3Error } from "../../src/s3/errors";
 import { postFormReader } from "../../src/s3/post-form";
 import { expectS3Error } from "../support/sigv4-oracle";
 import { encodePolicy, multipartBody, type Part } from "../support/post-form";
+import { concatBytes } from "../support/sources";
 
 const encoder = new TextEncoder();
 
@@ -29,13 +30,7 @@ async function readAll(source: { read(max: number): Promise<Uint8Array> }, max =
     if (p.byteLength === 0) break;
     pieces.push(p.slice());
   }
-  const out = new Uint8Array(pieces.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of pieces) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
+  return concatBytes(pieces);
 }
 
 describe("post form reader", () => {

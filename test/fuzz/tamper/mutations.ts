@@ -6,6 +6,7 @@
  * mutation is applied, so one generator serves objects of every size.
  */
 import fc from "fast-check";
+import { concatBytes } from "../../support/sources";
 import type { Donor, State, Stored, Victim } from "./victims";
 
 const HEADER = 32;
@@ -171,13 +172,7 @@ const manifestEditArb: fc.Arbitrary<ManifestEdit> = fc.oneof(
 // ---- applying -----------------------------------------------------------------------------------
 
 function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** The stream's header and sealed chunks (the manifest of a multipart object is not a stream). */
