@@ -6,7 +6,7 @@
  * the end therefore never commits an unverified body.
  */
 import { checksumForHeader, createMd5, createSha256, parseChecksumAlgorithm, type ChecksumAlgorithm, type ChecksumInfo, type Hasher } from "../checksum";
-import { Errors } from "../s3/errors";
+import { Errors, S3Error } from "../s3/errors";
 import { fromBase64, timingSafeEqual, toBase64, toHex } from "../util/bytes";
 import { AwsChunkedDecoder, hasTrailer, isSignedMode, isStreamingMode, type StreamingMode } from "./chunked";
 import { UNSIGNED_PAYLOAD, type VerifiedSigV4 } from "./sigv4";
@@ -52,6 +52,22 @@ type ByobReader = ReadableStreamBYOBReader & {
  * BYOB is used whenever the stream supports it. The lookahead buffer serves line parsing
  * (aws-chunked headers); large spans go straight into the caller's array (readInto).
  */
+/**
+ * A read of the request body that fails is the client's connection going away (the body
+ * comes from nowhere else): the request ends as 400 IncompleteBody, logged as such rather
+ * than as an internal error. Nothing was stored: the final chunk is sealed only after the
+ * whole body has been read.
+ */
+async function offTheWire<T>(read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (error) {
+    if (error instanceof S3Error) throw error;
+    console.log(JSON.stringify({ event: "request-body-lost", message: error instanceof Error ? error.message : String(error) }));
+    throw Errors.IncompleteBody();
+  }
+}
+
 export class WireReader {
   private byob: ByobReader | null = null;
   private plain: ReadableStreamDefaultReader<Uint8Array> | null = null;
@@ -89,7 +105,7 @@ export class WireReader {
     if (this.ended) return false;
     if (this.byob) {
       if (this.end === this.buf.byteLength) this.compact();
-      const { value, done } = await this.byob.readAtLeast(1, this.buf.subarray(this.end));
+      const { value, done } = await offTheWire(this.byob.readAtLeast(1, this.buf.subarray(this.end)));
       if (value) {
         // BYOB transfers the buffer: keep using the memory it returned.
         this.buf = new Uint8Array(value.buffer, 0, value.buffer.byteLength);
@@ -99,7 +115,7 @@ export class WireReader {
       if (done) this.ended = true;
       return (value?.byteLength ?? 0) > 0;
     }
-    const { value, done } = await this.plain!.read();
+    const { value, done } = await offTheWire(this.plain!.read());
     if (done || !value) {
       this.ended = true;
       return false;
@@ -120,7 +136,7 @@ export class WireReader {
     if (this.byob) {
       // Read these before the transfer: a detached array reports offset and length 0.
       const { byteOffset, byteLength } = target;
-      const { value, done } = await this.byob.readAtLeast(min, target.subarray(offset, offset + min));
+      const { value, done } = await offTheWire(this.byob.readAtLeast(min, target.subarray(offset, offset + min)));
       if (done) this.ended = true;
       if (!value) return { target, got: 0 };
       this.received += value.byteLength;
@@ -128,7 +144,7 @@ export class WireReader {
     }
     let got = 0;
     while (got < min) {
-      const { value, done } = await this.plain!.read();
+      const { value, done } = await offTheWire(this.plain!.read());
       if (done || !value) {
         this.ended = true;
         break;

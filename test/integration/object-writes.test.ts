@@ -1,5 +1,5 @@
-import { beforeAll, describe, expect, it } from "vitest";
-import { createBucket, expectError, readFully, seedIdentities, send, uniqueBucket, utf8, xmlValue, xmlValues } from "../support/s3-harness";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { createBucket, expectError, fetchWorker, presignedUrl, readFully, seedIdentities, send, uniqueBucket, utf8, xmlValue, xmlValues } from "../support/s3-harness";
 
 const bucket = uniqueBucket("writes");
 
@@ -192,4 +192,35 @@ describe("who may write and read", () => {
     expect(r.status).toBe(200);
     expect(await r.text()).toBe("m");
   });
+});
+
+describe("a client that goes away mid-body", () => {
+  for (const via of ["in-process", "service binding"] as const) {
+    it(`is 400 IncompleteBody, logged as such, and stores nothing (${via})`, async () => {
+      await put("lost-body", "previous");
+      const url = await presignedUrl("adminA", { method: "PUT", bucket, key: "lost-body" });
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent >= 200_000) return controller.error(new Error("connection reset by peer"));
+          controller.enqueue(new Uint8Array(50_000));
+          sent += 50_000;
+        },
+      });
+      const logged: string[] = [];
+      const log = vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => void logged.push(a.join(" ")));
+      const errors = vi.spyOn(console, "error");
+      try {
+        const init = { method: "PUT", body, headers: { "content-length": String(1 << 20) }, duplex: "half" } as RequestInit;
+        const r = await fetchWorker(url, init, via === "in-process" ? {} : undefined);
+        await expectError(r, 400, "IncompleteBody");
+        if (via === "in-process") expect(logged.some((l) => l.includes('"event":"request-body-lost"'))).toBe(true);
+        expect(errors.mock.calls.map((c) => c.join(" ")).filter((l) => l.includes("internal-error"))).toEqual([]);
+      } finally {
+        log.mockRestore();
+        errors.mockRestore();
+      }
+      expect(await text("lost-body")).toBe("previous");
+    });
+  }
 });
