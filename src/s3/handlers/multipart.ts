@@ -198,7 +198,13 @@ async function storePart(
     if (await uploadStore(ctx).get(upload.uploadId)) throw Errors.OperationAborted();
     throw Errors.NoSuchUpload({ UploadId: upload.uploadId });
   }
-  if (recorded.replaced) await r2.delete(partR2Key(upload.uploadId, partNumber, recorded.replaced));
+  if (recorded.replaced) {
+    // The new attempt is recorded: the part upload succeeded. A superseded attempt left
+    // behind is deleted by Complete (unused attempts) or Abort (the whole prefix).
+    await r2.delete(partR2Key(upload.uploadId, partNumber, recorded.replaced)).catch((error: unknown) => {
+      console.error(JSON.stringify({ event: "multipart-part-cleanup-failed", uploadId: upload.uploadId, partNumber, message: error instanceof Error ? error.message : String(error) }));
+    });
+  }
   return { facts: partFacts, uploaded: written.uploaded };
 }
 
