@@ -6,6 +6,7 @@ export interface Env {
   BASE_DOMAIN?: string;
   REQUIRE_TLS_FOR_SSE_KMS?: string;
   MULTIPART_EXPIRY_HOURS?: string;
+  MULTIPART_RELEASE_GRACE_MINUTES?: string;
   KEY_CACHE_TTL_SECONDS?: string;
   /** Bearer token for the /_admin API and the admin CLI. */
   ADMIN_TOKEN?: string;
@@ -28,6 +29,8 @@ export interface Config {
   baseDomain: string;
   requireTlsForSseKms: boolean;
   multipartExpiryHours: number;
+  /** How long a replaced or deleted multipart object's parts outlive it (reads still streaming it). */
+  multipartReleaseGraceMinutes: number;
   keyCacheTtlMs: number;
 }
 
@@ -37,6 +40,7 @@ export function readConfig(env: Env): Config {
     baseDomain: (env.BASE_DOMAIN || "").toLowerCase(),
     requireTlsForSseKms: (env.REQUIRE_TLS_FOR_SSE_KMS ?? "true") !== "false",
     multipartExpiryHours: positiveNumber(env.MULTIPART_EXPIRY_HOURS, 168),
+    multipartReleaseGraceMinutes: positiveNumber(env.MULTIPART_RELEASE_GRACE_MINUTES, 60),
     keyCacheTtlMs: positiveNumber(env.KEY_CACHE_TTL_SECONDS, 5) * 1000,
   };
 }

@@ -2,16 +2,18 @@ import { readConfig, type Env } from "../env";
 import { scheduledJobs } from "../jobs";
 import { deletePrefix, PARTS_ROOT, uploadIdOf, uploadPrefix } from "../objects/parts";
 import { uploadIdTime } from "./ids";
-import { abortUpload, recoverStaleComplete, releaseIfDead, STALE_COMPLETE_MS, type CleanupDeps } from "./lifecycle";
+import { abortUpload, recoverStaleComplete, settleObjects, STALE_COMPLETE_MS, type CleanupDeps } from "./lifecycle";
 import { UploadStore } from "./store";
 
 /**
  * The scheduled multipart clean-up (docs/multipart.md, "Clean-up"), on every cron tick:
  * 1. retire uploads: abort those older than MULTIPART_EXPIRY_HOURS or whose bucket is
  *    gone, and settle completes that died holding their upload;
- * 2. sweep "_mpu/" a page at a time (resuming where the last tick stopped): part data of
- *    completed objects that were overwritten or deleted behind our back is released, and
- *    prefixes no D1 row owns (a crash between steps) are deleted.
+ * 2. sweep "_mpu/" a page at a time (resuming where the last tick stopped): completed
+ *    objects whose manifest is no longer live are marked dead when first seen so (PutObject,
+ *    CopyObject, POST overwrite without telling us) and their part data is released once
+ *    dead for MULTIPART_RELEASE_GRACE_MINUTES; prefixes no D1 row owns (a crash between
+ *    steps) are deleted.
  * Each tick does a bounded amount of work, so a backlog drains over several ticks.
  */
 const RETIRE_PER_TICK = 100;
@@ -24,6 +26,8 @@ const SWEEP = "parts";
 export interface CleanupReport {
   aborted: number;
   settled: number;
+  /** Completed objects first seen dead by this run (released on a later one, after the grace). */
+  marked: number;
   released: number;
   orphans: number;
   sweepDone: boolean;
@@ -31,8 +35,10 @@ export interface CleanupReport {
 
 export async function runMultipartCleanup(env: Env, now = Date.now()): Promise<CleanupReport> {
   const deps: CleanupDeps = { r2: env.OBJECTS, store: new UploadStore(env.DB) };
-  const expiryMs = readConfig(env).multipartExpiryHours * 3600 * 1000;
-  const report: CleanupReport = { aborted: 0, settled: 0, released: 0, orphans: 0, sweepDone: false };
+  const config = readConfig(env);
+  const expiryMs = config.multipartExpiryHours * 3600 * 1000;
+  const graceMs = config.multipartReleaseGraceMinutes * 60 * 1000;
+  const report: CleanupReport = { aborted: 0, settled: 0, marked: 0, released: 0, orphans: 0, sweepDone: false };
 
   for (const upload of await deps.store.dueForCleanup(now - expiryMs, now - STALE_COMPLETE_MS, RETIRE_PER_TICK)) {
     if (upload.state === "completing") {
@@ -50,7 +56,9 @@ export async function runMultipartCleanup(env: Env, now = Date.now()): Promise<C
     const ids = listing.delimitedPrefixes.map((p) => uploadIdOf(p)).filter((id): id is string => id !== null);
     const known = await deps.store.lookup(ids);
     const completed = ids.map((id) => known.objects.get(id)).filter((row) => row !== undefined);
-    report.released += await releaseIfDead(deps, completed);
+    const settled = await settleObjects(deps, completed, now, graceMs);
+    report.marked += settled.marked;
+    report.released += settled.released;
     for (const id of ids) {
       if (known.uploads.has(id) || known.objects.has(id)) continue;
       const created = uploadIdTime(id);
@@ -65,7 +73,7 @@ export async function runMultipartCleanup(env: Env, now = Date.now()): Promise<C
       break;
     }
   }
-  if (report.aborted + report.settled + report.released + report.orphans > 0) {
+  if (report.aborted + report.settled + report.marked + report.released + report.orphans > 0) {
     console.log(JSON.stringify({ event: "multipart-cleanup", ...report }));
   }
   return report;

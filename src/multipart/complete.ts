@@ -10,7 +10,7 @@ import { partR2Key, uploadPrefix } from "../objects/parts";
 import { Errors } from "../s3/errors";
 import { concatBytes, fromBase64, fromHex, toHex, utf8 } from "../util/bytes";
 import { objectChecksum } from "./checksum";
-import { manifestIsLive, recoverStaleComplete, releaseKeys, STALE_COMPLETE_MS } from "./lifecycle";
+import { manifestIsLive, markKeysDead, recoverStaleComplete, STALE_COMPLETE_MS } from "./lifecycle";
 import type { PartRecord, UploadRecord, UploadStore } from "./store";
 
 /** S3's minimum size for every part but the last. */
@@ -55,8 +55,9 @@ export function normalizeEtag(etag: string): string {
  * 3. write the manifest object (envelope MAC'd like any object, with the manifest hash,
  *    part count and total length bound in);
  * 4. hand the part data over to the object (multipart_objects) and drop the upload rows;
- * 5. delete attempts and parts the manifest does not use, and release the part data of
- *    the multipart object this one replaced.
+ * 5. delete attempts and parts the manifest does not use, and mark the multipart object
+ *    this one replaced dead (the sweep releases its parts after the grace, so reads
+ *    already streaming it finish).
  */
 export async function completeUpload(
   deps: CompleteDeps,
@@ -215,7 +216,7 @@ async function writeManifest(
 async function cleanUp(deps: CompleteDeps, upload: UploadRecord, plan: Plan): Promise<void> {
   for (let i = 0; i < plan.garbage.length; i += 1000) await deps.r2.delete(plan.garbage.slice(i, i + 1000));
   // The object this one replaced, if it was a multipart object too.
-  await releaseKeys(deps, upload.bucket, [upload.key]);
+  await markKeysDead(deps, upload.bucket, [upload.key]);
 }
 
 /**

@@ -8,7 +8,8 @@ import type { MultipartObjectRecord, UploadRecord, UploadStore } from "./store";
  * Transitions that free part data (docs/multipart.md, "Clean-up"). Part data under
  * "_mpu/<id>/" is owned either by an upload in progress (multipart_uploads) or by the
  * completed object whose manifest references it (multipart_objects); it is deleted when
- * its owner goes away, and never while a live manifest may reference it.
+ * its owner goes away (a completed object's only after a grace period, for reads still
+ * streaming it), and never while a live manifest may reference it.
  */
 
 /** A complete holding an upload longer than this has died (a complete takes seconds). */
@@ -48,8 +49,11 @@ export async function abortUpload(deps: CleanupDeps, uploadId: string, now = Dat
   }
   if (!(await deps.store.remove(uploadId))) return (await deps.store.get(uploadId)) ? "busy" : "gone";
   // A part upload still in flight finds its upload gone when it records itself and
-  // deletes its own object; the sweep catches anything a crash leaves here.
-  await deletePrefix(deps.r2, uploadPrefix(uploadId));
+  // deletes its own object. The upload is gone once its rows are: data left by a failed
+  // delete is unowned, and the sweep's orphan pass deletes it.
+  await deletePrefix(deps.r2, uploadPrefix(uploadId)).catch((error: unknown) =>
+    console.error(JSON.stringify({ event: "multipart-abort-delete-failed", uploadId, message: error instanceof Error ? error.message : String(error) })),
+  );
   return "aborted";
 }
 
@@ -66,27 +70,45 @@ export async function recoverStaleComplete(deps: CleanupDeps, upload: UploadReco
   return "reverted";
 }
 
-/** Frees the part data of completed objects that are no longer the object at their key. */
-export async function releaseIfDead(deps: CleanupDeps, rows: MultipartObjectRecord[]): Promise<number> {
-  let released = 0;
+/**
+ * Settles completed-object rows against what R2 holds now: a live manifest's mark (if any)
+ * is cleared; a dead one is marked dead (first sighting) and its part data released once
+ * it has been dead for `graceMs`. The grace lets a GET that opened the old manifest before
+ * it was replaced or deleted read the parts it has not opened yet (S3 lets it finish).
+ * The request paths pass Infinity (mark only); the scheduled sweep releases.
+ */
+export async function settleObjects(deps: CleanupDeps, rows: MultipartObjectRecord[], now: number, graceMs: number): Promise<{ marked: number; released: number }> {
+  const out = { marked: 0, released: 0 };
   for (const row of rows) {
-    if (await manifestIsLive(deps.r2, row.bucket, row.key, row.manifestHash)) continue;
+    if (await manifestIsLive(deps.r2, row.bucket, row.key, row.manifestHash)) {
+      if (row.deadSince !== undefined) await deps.store.clearDead(row.uploadId, row.deadSince);
+      continue;
+    }
+    let since = row.deadSince;
+    if (since === undefined) {
+      await deps.store.markDead(row.uploadId, now);
+      since = now;
+      out.marked++;
+    }
+    if (now - since < graceMs) continue;
     // Data first, row last: a crash in between leaves the row, and the sweep retries.
     await deletePrefix(deps.r2, uploadPrefix(row.uploadId));
     await deps.store.forgetObject(row.uploadId);
-    released++;
+    out.released++;
   }
-  return released;
+  return out;
 }
 
-/** After DeleteObject(s) or an overwrite: release what the keys' old manifests referenced. */
-export async function releaseKeys(deps: CleanupDeps, bucket: string, keys: string[]): Promise<number> {
-  return releaseIfDead(deps, await deps.store.objectsAt(bucket, keys));
+/** After an overwrite by Complete: marks the keys' old manifests dead (released by the sweep after the grace). */
+export async function markKeysDead(deps: CleanupDeps, bucket: string, keys: string[], now = Date.now()): Promise<number> {
+  return (await settleObjects(deps, await deps.store.objectsAt(bucket, keys), now, Infinity)).marked;
 }
 
 /**
  * DeleteBucket: S3 deletes a bucket with uploads in progress (they go with it), so abort
- * them all; completed objects are gone already (the bucket is empty), so release theirs.
+ * them at once (nobody can read an incomplete upload). Completed objects are gone already
+ * (the bucket is empty) but a GET of one may still be streaming, so their rows are only
+ * marked dead, as DeleteObject does: the sweep releases them after the grace.
  */
 export async function releaseBucket(deps: CleanupDeps, bucket: string): Promise<void> {
   for (;;) {
@@ -97,25 +119,28 @@ export async function releaseBucket(deps: CleanupDeps, bucket: string): Promise<
     // Uploads being completed right now are left to the scheduled clean-up.
     if (!progressed) break;
   }
+  const now = Date.now();
   for (;;) {
-    const rows = await deps.store.objectsIn(bucket, 100);
-    if (rows.length === 0 || (await releaseIfDead(deps, rows)) === 0) break;
+    const rows = await deps.store.unmarkedObjectsIn(bucket, 100);
+    // Rows left unmarked are live (a Complete racing the delete): the sweep judges them.
+    if (rows.length === 0 || (await settleObjects(deps, rows, now, Infinity)).marked === 0) break;
   }
 }
 
 /**
  * For DeleteObject(s): looks up the keys' completed-object rows while `mutation` (the R2
- * delete) runs, then releases what it left unreferenced. The object is gone either way;
- * a failure here is left to the sweep.
+ * delete) runs, then marks those it left unreferenced dead; the sweep releases their part
+ * data after the grace. The object is gone either way; a failure here is left to the
+ * sweep (which marks what it finds dead).
  */
-export async function releaseAfter(deps: CleanupDeps, bucket: string, keys: string[], mutation: Promise<unknown>): Promise<void> {
+export async function markDeadAfter(deps: CleanupDeps, bucket: string, keys: string[], mutation: Promise<unknown>): Promise<void> {
   const lookup = deps.store.objectsAt(bucket, keys).catch((error: unknown) => error as Error);
   await mutation;
   const rows = await lookup;
-  if (rows instanceof Error) return logReleaseFailure(bucket, rows);
-  if (rows.length > 0) await releaseIfDead(deps, rows).catch((error: unknown) => logReleaseFailure(bucket, error));
+  if (rows instanceof Error) return logMarkFailure(bucket, rows);
+  if (rows.length > 0) await settleObjects(deps, rows, Date.now(), Infinity).catch((error: unknown) => logMarkFailure(bucket, error));
 }
 
-function logReleaseFailure(bucket: string, error: unknown): void {
-  console.error(JSON.stringify({ event: "multipart-release-failed", bucket, message: error instanceof Error ? error.message : String(error) }));
+function logMarkFailure(bucket: string, error: unknown): void {
+  console.error(JSON.stringify({ event: "multipart-mark-dead-failed", bucket, message: error instanceof Error ? error.message : String(error) }));
 }

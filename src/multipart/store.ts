@@ -51,6 +51,8 @@ export interface MultipartObjectRecord {
   key: string;
   manifestHash: Uint8Array;
   createdAt: number;
+  /** When its manifest was first seen dead (no longer the object at the key); unset while live. */
+  deadSince?: number;
 }
 
 interface UploadRow {
@@ -93,6 +95,7 @@ interface ObjectRow {
   object_key: string;
   manifest_hash: ArrayBuffer | number[];
   created_at: number;
+  dead_since: number | null;
 }
 
 const bytes = (b: ArrayBuffer | number[]) => new Uint8Array(b as ArrayBuffer);
@@ -129,7 +132,14 @@ function toPart(r: PartRow): PartRecord {
 }
 
 function toObject(r: ObjectRow): MultipartObjectRecord {
-  return { uploadId: r.upload_id, bucket: r.bucket, key: r.object_key, manifestHash: bytes(r.manifest_hash), createdAt: r.created_at };
+  return {
+    uploadId: r.upload_id,
+    bucket: r.bucket,
+    key: r.object_key,
+    manifestHash: bytes(r.manifest_hash),
+    createdAt: r.created_at,
+    ...(r.dead_since !== null ? { deadSince: r.dead_since } : {}),
+  };
 }
 
 /** Outcome of recording a part: the attempt it replaced (whose R2 data is now garbage). */
@@ -301,9 +311,23 @@ export class UploadStore {
     return results.map(toObject);
   }
 
-  async objectsIn(bucket: string, limit: number): Promise<MultipartObjectRecord[]> {
-    const { results } = await this.db.prepare("SELECT * FROM multipart_objects WHERE bucket = ? LIMIT ?").bind(bucket, limit).all<ObjectRow>();
+  /** Rows of a bucket not yet marked dead (DeleteBucket marks them). */
+  async unmarkedObjectsIn(bucket: string, limit: number): Promise<MultipartObjectRecord[]> {
+    const { results } = await this.db
+      .prepare("SELECT * FROM multipart_objects WHERE bucket = ? AND dead_since IS NULL LIMIT ?")
+      .bind(bucket, limit)
+      .all<ObjectRow>();
     return results.map(toObject);
+  }
+
+  /** Records when a manifest was first seen dead; an earlier mark is kept (the grace counts from it). */
+  async markDead(uploadId: string, now: number): Promise<void> {
+    await this.db.prepare("UPDATE multipart_objects SET dead_since = ? WHERE upload_id = ? AND dead_since IS NULL").bind(now, uploadId).run();
+  }
+
+  /** The manifest is live again (a re-put by the rewrap job): only a mark still as read is cleared. */
+  async clearDead(uploadId: string, deadSince: number): Promise<void> {
+    await this.db.prepare("UPDATE multipart_objects SET dead_since = NULL WHERE upload_id = ? AND dead_since = ?").bind(uploadId, deadSince).run();
   }
 
   async forgetObject(uploadId: string): Promise<void> {

@@ -65,6 +65,11 @@ async function bucketKeys(): Promise<string[]> {
   return (await rawKeys(`${bucket}/`)).map((k) => k.slice(bucket.length + 1));
 }
 
+/** The default MULTIPART_RELEASE_GRACE_MINUTES: a dead multipart object's parts outlive it this long. */
+const GRACE = 60 * 60 * 1000;
+const deadSince = async (uploadId: string) =>
+  (await env.DB.prepare("SELECT dead_since FROM multipart_objects WHERE upload_id = ?").bind(uploadId).first<{ dead_since: number | null }>())?.dead_since ?? null;
+
 const uploadState = async (uploadId: string) =>
   (await env.DB.prepare("SELECT state FROM multipart_uploads WHERE upload_id = ?").bind(uploadId).first<{ state: string }>())?.state ?? null;
 
@@ -319,7 +324,7 @@ describe("CompleteMultipartUpload", () => {
     await expectIntact(key, before, stored);
   });
 
-  it("the manifest lands but R2 reports an error: 500; the object is complete, and the clean-up settles the upload and releases the object it replaced", async () => {
+  it("the manifest lands but R2 reports an error: 500; the object is complete, and the clean-up settles the upload and releases the object it replaced after the grace", async () => {
     const key = fresh("complete-ambiguous");
     const old = await multipartPut("adminA", bucket, key, [pseudoRandom(40_000, 23)], KMS);
     const id = await createUpload("adminA", bucket, key, KMS);
@@ -331,14 +336,22 @@ describe("CompleteMultipartUpload", () => {
     // The upload stays held until the clean-up sees the complete has died (STALE_COMPLETE_MS).
     expect(await uploadState(id)).toBe("completing");
     await expectError(completeRequest("adminA", bucket, key, id, [{ partNumber: 1, etag }]), 409, "OperationAborted");
-    await sweep(Date.now() + 16 * 60 * 1000);
+    const settledAt = Date.now() + 16 * 60 * 1000;
+    await sweep(settledAt);
     expect(await traces(id)).toMatchObject({ uploads: 0, parts: 0, objects: 1 });
     expect((await traces(id)).r2).toHaveLength(1);
+    // The replaced object: seen dead by that sweep, its parts kept for the grace.
+    expect(await traces(old.uploadId)).toMatchObject({ uploads: 0, parts: 0, objects: 1 });
+    expect((await traces(old.uploadId)).r2).toHaveLength(1);
+    expect(await deadSince(old.uploadId)).toBe(settledAt);
+    await sweep(settledAt + GRACE);
     expect(await traces(old.uploadId)).toEqual({ uploads: 0, parts: 0, objects: 0, r2: [] });
+    expect(await deadSince(id)).toBeNull();
+    expect((await traces(id)).r2).toHaveLength(1);
     await expectIntact(key, part);
   });
 
-  it("deleting unused parts and releasing the replaced object fail after the manifest landed: 200; leftovers go with the object or at the sweep", async () => {
+  it("deleting unused parts fails after the manifest landed (the replaced object is not marked dead then): 200; leftovers go with the object or at the sweep after the grace", async () => {
     const key = fresh("complete-cleanup");
     const old = await multipartPut("adminA", bucket, key, [pseudoRandom(40_000, 25)], KMS);
     const id = await createUpload("adminA", bucket, key, KMS);
@@ -351,27 +364,37 @@ describe("CompleteMultipartUpload", () => {
     ]);
     const r = await completeRequest("adminA", bucket, key, id, [{ partNumber: 1, etag }], { env: { OBJECTS: faulty.bucket } });
     expect(r.status, await r.clone().text()).toBe(200);
-    expect(faulty.fired).toHaveLength(1); // the unused part's delete; the release is not reached after it
+    expect(faulty.fired).toHaveLength(1); // the unused part's delete; marking the replaced object is not reached after it
     await expectIntact(key, part);
     // The unused part stays with the object (its prefix is the object's) until the object goes.
     expect((await traces(id)).r2).toHaveLength(2);
-    // The replaced object's parts: released by the sweep (its manifest is no longer live).
+    // The replaced object: unmarked; the sweep sees its manifest is no longer live, marks
+    // it, and releases its parts once the grace is over.
     expect((await traces(old.uploadId)).r2).toHaveLength(1);
-    await sweep();
+    expect(await deadSince(old.uploadId)).toBeNull();
+    const seen = Date.now();
+    await sweep(seen);
+    expect((await traces(old.uploadId)).r2).toHaveLength(1);
+    expect(await deadSince(old.uploadId)).toBe(seen);
+    await sweep(seen + GRACE);
     expect(await traces(old.uploadId)).toEqual({ uploads: 0, parts: 0, objects: 0, r2: [] });
+    const deletedAt = Date.now();
     expect((await send("adminA", { method: "DELETE", bucket, key })).status).toBe(204);
+    expect((await traces(id)).r2).toHaveLength(2);
+    await sweep(deletedAt + GRACE + 60_000);
     expect(await traces(id)).toEqual({ uploads: 0, parts: 0, objects: 0, r2: [] });
   });
 });
 
 describe("AbortMultipartUpload and DeleteObject", () => {
-  it("abort: deleting the parts fails: 500; the upload is gone, and the sweep removes its data after the grace period", async () => {
+  it("abort: deleting the parts fails: 204 (the upload is gone); the sweep removes its data after the grace period", async () => {
     const key = fresh("abort");
     const id = await createUpload("adminA", bucket, key, KMS);
     await uploadPart("adminA", bucket, key, id, 1, pseudoRandom(30_000, 28));
     await uploadPart("adminA", bucket, key, id, 2, pseudoRandom(30_000, 29));
     const faulty = faultyBucket([{ op: "list", key: under(`_mpu/${id}/`), kind: "throw" }]);
-    await expectStorageError(through(faulty, { method: "DELETE", bucket, key, query: { uploadId: id } }), faulty);
+    expect((await through(faulty, { method: "DELETE", bucket, key, query: { uploadId: id } })).status).toBe(204);
+    expect(faulty.fired.length, "the injected fault was reached").toBe(1);
     expect(await traces(id)).toMatchObject({ uploads: 0, parts: 0, objects: 0 });
     expect((await traces(id)).r2).toHaveLength(2);
     await expectError(send("adminA", { method: "DELETE", bucket, key, query: { uploadId: id } }), 404, "NoSuchUpload");
@@ -391,15 +414,20 @@ describe("AbortMultipartUpload and DeleteObject", () => {
     await expectIntact(key, plaintext, stored);
   });
 
-  it("delete of a multipart object whose part release fails: 204; the sweep releases the parts", async () => {
+  it("delete of a multipart object that cannot be marked dead (its liveness check fails): 204; the sweep marks it and releases the parts after the grace", async () => {
     const key = fresh("delete-mpu");
     const done = await multipartPut("adminA", bucket, key, [pseudoRandom(30_000, 31)], KMS);
-    const faulty = faultyBucket([{ op: "list", key: under(`_mpu/${done.uploadId}/`), kind: "throw" }]);
+    const faulty = faultyBucket([{ op: "head", key: is(`${bucket}/${key}`), kind: "throw" }]);
     expect((await through(faulty, { method: "DELETE", bucket, key })).status).toBe(204);
     expect(faulty.fired).toHaveLength(1);
     expect(await rawGet(bucket, key)).toBeNull();
     expect((await traces(done.uploadId)).r2).toHaveLength(1);
-    await sweep();
+    expect(await deadSince(done.uploadId)).toBeNull();
+    const seen = Date.now();
+    await sweep(seen);
+    expect((await traces(done.uploadId)).r2).toHaveLength(1);
+    expect(await deadSince(done.uploadId)).toBe(seen);
+    await sweep(seen + GRACE);
     expect(await traces(done.uploadId)).toEqual({ uploads: 0, parts: 0, objects: 0, r2: [] });
   });
 });

@@ -1,4 +1,4 @@
-import { releaseAfter } from "../../multipart/lifecycle";
+import { markDeadAfter } from "../../multipart/lifecycle";
 import { UploadStore } from "../../multipart/store";
 import { maxKeyBytes, objectR2Key } from "../../objects/location";
 import { isAllowed } from "../access";
@@ -42,9 +42,9 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
     deleted.push(versionId !== undefined ? { Key: key, VersionId: versionId } : { Key: key });
   }
   if (toDelete.length > 0) {
-    // Multipart objects' part data goes with them (docs/multipart.md, "Clean-up").
+    // Multipart objects' part data goes with them, after a grace for reads still streaming them (docs/multipart.md, "Clean-up").
     const r2 = ctx.services.objects.r2;
-    await releaseAfter({ r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name, toDelete, r2.delete(toDelete.map((key) => objectR2Key(bucket.name, key))));
+    await markDeadAfter({ r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name, toDelete, r2.delete(toDelete.map((key) => objectR2Key(bucket.name, key))));
   }
   return xmlResponse("DeleteResult", {
     ...(quiet ? {} : { Deleted: deleted }),

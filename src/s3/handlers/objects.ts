@@ -8,7 +8,7 @@ import { readObject, statObject, type ObjectInfo } from "../../objects/read";
 import { WritePreconditionFailed, writeObject } from "../../objects/write";
 import type { Bucket } from "../../store/buckets";
 import { fromBase64, toHex } from "../../util/bytes";
-import { releaseAfter } from "../../multipart/lifecycle";
+import { markDeadAfter } from "../../multipart/lifecycle";
 import { UploadStore } from "../../multipart/store";
 import { assertAllowed } from "../access";
 import { evaluateConditions, readConditions } from "../conditions";
@@ -200,9 +200,9 @@ function logIntegrity(ctx: S3Context, key: string, error: unknown): void {
 export async function deleteObject(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
-  // A multipart object's part data goes with it (docs/multipart.md, "Clean-up").
+  // A multipart object's part data goes with it, after a grace for reads still streaming it (docs/multipart.md, "Clean-up").
   const r2 = ctx.services.objects.r2;
-  await releaseAfter({ r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name, [key], r2.delete(objectR2Key(bucket.name, key)));
+  await markDeadAfter({ r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name, [key], r2.delete(objectR2Key(bucket.name, key)));
   return new Response(null, { status: 204 });
 }
 

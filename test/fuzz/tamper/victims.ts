@@ -11,7 +11,7 @@ import { joinCustomMetadata, signEnvelope } from "../../../src/crypto/envelope";
 import { sealFacts } from "../../../src/crypto/facts";
 import { deriveMacKey, unwrapDataKey } from "../../../src/crypto/keys";
 import { multipartEtag, normalizeEtag } from "../../../src/multipart/complete";
-import { releaseKeys } from "../../../src/multipart/lifecycle";
+import { settleObjects } from "../../../src/multipart/lifecycle";
 import { UploadStore } from "../../../src/multipart/store";
 import { encodeManifest, manifestHash } from "../../../src/objects/manifest";
 import { partR2Key } from "../../../src/objects/parts";
@@ -371,9 +371,10 @@ export async function smallPartsVictim(bucket: string, buckets: Buckets, seed: n
   const olderParts = await Promise.all((await partObjects(older.uploadId)).map(async (k, i) => ({ name: `part ${i + 1} of an older upload of this key`, stored: await stored(k), sameKey: false })));
   const plaintext = pseudoRandom(180_000, seed);
   const done = await write(key, plaintext);
-  // The older upload's parts go as an overwrite's would; the twin stays (its parts are
-  // donors), at another key, so the audit lists it beside the victim.
-  await releaseKeys({ r2: env.OBJECTS, store }, bucket, [key]);
+  // The older upload's parts go as an overwrite's would once its grace is over (no grace
+  // here); the twin stays (its parts are donors), at another key, so the audit lists it
+  // beside the victim.
+  await settleObjects({ r2: env.OBJECTS, store }, await store.objectsAt(bucket, [key]), Date.now(), 0);
   return multipartVictimFrom(
     "mpu-3small-sse-s3",
     bucket,
