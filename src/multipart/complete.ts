@@ -67,8 +67,8 @@ export async function completeUpload(
     key: string;
     parts: RequestedPart[];
     fullChecksum?: { algorithm: ChecksumAlgorithm; value: string };
-    /** If-None-Match: * — complete only if no object exists at the key (atomic with the write). */
-    ifNoneMatch?: boolean;
+    /** If-None-Match: * / If-Match: the manifest is written only if R2's condition holds (atomic with the write). */
+    condition?: { onlyIf: R2Conditional; header: "If-None-Match" | "If-Match" };
   },
 ): Promise<Completed> {
   for (let attempt = 0; ; attempt++) {
@@ -91,7 +91,7 @@ export async function completeUpload(
     }
     let done: Completed;
     try {
-      done = await writeManifest(deps, upload, plan, bytes, hash, req.fullChecksum, req.ifNoneMatch ?? false);
+      done = await writeManifest(deps, upload, plan, bytes, hash, req.fullChecksum, req.condition);
     } catch (error) {
       // Give the upload back — unless the manifest did land (an ambiguous storage error):
       // then the object exists and its parts must stay.
@@ -173,7 +173,7 @@ async function writeManifest(
   bytes: Uint8Array,
   hash: Uint8Array,
   fullChecksum: { algorithm: ChecksumAlgorithm; value: string } | undefined,
-  ifNoneMatch: boolean,
+  condition: { onlyIf: R2Conditional; header: "If-None-Match" | "If-Match" } | undefined,
 ): Promise<Completed> {
   const length = plan.parts.reduce((n, p) => n + p.size, 0);
   const facts: ObjectFacts = { etag: await multipartEtag(plan.etags) };
@@ -207,9 +207,9 @@ async function writeManifest(
   );
   const put = await deps.r2.put(objectR2Key(upload.bucket, upload.key), bytes, {
     customMetadata: joinCustomMetadata(envelope, upload.userMetadata),
-    ...(ifNoneMatch ? { onlyIf: { etagDoesNotMatch: "*" } as R2Conditional } : {}),
+    ...(condition ? { onlyIf: condition.onlyIf } : {}),
   });
-  if (!put) throw Errors.PreconditionFailed({ Condition: "If-None-Match" });
+  if (!put) throw Errors.PreconditionFailed({ Condition: condition?.header ?? "If-None-Match" });
   return { upload, etag: facts.etag, ...(facts.checksum ? { checksum: facts.checksum as Completed["checksum"] } : {}), size: length, uploaded: put.uploaded };
 }
 

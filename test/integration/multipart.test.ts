@@ -271,6 +271,60 @@ describe("completion errors", () => {
     expect((await completeRequest("adminA", bucket, "taken", id, parts, { headers: { "if-none-match": "*" } })).status).toBe(200);
   });
 
+  it("If-Match completes only over the version with that ETag; a refused complete leaves the upload usable", async () => {
+    const first = await send("adminA", { method: "PUT", bucket, key: "guarded", body: "first" });
+    const firstEtag = first.headers.get("etag")!;
+    const id = await createUpload("adminA", bucket, "guarded");
+    const part = pseudoRandom(100, 4);
+    const parts = [{ partNumber: 1, etag: await uploadPart("adminA", bucket, "guarded", id, 1, part) }];
+    // Another writer replaces the object: the client's ETag is stale.
+    const second = await send("adminA", { method: "PUT", bucket, key: "guarded", body: "second" });
+    const e = await expectError(completeRequest("adminA", bucket, "guarded", id, parts, { headers: { "if-match": firstEtag } }), 412, "PreconditionFailed");
+    expect(xmlValue(e.text, "Condition")).toBe("If-Match");
+    expect(await (await get("guarded")).text()).toBe("second");
+    expect(await traces(id)).toMatchObject({ uploads: 1, parts: 1 });
+    const done = await completeRequest("adminA", bucket, "guarded", id, parts, { headers: { "if-match": second.headers.get("etag")! } });
+    expect(done.status, await done.clone().text()).toBe(200);
+    expect(sameBytes((await readFully(await get("guarded"))).bytes, part)).toBe(true);
+  });
+
+  it("If-Match on a key with no object is 404 NoSuchKey, and the upload stays", async () => {
+    const id = await createUpload("adminA", bucket, "guarded-absent");
+    const parts = [{ partNumber: 1, etag: await uploadPart("adminA", bucket, "guarded-absent", id, 1, pseudoRandom(100, 5)) }];
+    await expectError(completeRequest("adminA", bucket, "guarded-absent", id, parts, { headers: { "if-match": '"0123456789abcdef0123456789abcdef"' } }), 404, "NoSuchKey");
+    expect(await traces(id)).toMatchObject({ uploads: 1, parts: 1 });
+  });
+
+  it("If-Match holds against a write landing between the check and the manifest put (R2's conditional put)", async () => {
+    const first = await send("adminA", { method: "PUT", bucket, key: "guarded-race", body: "first" });
+    const id = await createUpload("adminA", bucket, "guarded-race");
+    const parts = [{ partNumber: 1, etag: await uploadPart("adminA", bucket, "guarded-race", id, 1, pseudoRandom(100, 6)) }];
+    const racing = new TextEncoder().encode("another writer's bytes");
+    let raced = false;
+    // Another write lands at the key just before the manifest's put (after the If-Match check).
+    const OBJECTS = new Proxy(env.OBJECTS, {
+      get(target, prop) {
+        if (prop === "put")
+          return async (key: string, value: unknown, options?: R2PutOptions) => {
+            if (key === `${bucket}/guarded-race` && !raced) {
+              raced = true;
+              await target.put(key, racing);
+            }
+            return target.put(key, value as ReadableStream, options);
+          };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const e = await expectError(completeRequest("adminA", bucket, "guarded-race", id, parts, { headers: { "if-match": first.headers.get("etag")! }, env: { OBJECTS } }), 412, "PreconditionFailed");
+    expect(raced).toBe(true);
+    expect(xmlValue(e.text, "Condition")).toBe("If-Match");
+    // The racing write stands; the manifest was not written over it.
+    const now = await env.OBJECTS.get(`${bucket}/guarded-race`);
+    expect(sameBytes(new Uint8Array(await now!.arrayBuffer()), racing)).toBe(true);
+    expect(await traces(id)).toMatchObject({ uploads: 1, parts: 1 });
+  });
+
   it("deletes parts and attempts the completion did not use", async () => {
     const id = await createUpload("adminA", bucket, "unused");
     const e1 = await uploadPart("adminA", bucket, "unused", id, 1, pseudoRandom(5 * MiB, 1));

@@ -21,7 +21,7 @@ import { sseResponseHeaders, type SseChoice } from "../sse";
 import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
 import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
-import { chooseEtag, newObjectIntent, parseCopySource, translateWriteError } from "./objects";
+import { chooseEtag, newObjectIntent, parseCopySource, translateWriteError, writeCondition } from "./objects";
 
 /**
  * Multipart upload operations (docs/multipart.md). CreateMultipartUpload is the only one
@@ -354,26 +354,18 @@ async function completeDocument(ctx: S3Context): Promise<{ doc: Record<string, u
   return full ? { doc, full } : { doc };
 }
 
-/** Conditional completion: If-None-Match: * (write only if the key is free); If-Match is not offered. */
-function completeCondition(headers: Headers): boolean {
-  if (headers.has("if-match")) throw Errors.NotImplemented({}, "If-Match on CompleteMultipartUpload is not implemented by this endpoint.");
-  const value = headers.get("if-none-match");
-  if (value === null) return false;
-  if (value.trim() !== "*") throw Errors.NotImplemented({}, "If-None-Match on CompleteMultipartUpload only supports *");
-  return true;
-}
-
 export async function completeMultipartUpload(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   assertNoSseHeaders(ctx.request.headers);
   const upload = await writableUpload(ctx, bucket, key);
-  const ifNoneMatch = completeCondition(ctx.request.headers);
+  // If-None-Match: * (only if the key is free) or If-Match (only over that version), as PutObject.
+  const condition = await writeCondition(ctx, bucket, key);
   const { doc, full } = await completeDocument(ctx);
   const parts = requestedParts(doc);
   const done = await completeUpload(
     { r2: ctx.services.objects.r2, keys: ctx.services.keys, store: uploadStore(ctx) },
-    { uploadId: upload.uploadId, bucket: bucket.name, key, parts, ifNoneMatch, ...(full ? { fullChecksum: full } : {}) },
+    { uploadId: upload.uploadId, bucket: bucket.name, key, parts, ...(condition ? { condition } : {}), ...(full ? { fullChecksum: full } : {}) },
   );
   const result: Record<string, unknown> = { Location: `${ctx.url.origin}${ctx.url.pathname}`, Bucket: bucket.name, Key: key, ETag: `"${done.etag}"` };
   const out = new Headers(sseResponseHeaders(uploadSse(upload)));

@@ -73,7 +73,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
   if (body.length === null) throw Errors.MissingContentLength();
   if (body.length > MAX_PUT_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PUT_BYTES) });
 
-  const onlyIf = await writeCondition(ctx, bucket, key);
+  const condition = await writeCondition(ctx, bucket, key);
   let written;
   try {
     written = await writeObject(ctx.services.objects, {
@@ -85,13 +85,13 @@ export async function putObject(ctx: S3Context): Promise<Response> {
       http,
       userMetadata,
       facts: { etag: chooseEtag(headers), ...(headerChecksum(headers) ? { checksum: headerChecksum(headers)! } : {}) },
-      ...(onlyIf ? { onlyIf } : {}),
+      ...(condition ? { onlyIf: condition.onlyIf } : {}),
     });
   } catch (error) {
     // A write refused before its body was read (KMS key errors) must still release the
     // request body, or the runtime cannot drain it ("Failed to drain the unused request body").
     await body.cancel(error).catch(() => {});
-    throw translateWriteError(error);
+    throw translateWriteError(error, condition?.header);
   }
   const response = new Headers({ ETag: `"${written.etag}"`, ...sseResponseHeaders(written) });
   const checksum = body.result.checksum;
@@ -99,30 +99,37 @@ export async function putObject(ctx: S3Context): Promise<Response> {
   return new Response(null, { status: 200, headers: response });
 }
 
-export function translateWriteError(error: unknown): unknown {
+export function translateWriteError(error: unknown, condition: WriteCondition["header"] = "If-None-Match"): unknown {
   if (error instanceof LengthMismatchError) return Errors.IncompleteBody();
-  if (error instanceof WritePreconditionFailed) return Errors.PreconditionFailed({ Condition: "If-None-Match" });
+  if (error instanceof WritePreconditionFailed) return Errors.PreconditionFailed({ Condition: condition });
   return error;
 }
 
+/** A conditional write: R2's condition, and the header it answers to when it fails (412). */
+export interface WriteCondition {
+  onlyIf: R2Conditional;
+  header: "If-None-Match" | "If-Match";
+}
+
 /**
- * Conditional writes (If-None-Match: *, If-Match: etag). The check against our ETag needs
- * the current object; R2's own conditional put then makes the replace atomic with it.
+ * Conditional writes — PutObject and CompleteMultipartUpload (If-None-Match: *, If-Match:
+ * etag). The check against our ETag needs the current object; R2's own conditional put
+ * then makes the replace atomic with it.
  */
-async function writeCondition(ctx: S3Context, bucket: Bucket, key: string): Promise<R2Conditional | undefined> {
+export async function writeCondition(ctx: S3Context, bucket: Bucket, key: string): Promise<WriteCondition | undefined> {
   const ifNoneMatch = ctx.request.headers.get("if-none-match");
   const ifMatch = ctx.request.headers.get("if-match");
   if (ifNoneMatch === null && ifMatch === null) return undefined;
   if (ifNoneMatch !== null && ifNoneMatch.trim() !== "*") {
-    throw Errors.NotImplemented({}, "A header you provided implies functionality that is not implemented: If-None-Match on PUT only supports *");
+    throw Errors.NotImplemented({}, "A header you provided implies functionality that is not implemented: If-None-Match on writes only supports *");
   }
-  if (ifMatch === null) return { etagDoesNotMatch: "*" } as R2Conditional;
+  if (ifMatch === null) return { onlyIf: { etagDoesNotMatch: "*" } as R2Conditional, header: "If-None-Match" };
   const head = await ctx.services.objects.r2.head(objectR2Key(bucket.name, key));
   if (!head) throw Errors.NoSuchKey({ Key: key });
   const info = await statObject(ctx.services.objects, bucket, key, (mode) => assertMayRead(ctx, bucket, mode));
   // Only If-Match is set, so this can only end in 412 (Condition: If-Match), never 304.
   evaluateConditions({ ifMatch, ifNoneMatch: null, ifModifiedSince: null, ifUnmodifiedSince: null }, info);
-  return { etagMatches: head.etag };
+  return { onlyIf: { etagMatches: head.etag }, header: "If-Match" };
 }
 
 export async function getObject(ctx: S3Context): Promise<Response> {
