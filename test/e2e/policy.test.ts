@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { obsDenyUnencryptedPolicy } from "../support/obs-policy";
 import { awsCli, endpoint, IDENTITIES, s3, uniqueBucket } from "./support/clients";
 
 /** Bucket policies end to end with aws-cli `s3api` and the SDK (issue 5). */
@@ -17,20 +18,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("the OBS deny-unencrypted policy, verbatim, through aws-cli", () => {
   const bucket = uniqueBucket("obs");
-  const policy = JSON.stringify({
-    Version: "2008-10-17",
-    Id: "PutObjPolicy",
-    Statement: [
-      {
-        Sid: "DenyUnEncryptedObjectUploads",
-        Effect: "Deny",
-        Principal: "*",
-        Action: "s3:PutObject",
-        Resource: `arn:aws:s3:::${bucket}/*`,
-        Condition: { StringNotEquals: { "s3:x-amz-server-side-encryption": "aws:kms" } },
-      },
-    ],
-  });
+  const policy = obsDenyUnencryptedPolicy(bucket);
   const data = file("obs.txt", "sensitive");
 
   beforeAll(async () => {

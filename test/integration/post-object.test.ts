@@ -1,5 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { obsDenyUnencryptedPolicy } from "../support/obs-policy";
 import { amzDate, encodePolicy, multipartBody, signV2, signV4, v4Fields, type Part } from "../support/post-form";
 import { call, createBucket, CREDENTIALS, HOST, seedIdentities, type Who } from "../support/worker-client";
 
@@ -74,20 +75,7 @@ const stored = async (bucket: string, key: string) => (await env.OBJECTS.head(`$
 beforeAll(async () => {
   await seedIdentities();
   for (const b of [BUCKET, DENY, DEFAULT_KMS]) await createBucket("adminA", b);
-  const deny = JSON.stringify({
-    Version: "2008-10-17",
-    Id: "PutObjPolicy",
-    Statement: [
-      {
-        Sid: "DenyUnEncryptedObjectUploads",
-        Effect: "Deny",
-        Principal: "*",
-        Action: "s3:PutObject",
-        Resource: `arn:aws:s3:::${DENY}/*`,
-        Condition: { StringNotEquals: { "s3:x-amz-server-side-encryption": "aws:kms" } },
-      },
-    ],
-  });
+  const deny = obsDenyUnencryptedPolicy(DENY);
   expect((await call("adminA", { method: "PUT", bucket: DENY, query: { policy: "" }, body: deny })).status).toBe(204);
   const enc = `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
   const put = await call("adminA", { method: "PUT", bucket: DEFAULT_KMS, query: { encryption: "" }, body: enc });
