@@ -68,7 +68,7 @@ export async function completeUpload(
     parts: RequestedPart[];
     fullChecksum?: { algorithm: ChecksumAlgorithm; value: string };
     /** If-None-Match: * / If-Match: the manifest is written only if R2's condition holds (atomic with the write). */
-    condition?: { onlyIf: R2Conditional; header: "If-None-Match" | "If-Match" };
+    condition?: { onlyIf: R2Conditional; header: "If-None-Match" | "If-Match" | null };
   },
 ): Promise<Completed> {
   for (let attempt = 0; ; attempt++) {
@@ -173,7 +173,7 @@ async function writeManifest(
   bytes: Uint8Array,
   hash: Uint8Array,
   fullChecksum: { algorithm: ChecksumAlgorithm; value: string } | undefined,
-  condition: { onlyIf: R2Conditional; header: "If-None-Match" | "If-Match" } | undefined,
+  condition: { onlyIf: R2Conditional; header: "If-None-Match" | "If-Match" | null } | undefined,
 ): Promise<Completed> {
   const length = plan.parts.reduce((n, p) => n + p.size, 0);
   const facts: ObjectFacts = { etag: await multipartEtag(plan.etags) };
@@ -209,7 +209,9 @@ async function writeManifest(
     customMetadata: joinCustomMetadata(envelope, upload.userMetadata),
     ...(condition ? { onlyIf: condition.onlyIf } : {}),
   });
-  if (!put) throw Errors.PreconditionFailed({ Condition: condition?.header ?? "If-None-Match" });
+  // The client's own condition is 412; the gateway's tenant guard (header null) means the
+  // object changed while we checked it: 409, retry.
+  if (!put) throw condition?.header === null ? Errors.OperationAborted() : Errors.PreconditionFailed({ Condition: condition?.header ?? "If-None-Match" });
   return { upload, etag: facts.etag, ...(facts.checksum ? { checksum: facts.checksum as Completed["checksum"] } : {}), size: length, uploaded: put.uploaded };
 }
 

@@ -39,6 +39,7 @@ export async function copyMultipartObject(deps: ObjectDeps, req: CopyRequest, au
     http: meta.http,
     userMetadata: meta.userMetadata,
     facts: { etag: auth.info.etag, ...(auth.info.checksum ? { checksum: auth.info.checksum } : {}) },
+    ...(req.onlyIf ? { onlyIf: req.onlyIf } : {}),
   });
   return { ...written, info: auth.info };
 }

@@ -7,7 +7,7 @@ import type { Bucket } from "../store/buckets";
 import { copyMultipartObject } from "./copy-multipart";
 import { objectR2Key } from "./location";
 import { authenticate, type Gate, type ObjectInfo } from "./read";
-import type { ObjectDeps, WrittenObject } from "./write";
+import { WritePreconditionFailed, type ObjectDeps, type WrittenObject } from "./write";
 
 export interface CopyRequest {
   source: { bucket: Bucket; key: string };
@@ -17,6 +17,8 @@ export interface CopyRequest {
   metadata: { http: HttpMetadata; userMetadata: Record<string, string> } | null;
   gate: Gate;
   check: (info: ObjectInfo) => void;
+  /** R2's condition on the target, atomic with the write (WritePreconditionFailed when it fails). */
+  onlyIf?: R2Conditional;
 }
 
 /**
@@ -64,7 +66,10 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
     piping.catch(() => {}); // observed here: a failed put below would otherwise leave it unhandled
     const put = await deps.r2.put(objectR2Key(target.bucket.name, target.key), fixed.readable, {
       customMetadata: joinCustomMetadata(envelope, meta.userMetadata),
+      ...(req.onlyIf ? { onlyIf: req.onlyIf } : {}),
     });
+    // R2 refused the condition without reading the body; the catch below cancels the source.
+    if (put === null) throw new WritePreconditionFailed();
     await piping;
     return {
       etag: facts.etag,
@@ -73,7 +78,7 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
       mode: req.sse.mode,
       bucketKeyEnabled: req.sse.bucketKeyEnabled,
       ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
-      uploaded: put!.uploaded,
+      uploaded: put.uploaded,
       info: auth.info,
     };
   } catch (error) {

@@ -26,6 +26,12 @@ export interface ListRequest {
   maxKeys: number;
   startAfter?: string;
   cursor?: string;
+  /**
+   * For listers outside the owning tenant: an SSE-KMS object's ETag may be the MD5 of its
+   * plaintext (a guess-confirmation oracle), so they get an opaque value instead, derived
+   * from R2's etag of the ciphertext — stable per version, revealing nothing of the plaintext.
+   */
+  opaqueKmsEtags?: boolean;
 }
 
 /**
@@ -45,7 +51,7 @@ export async function listObjects(deps: ObjectDeps, bucket: Bucket, req: ListReq
     ...(req.delimiter ? { delimiter: req.delimiter } : {}),
     ...(req.cursor ? { cursor: req.cursor } : req.startAfter ? { startAfter: root + req.startAfter } : {}),
   });
-  const objects = await Promise.all(result.objects.map((o) => describe(deps, bucket, o, root)));
+  const objects = await Promise.all(result.objects.map((o) => describe(deps, bucket, o, root, req.opaqueKmsEtags ?? false)));
   return {
     objects,
     commonPrefixes: result.delimitedPrefixes.map((p) => p.slice(root.length)),
@@ -54,13 +60,17 @@ export async function listObjects(deps: ObjectDeps, bucket: Bucket, req: ListReq
   };
 }
 
-async function describe(deps: ObjectDeps, bucket: Bucket, object: R2Object, root: string): Promise<ListedObject> {
+async function describe(deps: ObjectDeps, bucket: Bucket, object: R2Object, root: string, opaqueKmsEtags: boolean): Promise<ListedObject> {
   const key = object.key.slice(root.length);
   const listed: ListedObject = { key, etag: "", size: Math.max(0, plaintextSize(object.size)), lastModified: object.uploaded };
   try {
     const envelope = decodeEnvelope(object.customMetadata?.[ENVELOPE_KEY]);
     listed.size = envelope.length;
     if (envelope.lastModified !== undefined) listed.lastModified = new Date(envelope.lastModified);
+    if (opaqueKmsEtags && envelope.mode !== "AES256") {
+      listed.etag = `${object.etag}-1`;
+      return listed;
+    }
     const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
     listed.etag = facts.etag;
   } catch {

@@ -100,7 +100,13 @@ export async function writeMultipartLayout(
       current = next;
       if (!next.ended) rest = prepend((next as BufferedPlaintextWithMore).more, rest);
     }
-    const done = await completeUpload({ r2: deps.r2, keys: deps.keys, store: deps.store }, { uploadId, bucket: req.bucket.name, key: req.key, parts });
+    const done = await completeUpload({ r2: deps.r2, keys: deps.keys, store: deps.store }, {
+      uploadId,
+      bucket: req.bucket.name,
+      key: req.key,
+      parts,
+      ...(req.onlyIf ? { condition: { onlyIf: req.onlyIf, header: null } } : {}),
+    });
     return {
       etag: done.etag,
       size: done.size,

@@ -1,7 +1,9 @@
 import { requireBucket, type S3Context } from "../context";
 import { Errors } from "../errors";
+import type { SseMode } from "../../crypto/envelope";
+import type { Bucket } from "../../store/buckets";
 import { parseDefaultEncryption, type DefaultEncryption } from "../sse";
-import { assertMayWriteWith } from "../sse-rules";
+import { assertMayChangeDefault } from "../sse-rules";
 import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
 
@@ -48,18 +50,21 @@ export async function putBucketEncryption(ctx: S3Context): Promise<Response> {
     ...(keyId ? { keyId } : {}),
     bucketKeyEnabled: bucketKey === "true",
   };
-  if (algorithm === "aws:kms") {
-    // Configuring SSE-KMS is itself an SSE-KMS interface (tenant_admin only), and the key
-    // must be one of the owner's usable keys.
-    assertMayWriteWith(ctx, bucket, { mode: "aws:kms", bucketKeyEnabled: config.bucketKeyEnabled, explicit: true });
-    if (keyId) await ctx.services.keys.resolve(bucket.tenantId, keyId);
-  }
+  // Setting or replacing an SSE-KMS default is itself an SSE-KMS interface (tenant_admin
+  // only), and the key must be one of the owner's usable keys.
+  assertMayChangeDefault(ctx, bucket, currentDefault(bucket), algorithm);
+  if (algorithm === "aws:kms" && keyId) await ctx.services.keys.resolve(bucket.tenantId, keyId);
   await ctx.services.buckets.setSetting(bucket.name, "encryption", JSON.stringify(config));
   return new Response(null, { status: 200 });
 }
 
 export async function deleteBucketEncryption(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
+  assertMayChangeDefault(ctx, bucket, currentDefault(bucket), null);
   await ctx.services.buckets.setSetting(bucket.name, "encryption", null);
   return new Response(null, { status: 204 });
+}
+
+function currentDefault(bucket: Bucket): SseMode | null {
+  return parseDefaultEncryption(bucket.encryption)?.algorithm ?? null;
 }

@@ -3,6 +3,7 @@ import { fromBase64, toBase64 } from "../../util/bytes";
 import { requireBucket, type S3Context } from "../context";
 import { Errors } from "../errors";
 import { encodingType, keyEncoder, listLimit } from "../list-params";
+import { inOwningTenant } from "../sse-rules";
 import { xmlResponse } from "../xml";
 
 /**
@@ -57,6 +58,7 @@ export async function listObjectsV2(ctx: S3Context): Promise<Response> {
   const page = await listObjects(ctx.services.objects, bucket, {
     prefix,
     maxKeys: limit,
+    opaqueKmsEtags: !inOwningTenant(ctx, bucket),
     ...(delimiter ? { delimiter } : {}),
     ...(token !== null ? { cursor: decodeToken(token) } : startAfter ? { startAfter } : {}),
   });
@@ -91,6 +93,7 @@ async function markerPage(ctx: S3Context, marker: string) {
   const page = await listObjects(ctx.services.objects, bucket, {
     prefix,
     maxKeys: limit,
+    opaqueKmsEtags: !inOwningTenant(ctx, bucket),
     ...(delimiter ? { delimiter } : {}),
     ...(marker ? { startAfter: startAfterFor(marker, delimiter, prefix) } : {}),
   });

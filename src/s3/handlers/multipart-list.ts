@@ -7,6 +7,7 @@ import { Errors } from "../errors";
 import { encodingType, keyEncoder, listLimit } from "../list-params";
 import { xmlResponse } from "../xml";
 import { namedUpload, uploadStore } from "./multipart";
+import { assertMayRead } from "../sse-rules";
 
 /** ListParts and ListMultipartUploads, with S3's markers and limits. */
 
@@ -30,8 +31,8 @@ export async function listParts(ctx: S3Context): Promise<Response> {
   const marker = Number(rawMarker);
   const enc = keyEncoder(encodingType(q));
   const upload = await namedUpload(ctx, bucket, key);
-  // Part sizes and checksums of an SSE-KMS upload are for its own tenant only.
-  if (upload.mode === "aws:kms" && ctx.principal?.tenantId !== bucket.tenantId) throw Errors.AccessDenied();
+  // Part ETags (plaintext MD5s) and checksums of an SSE-KMS upload: its tenant's admins only.
+  assertMayRead(ctx, bucket, upload.mode);
 
   const rows = maxParts === 0 ? [] : await uploadStore(ctx).listParts(upload.uploadId, marker, maxParts + 1);
   const truncated = rows.length > maxParts;

@@ -18,10 +18,11 @@ import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
 import { Errors } from "../errors";
 import { sseResponseHeaders, type SseChoice } from "../sse";
-import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
+import { assertMayRead, assertMayReplace, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
+import { guardedWriteCondition, translateWriteError } from "../write-guard";
 import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
-import { chooseEtag, newObjectIntent, parseCopySource, translateWriteError, writeCondition } from "./objects";
+import { chooseEtag, newObjectIntent, parseCopySource } from "./objects";
 
 /**
  * Multipart upload operations (docs/multipart.md). CreateMultipartUpload is the only one
@@ -360,7 +361,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   assertNoSseHeaders(ctx.request.headers);
   const upload = await writableUpload(ctx, bucket, key);
   // If-None-Match: * (only if the key is free) or If-Match (only over that version), as PutObject.
-  const condition = await writeCondition(ctx, bucket, key);
+  const condition = await guardedWriteCondition(ctx, bucket, key);
   const { doc, full } = await completeDocument(ctx);
   const parts = requestedParts(doc);
   const done = await completeUpload(
@@ -380,6 +381,7 @@ export async function abortMultipartUpload(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const upload = await namedUpload(ctx, bucket, key);
+  assertMayReplace(ctx, bucket, upload.mode);
   const outcome = await abortUpload({ r2: ctx.services.objects.r2, store: uploadStore(ctx) }, upload.uploadId);
   if (outcome === "gone") throw Errors.NoSuchUpload({ UploadId: upload.uploadId });
   if (outcome === "busy") throw Errors.OperationAborted();

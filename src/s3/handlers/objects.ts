@@ -1,11 +1,10 @@
 import { openBody } from "../../auth/body";
 import { checksumForHeader } from "../../checksum";
-import { LengthMismatchError } from "../../crypto/errors";
 import { randomBytes } from "../../crypto/keys";
 import { copyObject } from "../../objects/copy";
 import { maxKeyBytes, objectR2Key } from "../../objects/location";
 import { readObject, statObject, type ObjectInfo } from "../../objects/read";
-import { WritePreconditionFailed, writeObject } from "../../objects/write";
+import { writeObject } from "../../objects/write";
 import type { Bucket } from "../../store/buckets";
 import { fromBase64, toHex } from "../../util/bytes";
 import { markDeadAfter } from "../../multipart/lifecycle";
@@ -18,6 +17,7 @@ import { applyResponseOverrides, httpMetadataFrom, objectResponseHeaders, userMe
 import { parseRange, resolveRange } from "../range";
 import { chooseSse, parseDefaultEncryption, sseFromHeaders, sseResponseHeaders } from "../sse";
 import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
+import { assertMayDeleteKey, guardedWriteCondition, translateWriteError } from "../write-guard";
 import { buildXml } from "../xml";
 import { headPart, partNumberParam } from "./object-parts";
 
@@ -73,7 +73,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
   if (body.length === null) throw Errors.MissingContentLength();
   if (body.length > MAX_PUT_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PUT_BYTES) });
 
-  const condition = await writeCondition(ctx, bucket, key);
+  const condition = await guardedWriteCondition(ctx, bucket, key);
   let written;
   try {
     written = await writeObject(ctx.services.objects, {
@@ -91,45 +91,12 @@ export async function putObject(ctx: S3Context): Promise<Response> {
     // A write refused before its body was read (KMS key errors) must still release the
     // request body, or the runtime cannot drain it ("Failed to drain the unused request body").
     await body.cancel(error).catch(() => {});
-    throw translateWriteError(error, condition?.header);
+    throw translateWriteError(error, condition);
   }
   const response = new Headers({ ETag: `"${written.etag}"`, ...sseResponseHeaders(written) });
   const checksum = body.result.checksum;
   if (checksum) response.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
   return new Response(null, { status: 200, headers: response });
-}
-
-export function translateWriteError(error: unknown, condition: WriteCondition["header"] = "If-None-Match"): unknown {
-  if (error instanceof LengthMismatchError) return Errors.IncompleteBody();
-  if (error instanceof WritePreconditionFailed) return Errors.PreconditionFailed({ Condition: condition });
-  return error;
-}
-
-/** A conditional write: R2's condition, and the header it answers to when it fails (412). */
-export interface WriteCondition {
-  onlyIf: R2Conditional;
-  header: "If-None-Match" | "If-Match";
-}
-
-/**
- * Conditional writes — PutObject and CompleteMultipartUpload (If-None-Match: *, If-Match:
- * etag). The check against our ETag needs the current object; R2's own conditional put
- * then makes the replace atomic with it.
- */
-export async function writeCondition(ctx: S3Context, bucket: Bucket, key: string): Promise<WriteCondition | undefined> {
-  const ifNoneMatch = ctx.request.headers.get("if-none-match");
-  const ifMatch = ctx.request.headers.get("if-match");
-  if (ifNoneMatch === null && ifMatch === null) return undefined;
-  if (ifNoneMatch !== null && ifNoneMatch.trim() !== "*") {
-    throw Errors.NotImplemented({}, "A header you provided implies functionality that is not implemented: If-None-Match on writes only supports *");
-  }
-  if (ifMatch === null) return { onlyIf: { etagDoesNotMatch: "*" } as R2Conditional, header: "If-None-Match" };
-  const head = await ctx.services.objects.r2.head(objectR2Key(bucket.name, key));
-  if (!head) throw Errors.NoSuchKey({ Key: key });
-  const info = await statObject(ctx.services.objects, bucket, key, (mode) => assertMayRead(ctx, bucket, mode));
-  // Only If-Match is set, so this can only end in 412 (Condition: If-Match), never 304.
-  evaluateConditions({ ifMatch, ifNoneMatch: null, ifModifiedSince: null, ifUnmodifiedSince: null }, info);
-  return { onlyIf: { etagMatches: head.etag }, header: "If-Match" };
 }
 
 export async function getObject(ctx: S3Context): Promise<Response> {
@@ -208,6 +175,7 @@ export async function deleteObject(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   // A multipart object's part data goes with it, after a grace for reads still streaming it (docs/multipart.md, "Clean-up").
+  await assertMayDeleteKey(ctx, bucket, key);
   const r2 = ctx.services.objects.r2;
   await markDeadAfter({ r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name, [key], r2.delete(objectR2Key(bucket.name, key)));
   return new Response(null, { status: 204 });
@@ -263,6 +231,7 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
     );
   }
   const conditions = readConditions(headers, "x-amz-copy-source-");
+  const guard = await guardedWriteCondition(ctx, target, key);
   const result = await copyObject(ctx.services.objects, {
     source: { bucket: sourceBucket, key: src.key },
     target: { bucket: target, key },
@@ -275,6 +244,9 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
       }
       evaluateConditions(conditions, info, true);
     },
+    ...(guard ? { onlyIf: guard.onlyIf } : {}),
+  }).catch((error: unknown) => {
+    throw translateWriteError(error, guard);
   });
   const body = buildXml("CopyObjectResult", { LastModified: result.uploaded.toISOString(), ETag: `"${result.etag}"` });
   return new Response(body, { status: 200, headers: { "Content-Type": "application/xml", ...sseResponseHeaders(result) } });

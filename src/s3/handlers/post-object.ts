@@ -25,7 +25,8 @@ import { isFormPost, postFormReader, type FormField, type PostForm } from "../po
 import { chooseSse, parseDefaultEncryption, sseResponseHeaders } from "../sse";
 import { assertMayWriteWith } from "../sse-rules";
 import { buildXml } from "../xml";
-import { assertKeyFits, MAX_PUT_BYTES, translateWriteError } from "./objects";
+import { assertKeyFits, MAX_PUT_BYTES } from "./objects";
+import { guardedWriteCondition, translateWriteError } from "../write-guard";
 
 export async function postObject(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
@@ -74,6 +75,7 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
   // An unknown, disabled or foreign KMS key is refused before the file is read.
   await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
 
+  const condition = await guardedWriteCondition(formCtx, bucket, key);
   const range = contentLengthRange(policy);
   const checksum = checksumField(form.fields);
   const guarded = guard(form.file.source, { min: range?.min ?? 0, max: Math.min(range?.max ?? MAX_PUT_BYTES, MAX_PUT_BYTES) }, checksum);
@@ -88,6 +90,7 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
       sse,
       http: httpMetadataFrom(headers),
       userMetadata: userMetadataFrom(headers),
+      ...(condition ? { onlyIf: condition.onlyIf } : {}),
       // The MD5 when the file fit one buffer (as S3's ETag); else an opaque "<hex>-1" as PUT gives.
       facts: ({ md5 }) => ({ etag: md5 ? toHex(md5) : `${toHex(randomBytes(16))}-1`, ...(checksum ? { checksum: { algorithm: checksum.info.algorithm, value: toBase64(checksum.value) } } : {}) }),
     }, {
@@ -98,7 +101,7 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
     if (error instanceof StreamTooLargeError) {
       throw Errors.EntityTooLarge({ ProposedSize: String(guarded.count()), MaxSizeAllowed: String(error.limit) }, `Your proposed upload exceeds the maximum allowed size for a form upload (${error.limit} bytes) on this endpoint`);
     }
-    throw translateWriteError(error);
+    throw translateWriteError(error, condition);
   }
   return respond(ctx, bucket, key, form.fields, {
     etag: `"${written.etag}"`,
