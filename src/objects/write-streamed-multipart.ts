@@ -100,7 +100,10 @@ export async function writeMultipartLayout(
       current = next;
       if (!next.ended) rest = prepend((next as BufferedPlaintextWithMore).more, rest);
     }
-    const done = await completeUpload({ r2: deps.r2, keys: deps.keys, store: deps.store }, { uploadId, bucket: req.bucket.name, key: req.key, parts });
+    // A fresh upload only this request knows: it is written here, never replayed (no
+    // retention needed for a Complete no client can retry).
+    const done = await completeUpload({ r2: deps.r2, keys: deps.keys, store: deps.store, retentionMs: 0 }, { uploadId, bucket: req.bucket.name, key: req.key, tenantId, parts });
+    if (done.kind !== "written") throw new Error("streamed multipart write was not written");
     return {
       etag: done.etag,
       size: done.size,
