@@ -143,6 +143,7 @@ export async function completeUpload(
       pause = Math.min(pause * 2, 500);
       continue;
     }
+    for (let i = 1; i < req.parts.length; i++) if (req.parts[i]!.partNumber <= req.parts[i - 1]!.partNumber) throw Errors.InvalidPartOrder();
     condition ??= req.condition?.() ?? Promise.resolve(undefined);
     const onlyIf = await condition;
     const plan = await planCompletion(deps, upload, req.parts);

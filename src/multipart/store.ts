@@ -408,10 +408,10 @@ export class UploadStore {
     return row ? toCompletion(row) : null;
   }
 
-  /** Deletes up to `limit` completion records made before `before`; returns how many went. */
+  /** Deletes up to `limit` completion records made at or before `before`; returns how many went. */
   async expireCompletions(before: number, limit: number): Promise<number> {
     const result = await this.db
-      .prepare("DELETE FROM multipart_completions WHERE upload_id IN (SELECT upload_id FROM multipart_completions WHERE completed_at < ? LIMIT ?)")
+      .prepare("DELETE FROM multipart_completions WHERE upload_id IN (SELECT upload_id FROM multipart_completions WHERE completed_at <= ? LIMIT ?)")
       .bind(before, limit)
       .run();
     return result.meta.changes ?? 0;

@@ -353,7 +353,11 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
 
 const PART_CHECKSUMS: ChecksumAlgorithm[] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
 
-/** The document's parts: PartNumber and ETag required, strictly ascending part numbers. */
+/**
+ * The document's parts: PartNumber and ETag required. Their order is checked by
+ * completeUpload (InvalidPartOrder when it writes; a retry of a completed upload that
+ * lists them otherwise is another list: NoSuchUpload).
+ */
 function requestedParts(doc: Record<string, unknown>): RequestedPart[] {
   const entries = childArray(doc, "Part");
   if (entries.length === 0 || entries.length > 10_000) throw Errors.MalformedXML();
@@ -373,7 +377,6 @@ function requestedParts(doc: Record<string, unknown>): RequestedPart[] {
     }
     parts.push({ partNumber, etag, checksums });
   }
-  for (let i = 1; i < parts.length; i++) if (parts[i]!.partNumber <= parts[i - 1]!.partNumber) throw Errors.InvalidPartOrder();
   return parts;
 }
 
