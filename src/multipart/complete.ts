@@ -24,7 +24,10 @@ export interface CompleteDeps {
   r2: R2Bucket;
   keys: KeyService;
   store: UploadStore;
-  /** How long a completed upload answers retried Completes (MULTIPART_COMPLETION_RETENTION_HOURS). */
+  /**
+   * How long a completed upload answers retried Completes (MULTIPART_COMPLETION_RETENTION_HOURS).
+   * 0: no completion record is kept (uploads no client can retry, or the feature turned off).
+   */
   retentionMs: number;
 }
 
@@ -116,7 +119,7 @@ export async function completeUpload(
   },
 ): Promise<Completed | Replayed> {
   const digest = await partListDigest(req.parts);
-  const waitUntil = Date.now() + COMPLETE_WAIT_MS;
+  let waitUntil: number | undefined;
   let pause = 25;
   let condition: Promise<WriteCondition | undefined> | undefined;
   for (let claims = 0; ; ) {
@@ -131,13 +134,14 @@ export async function completeUpload(
       // Another Complete holds it. If its manifest is already the object, the upload is
       // complete (its bookkeeping pending, or it failed after an ambiguous R2 error):
       // settle it here and answer as a retry.
-      if (upload.manifestHash && upload.completion && (await manifestIsLive(deps.r2, upload.bucket, upload.key, upload.manifestHash))) {
+      if (upload.manifestHash && (await manifestIsLive(deps.r2, upload.bucket, upload.key, upload.manifestHash))) {
         await deps.store.finish(upload, upload.manifestHash, upload.completingAt ?? Date.now());
         await markKeysDead(deps, upload.bucket, [upload.key]).catch((error: unknown) =>
           console.error(JSON.stringify({ event: "multipart-complete-mark-failed", uploadId: upload.uploadId, message: String(error) })),
         );
         return replay(deps, req, digest);
       }
+      waitUntil ??= Date.now() + COMPLETE_WAIT_MS;
       if (Date.now() >= waitUntil) throw Errors.OperationAborted();
       await new Promise((resolve) => setTimeout(resolve, pause));
       pause = Math.min(pause * 2, 500);
@@ -150,12 +154,14 @@ export async function completeUpload(
     const facts = await objectFacts(upload, plan, req.fullChecksum);
     const bytes = encodeManifest(plan.manifest);
     const hash = await manifestHash(bytes);
-    const sealKey = await deps.keys.sealKey(upload.tenantId, upload.masterVersion);
-    const record = await sealCompletion(sealKey, upload.uploadId, upload.bucket, upload.key, {
-      etag: facts.etag,
-      ...(facts.checksum ? { checksum: facts.checksum } : {}),
-      parts: digest,
-    });
+    const record =
+      deps.retentionMs > 0
+        ? await sealCompletion(await deps.keys.sealKey(upload.tenantId, upload.masterVersion), upload.uploadId, upload.bucket, upload.key, {
+            etag: facts.etag,
+            ...(facts.checksum ? { checksum: facts.checksum } : {}),
+            parts: digest,
+          })
+        : undefined;
     const now = Date.now();
     if (!(await deps.store.claim(upload.uploadId, upload.partsVersion, hash, now, record))) {
       // A part was recorded (or the upload aborted, or another complete began) meanwhile.

@@ -100,8 +100,8 @@ export async function writeMultipartLayout(
       current = next;
       if (!next.ended) rest = prepend((next as BufferedPlaintextWithMore).more, rest);
     }
-    // A fresh upload only this request knows: it is written here, never replayed (no
-    // retention needed for a Complete no client can retry).
+    // A fresh upload only this request knows: no client can retry its Complete, so no
+    // completion record is kept (retentionMs 0).
     const done = await completeUpload({ r2: deps.r2, keys: deps.keys, store: deps.store, retentionMs: 0 }, { uploadId, bucket: req.bucket.name, key: req.key, tenantId, parts });
     if (done.kind !== "written") throw new Error("streamed multipart write was not written");
     return {
