@@ -148,6 +148,24 @@ describe("another part list after completion", () => {
   });
 });
 
+describe("the record", () => {
+  it("holds no ETag or checksum in the clear, and a sealed result copied from another upload does not answer", async () => {
+    const a = await twoParts("sealed-a", { "x-amz-checksum-algorithm": "CRC32" }, 35);
+    const b = await twoParts("sealed-b", {}, 37);
+    const first = await complete("adminA", "sealed-a", a.id, a.parts);
+    expect(first.status).toBe(200);
+    expect((await complete("adminA", "sealed-b", b.id, b.parts)).status).toBe(200);
+    const row = await env.DB.prepare("SELECT * FROM multipart_completions WHERE upload_id = ?").bind(a.id).first<Record<string, unknown>>();
+    const dump = JSON.stringify(row, (_k, v: unknown) => (v instanceof ArrayBuffer ? [...new Uint8Array(v)] : v));
+    const etagHex = xmlValue(first.text, "ETag")!.replace(/"/g, "").split("-")[0]!;
+    expect(dump).not.toContain(etagHex);
+    expect(dump).not.toContain(xmlValue(first.text, "ChecksumCRC32")!);
+    // Moving b's sealed result onto a's record: it fails authentication (upload id, bucket, key are bound in).
+    await env.DB.prepare("UPDATE multipart_completions SET result = (SELECT result FROM multipart_completions WHERE upload_id = ?) WHERE upload_id = ?").bind(b.id, a.id).run();
+    await expectError(completeRequest("adminA", bucket, "sealed-a", a.id, a.parts), 404, "NoSuchUpload");
+  });
+});
+
 describe("authorization of a retry", () => {
   it("another tenant gets what a first Complete would answer it (403), never the result", async () => {
     const live = await twoParts("tenant-live", KMS, 13);
