@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { runMultipartCleanup } from "../../src/multipart/cleanup-job";
 import { MiB, completeRequest, concat, createUpload, traces, uploadPart } from "../support/multipart";
 import { pseudoRandom } from "../support/sources";
-import { createBucket, expectError, readFully, sameBytes, seedIdentities, send, uniqueBucket, xmlValue, type Who } from "../support/s3-harness";
+import { crc32Base64, createBucket, expectError, readFully, sameBytes, seedIdentities, send, uniqueBucket, xmlValue, type Who } from "../support/s3-harness";
 
 /**
  * A retried CompleteMultipartUpload (docs/multipart.md, "Complete and its retries"): SDKs
@@ -99,6 +99,16 @@ describe("an identical retry", () => {
     expect((await send("adminA", { method: "DELETE", bucket, key: "replaced" })).status).toBe(204);
     await expectSameAnswer("adminA", "replaced", id, parts, first);
     await expectError(send("adminA", { method: "GET", bucket, key: "replaced" }), 404, "NoSuchKey");
+  });
+
+  it("a full-object checksum header is checked against the recorded one, as on the first Complete (BadDigest)", async () => {
+    const { id, parts, plaintext } = await twoParts("full-crc", { "x-amz-checksum-algorithm": "CRC32", "x-amz-checksum-type": "FULL_OBJECT" }, 39);
+    const full = crc32Base64(plaintext);
+    const first = await complete("adminA", "full-crc", id, parts, { headers: { "x-amz-checksum-crc32": full } });
+    expect(first.status, first.text).toBe(200);
+    expect(xmlValue(first.text, "ChecksumType")).toBe("FULL_OBJECT");
+    await expectError(completeRequest("adminA", bucket, "full-crc", id, parts, { headers: { "x-amz-checksum-crc32": "AAAAAA==" } }), 400, "BadDigest");
+    expect(await complete("adminA", "full-crc", id, parts, { headers: { "x-amz-checksum-crc32": full } })).toEqual(first);
   });
 
   it("ignores If-None-Match: * (the write it repeats was made when the key was free)", async () => {
