@@ -7,6 +7,7 @@ export interface Env {
   REQUIRE_TLS_FOR_SSE_KMS?: string;
   MULTIPART_EXPIRY_HOURS?: string;
   MULTIPART_RELEASE_GRACE_MINUTES?: string;
+  MULTIPART_COMPLETION_RETENTION_HOURS?: string;
   KEY_CACHE_TTL_SECONDS?: string;
   /** Bearer token for the /_admin API and the admin CLI. */
   ADMIN_TOKEN?: string;
@@ -31,6 +32,8 @@ export interface Config {
   multipartExpiryHours: number;
   /** How long a replaced or deleted multipart object's parts outlive it (reads still streaming it). */
   multipartReleaseGraceMinutes: number;
+  /** How long a completed upload answers retried Completes with its recorded result. */
+  multipartCompletionRetentionHours: number;
   keyCacheTtlMs: number;
 }
 
@@ -41,6 +44,7 @@ export function readConfig(env: Env): Config {
     requireTlsForSseKms: (env.REQUIRE_TLS_FOR_SSE_KMS ?? "true") !== "false",
     multipartExpiryHours: positiveNumber(env.MULTIPART_EXPIRY_HOURS, 168),
     multipartReleaseGraceMinutes: positiveNumber(env.MULTIPART_RELEASE_GRACE_MINUTES, 60),
+    multipartCompletionRetentionHours: positiveNumber(env.MULTIPART_COMPLETION_RETENTION_HOURS, 24),
     keyCacheTtlMs: positiveNumber(env.KEY_CACHE_TTL_SECONDS, 5) * 1000,
   };
 }
