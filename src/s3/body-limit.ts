@@ -28,7 +28,8 @@ export async function refuseOversizedBody(request: Request, limit: number): Prom
   throw Errors.EntityTooLarge(
     { ProposedSize: String(size), MaxSizeAllowed: String(limit) },
     `Your proposed upload exceeds the maximum allowed size: this endpoint accepts request bodies of at most ${limit} bytes. ` +
-      `Upload larger objects with multipart upload, in parts smaller than that (aws-cli, boto3 and the SDKs' upload managers do from 8 MB; rclone: --s3-upload-cutoff and --s3-chunk-size; s3cmd: multipart_chunk_size_mb).`,
+      "Upload larger objects with multipart upload, in parts smaller than that (aws-cli, boto3 and the SDKs' upload managers do so by default; " +
+      "rclone: --s3-upload-cutoff and --s3-chunk-size; s3cmd: --multipart-chunk-size-mb).",
   );
 }
 
