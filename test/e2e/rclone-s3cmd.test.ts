@@ -14,7 +14,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { awsCli, endpoint, IDENTITIES, REGION, s3, uniqueBucket, type CommandResult, type IdentityName } from "./support/clients";
+import { endpoint, IDENTITIES, REGION, s3, uniqueBucket, type CommandResult, type IdentityName } from "./support/clients";
+import { createKmsKey } from "./support/kms";
 import { missing } from "./support/programs";
 
 /**
@@ -174,15 +175,13 @@ async function s3cmdOk(args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** Customer keys come from `aws kms` (aws-cli v1); rclone and s3cmd are Debian packages. */
-const noRclone = missing("rclone-s3cmd.test.ts › rclone", "aws-cli-v1", "rclone");
-const noS3cmd = missing("rclone-s3cmd.test.ts › s3cmd", "aws-cli-v1", "s3cmd");
+/** rclone and s3cmd are Debian packages (skipped with the install command when absent). */
+const noRclone = missing("rclone-s3cmd.test.ts › rclone", "rclone");
+const noS3cmd = missing("rclone-s3cmd.test.ts › s3cmd", "s3cmd");
 
 beforeAll(async () => {
   writeFileSync(rcloneConfig, "");
-  const created = await awsCli("adminA", ["kms", "create-key", "--description", "rclone/s3cmd e2e", "--output", "json"]);
-  expect(created.code, created.stderr).toBe(0);
-  customerArn = (JSON.parse(created.stdout) as { KeyMetadata: { Arn: string } }).KeyMetadata.Arn;
+  customerArn = (await createKmsKey("adminA", "rclone/s3cmd e2e")).Arn;
   // The tenant's default key (created on first use), for comparing with what the clients got.
   const bucket = uniqueBucket("rcs-ref");
   await admin.send(new CreateBucketCommand({ Bucket: bucket }));
