@@ -36,7 +36,7 @@ export interface Config {
   keyCacheTtlMs: number;
   /**
    * Cloudflare answers 413 itself, before the worker runs, to a request body over the zone
-   * plan's limit (100 MB Free/Pro, 200 MB Business, 500 MB+ Enterprise). PutObject,
+   * plan's limit (100 MB Free/Pro, 200 MB Business, 500 MB or more Enterprise). PutObject,
    * UploadPart and POST Object refuse such a body at once with S3's EntityTooLarge, so a
    * client learns the limit in local dev too, and in S3's words.
    */

@@ -2,7 +2,7 @@
  * Cloudflare's request body limit, in S3's words.
  *
  * A deployed worker only receives request bodies up to the zone plan's limit (100 MB on
- * Free and Pro, 200 MB Business, 500 MB Enterprise by default); above it Cloudflare answers
+ * Free and Pro, 200 MB Business, 500 MB or more on Enterprise); above it Cloudflare answers
  * 413 with an HTML page before the worker runs, and an S3 client reports an unparseable
  * error. MAX_REQUEST_BODY_BYTES is that limit. An upload whose body exceeds it is refused
  * here with EntityTooLarge (ProposedSize, MaxSizeAllowed, and a message naming multipart
@@ -17,7 +17,7 @@
  */
 import { Errors } from "./errors";
 
-export async function refuseOversizedBody(request: Request, limit: number): Promise<void> {
+export function refuseOversizedBody(request: Request, limit: number): void {
   const size = bodySizeAtLeast(request.headers);
   if (size === null || size <= limit) return;
   // The body is left untouched (not even locked by a reader): after the response the

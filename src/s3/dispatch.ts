@@ -15,7 +15,7 @@ export async function handleS3(request: Request, services: Services, requestId: 
   const address = parseAddress(request, services.config.baseDomain);
   const operation = resolveOperation(request.method, address, url.searchParams, request.headers);
   // Before anything else, as Cloudflare's edge would: nothing of the body is read.
-  if (operation.uploadsData) await refuseOversizedBody(request, services.config.maxRequestBodyBytes);
+  if (operation.uploadsData) refuseOversizedBody(request, services.config.maxRequestBodyBytes);
   const { auth, verified, principal } = await authenticate(request, services, address);
   if (auth.kind === "query") request = withHoistedHeaders(request, url);
   const ctx: S3Context = { request, url, requestId, services, address, auth, verified, principal, bucket: null };
