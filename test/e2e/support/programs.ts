@@ -71,13 +71,13 @@ export function detectPrograms(hidden = process.env.TEST_HIDE_PROGRAMS ?? ""): P
     }),
     // The suites were written against aws-cli v1 (botocore's --debug log, its defaults);
     // Debian's `awscli` package is v2 and does not count.
-    "aws-cli-v1": check("aws-cli-v1", "python3 -m pip install awscli", () => {
+    "aws-cli-v1": check("aws-cli-v1", "python3 -m pip install awscli (v1; Debian's awscli package is v2)", () => {
       const line = probe("aws", ["--version"]);
       if (line === undefined) return undefined;
       return /^aws-cli\/1\./.test(line) ? { path: "aws", detail: line } : `aws is ${line.split(" ")[0]}, these tests drive aws-cli v1`;
     }),
     python3: check("python3", "apt-get install python3", () => version("python3", ["--version"])),
-    boto3: check("boto3", "python3 -m pip install boto3 pytest", () => {
+    boto3: check("boto3", "python3 -m pip install boto3 pytest (Debian: apt-get install python3-boto3 python3-pytest)", () => {
       const line = probe("python3", ["-c", "import boto3, pytest; print('boto3', boto3.__version__, 'pytest', pytest.__version__)"]);
       return line === undefined ? undefined : { path: "python3", detail: line };
     }),
