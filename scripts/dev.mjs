@@ -23,9 +23,14 @@ const identities = identitiesFrom(vars);
 await seedIdentities(endpoint, vars.ADMIN_TOKEN, identities);
 
 const region = vars.REGION || "us-east-1";
+// Outside LOCAL_DEV the page refuses to serve without a token (docs/browser-uploads.md).
+function pageAccess(v) {
+  if (v.UPLOAD_PAGE_TOKEN) return "token required";
+  return v.LOCAL_DEV === "true" ? "no token: LOCAL_DEV=true" : "REFUSED: set UPLOAD_PAGE_TOKEN or LOCAL_DEV=true";
+}
 console.log(`
   S3 endpoint   ${endpoint}   (region ${region})
-${vars.UPLOAD_PAGE_ACCESS_KEY_ID ? `  Upload page   ${endpoint}/_upload   (presigned POST with SSE-KMS, as ${vars.UPLOAD_PAGE_ACCESS_KEY_ID})\n` : ""}  Identities    (override in .dev.vars: LOCAL_ADMIN_A_ACCESS_KEY, LOCAL_ADMIN_A_SECRET, ...)
+${vars.UPLOAD_PAGE_ACCESS_KEY_ID ? `  Upload page   ${endpoint}/_upload   (SSE-KMS, as ${vars.UPLOAD_PAGE_ACCESS_KEY_ID}; ${pageAccess(vars)})\n` : ""}  Identities    (override in .dev.vars: LOCAL_ADMIN_A_ACCESS_KEY, LOCAL_ADMIN_A_SECRET, ...)
 ${identities.map((i) => `    ${i.accessKeyId.padEnd(14)} ${i.secret.padEnd(24)} ${i.role.padEnd(13)} tenant ${i.tenantName} (${i.tenantId})`).join("\n")}
 
   Try:  AWS_ACCESS_KEY_ID=${identities[0].accessKeyId} AWS_SECRET_ACCESS_KEY=${identities[0].secret} \\

@@ -5,7 +5,7 @@
  * download link.
  */
 
-export function pageHtml(options: { bucket: string; maxBytes: number; tokenRequired: boolean }): string {
+export function pageHtml(options: { bucket: string; maxBytes: number; singlePostMaxBytes: number; tokenRequired: boolean }): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -149,7 +149,7 @@ export const PAGE_SCRIPT = `"use strict";
         body: JSON.stringify({ filename: file.name, size: file.size, contentType: file.type }),
       }));
       const key = await upload(grant, file);
-      const info = await json(await fetch("/_upload/object?key=" + encodeURIComponent(key), { headers: authHeaders() }));
+      const info = await json(await fetch("/_upload/object?key=" + encodeURIComponent(key) + "&receipt=" + encodeURIComponent(grant.receipt), { headers: authHeaders() }));
       $("result-key").textContent = info.key;
       $("result-size").textContent = formatBytes(info.size) + " (" + info.size + " bytes)";
       $("result-etag").textContent = info.etag;
