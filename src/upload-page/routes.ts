@@ -20,7 +20,8 @@ import { authorize, ensureBucket, newPrefix, pageSigner, requireReceipt, type Pa
 import { pageConfig, refusal } from "./config";
 import { PageError, readJsonObject } from "./json-body";
 import { addMultipartRoutes } from "./multipart";
-import { pageHtml, PAGE_SCRIPT } from "./page";
+import { pageHtml } from "./page";
+import { PAGE_SCRIPT } from "./script";
 import { issueReceipt } from "./receipt";
 import { presignGet, presignPost } from "./signing";
 
