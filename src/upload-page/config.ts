@@ -54,7 +54,7 @@ export function pageConfig(env: Env): PageConfig | null {
     basePartBytes,
     largestPartBytes,
     token: env.UPLOAD_PAGE_TOKEN?.trim() || null,
-    localDev: env.LOCAL_DEV?.trim().toLowerCase() === "true",
+    localDev: env.LOCAL_DEV?.trim() === "true",
   };
 }
 

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
 import type { Env } from "../../src/env";
 import { toHex } from "../../src/util/bytes";
+import { pageConfig, partSizeFor, refusal } from "../../src/upload-page/config";
 import { issueReceipt, RECEIPT_TTL_SECONDS } from "../../src/upload-page/receipt";
 import { multipartBody, type Part } from "../support/post-form";
 import { seedIdentities } from "../support/worker-client";
@@ -300,5 +301,47 @@ describe("upload page: multipart uploads (files above one part)", () => {
     expect(await limited.json()).toMatchObject({ code: "EntityTooLarge" });
     // A path in the name keeps its last segment, as POST Object's ${filename}.
     expect((await create(10, "C:\\Users\\me\\notes.txt")).key).toMatch(/\/notes\.txt$/);
+  });
+});
+
+describe("upload page: limits", () => {
+  const MiB = 1024 * 1024;
+  const config = (vars: Record<string, string | undefined>) => pageConfig({ ...pageEnv, UPLOAD_PAGE_MAX_BYTES: undefined, ...vars } as Env)!;
+
+  it("keeps parts and single POSTs under MAX_REQUEST_BODY_BYTES, grows parts only when 10,000 would not hold the file", () => {
+    const standard = config({});
+    expect(standard.basePartBytes).toBe(16 * MiB);
+    expect(standard.singlePostMaxBytes).toBe(16 * MiB);
+    expect(standard.largestPartBytes).toBe(95 * MiB); // whole MiB under 100 MB less 64 KiB
+    expect(standard.maxBytes).toBe(95 * MiB * 10_000);
+    expect(partSizeFor(standard, 300e6)).toBe(16 * MiB);
+    expect(partSizeFor(standard, 16 * MiB * 10_000)).toBe(16 * MiB);
+    expect(partSizeFor(standard, 16 * MiB * 10_000 + 1)).toBe(17 * MiB);
+    expect(partSizeFor(standard, 95 * MiB * 10_000 + 1)).toBeNull();
+
+    const lowered = config({ MAX_REQUEST_BODY_BYTES: "20000000" });
+    expect(lowered.basePartBytes).toBe(16 * MiB);
+    expect(lowered.largestPartBytes).toBe(19 * MiB);
+    const tight = config({ MAX_REQUEST_BODY_BYTES: "12000000" });
+    expect(tight.basePartBytes).toBe(11 * MiB);
+    expect(tight.singlePostMaxBytes).toBe(11 * MiB);
+    // S3's 5 MiB minimum part wins over a smaller body limit (multipart cannot go lower).
+    expect(config({ MAX_REQUEST_BODY_BYTES: "1000000" }).basePartBytes).toBe(5 * MiB);
+    // Nonsense falls back to the default.
+    expect(config({ MAX_REQUEST_BODY_BYTES: "lots" }).largestPartBytes).toBe(95 * MiB);
+
+    const capped = config({ UPLOAD_PAGE_MAX_BYTES: "1000" });
+    expect(capped.maxBytes).toBe(1000);
+    expect(capped.singlePostMaxBytes).toBe(1000);
+    expect(config({}).maxBytes).toBeLessThanOrEqual(5 * 1024 ** 4);
+  });
+
+  it("refuses without a token unless LOCAL_DEV is exactly true; a blank token is no token", () => {
+    expect(refusal(config({ LOCAL_DEV: undefined, UPLOAD_PAGE_TOKEN: undefined }))).toContain("Set UPLOAD_PAGE_TOKEN");
+    expect(refusal(config({ LOCAL_DEV: undefined, UPLOAD_PAGE_TOKEN: "   " }))).not.toBeNull();
+    expect(refusal(config({ LOCAL_DEV: "yes", UPLOAD_PAGE_TOKEN: undefined }))).not.toBeNull();
+    expect(refusal(config({ LOCAL_DEV: "TRUE", UPLOAD_PAGE_TOKEN: undefined }))).not.toBeNull();
+    expect(refusal(config({ LOCAL_DEV: "true", UPLOAD_PAGE_TOKEN: undefined }))).toBeNull();
+    expect(refusal(config({ LOCAL_DEV: undefined, UPLOAD_PAGE_TOKEN: "t" }))).toBeNull();
   });
 });
