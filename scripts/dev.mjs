@@ -20,4 +20,9 @@ await waitForHttp(endpoint);
 const identities = identitiesFrom(vars);
 await seedIdentities(endpoint, vars.ADMIN_TOKEN, identities);
 
-console.log(devBanner({ endpoint, region: vars.REGION || "us-east-1", identities, uploadPageKey: vars.UPLOAD_PAGE_ACCESS_KEY_ID, persistTo }));
+// Outside LOCAL_DEV the page refuses to serve without a token (docs/browser-uploads.md).
+function pageAccess(v) {
+  if (v.UPLOAD_PAGE_TOKEN) return "token required";
+  return v.LOCAL_DEV === "true" ? "no token: LOCAL_DEV=true" : "REFUSED: set UPLOAD_PAGE_TOKEN or LOCAL_DEV=true";
+}
+console.log(devBanner({ endpoint, region: vars.REGION || "us-east-1", identities, uploadPageKey: vars.UPLOAD_PAGE_ACCESS_KEY_ID, uploadPageAccess: pageAccess(vars), persistTo }));

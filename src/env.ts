@@ -23,8 +23,10 @@ export interface Env {
   UPLOAD_PAGE_BUCKET?: string;
   /** Largest file the page's forms allow (content-length-range; default 100 MB). */
   UPLOAD_PAGE_MAX_BYTES?: string;
-  /** Optional secret the page's JSON endpoints require as a Bearer token. */
+  /** Secret the page's JSON endpoints require as a Bearer token; without it the page refuses to serve unless LOCAL_DEV. */
   UPLOAD_PAGE_TOKEN?: string;
+  /** "true" only in local development (`npm run dev`'s .dev.vars, the test harness): the upload page may run without a token. */
+  LOCAL_DEV?: string;
 }
 
 export interface Config {

@@ -49,7 +49,7 @@ export function devArgs(argv) {
  * and one thing to try. A newcomer reads this before any document.
  * @param {{ endpoint: string, region: string, identities: { accessKeyId: string, secret: string, role: string, tenantName: string, tenantId: string }[], uploadPageKey?: string, persistTo?: string }} o
  */
-export function devBanner({ endpoint, region, identities, uploadPageKey, persistTo }) {
+export function devBanner({ endpoint, region, identities, uploadPageKey, uploadPageAccess, persistTo }) {
   const [first] = identities;
   const rows = identities.map((i) => `    ${i.accessKeyId.padEnd(14)} ${i.secret.padEnd(24)} ${i.role.padEnd(13)} ${i.tenantName} (${i.tenantId})`);
   return [
@@ -57,7 +57,7 @@ export function devBanner({ endpoint, region, identities, uploadPageKey, persist
     "  S3 SSE-KMS gateway for R2 (local): an S3 endpoint that encrypts every object it stores.",
     "",
     `  S3 endpoint   ${endpoint}   region ${region}, path-style`,
-    ...(uploadPageKey ? [`  Upload page   ${endpoint}/_upload   (browser upload with SSE-KMS, as ${uploadPageKey})`] : []),
+    ...(uploadPageKey ? [`  Upload page   ${endpoint}/_upload   (browser upload with SSE-KMS, as ${uploadPageKey}${uploadPageAccess ? `; ${uploadPageAccess}` : ""})`] : []),
     "  Access keys   (override in .dev.vars: LOCAL_ADMIN_A_ACCESS_KEY, LOCAL_ADMIN_A_SECRET, ...)",
     `    ${"access key".padEnd(14)} ${"secret".padEnd(24)} ${"role".padEnd(13)} tenant`,
     ...rows,
