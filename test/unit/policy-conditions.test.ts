@@ -198,7 +198,13 @@ const rows: Row[] = [
   ["ForAnyValue:StringNotEquals", TAGS, "a", ["a", "b"], true],
   ["ForAnyValue:StringNotEquals", TAGS, "a", ["a"], false],
   ["ForAnyValue:StringNotEquals", TAGS, "a", ABSENT, false],
-  ["ForAnyValue:StringEqualsIfExists", TAGS, "a", ABSENT, true],
+  // IfExists does not rescue ForAnyValue: with no request value there is no value to match
+  // (IAM User Guide, set operators: "for no matching key or a null dataset, the condition
+  // returns false"; AWS answers so, and iam-simulate agrees — test/unit/policy-differential).
+  ["ForAnyValue:StringEqualsIfExists", TAGS, "a", ABSENT, false],
+  ["ForAnyValue:StringNotEqualsIfExists", TAGS, "a", ABSENT, false],
+  ["ForAnyValue:StringEqualsIfExists", TAGS, "a", ["a"], true],
+  ["ForAllValues:StringEqualsIfExists", TAGS, "a", ABSENT, true],
   // ForAllValues: every request value; true when absent (the empty set)
   ["ForAllValues:StringEquals", TAGS, ["a", "b"], ["a", "b"], true],
   ["ForAllValues:StringEquals", TAGS, ["a", "b"], ["a"], true],
