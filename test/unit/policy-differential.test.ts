@@ -465,6 +465,37 @@ const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     },
   },
   {
+    // IAM User Guide, "IAM policy elements: Variables and tags", section "Policy variables
+    // with no value": "Inverted condition operators like StringNotEquals or StringNotLike do
+    // match against a null value, as the value of the condition key they are testing against
+    // is not equal to or like the effectively null value." The product does so; iam-simulate
+    // counts such a policy value as matching the request, so the negated condition fails.
+    // Its reading: the value is replaced by one that matches the request's value.
+    name: "negated operator against a value with a variable the request cannot resolve",
+    otherReading(doc, context) {
+      const Statement = doc.Statement.map((st) => {
+        const cond = st.Condition as Record<string, Record<string, unknown>> | undefined;
+        if (!cond) return st;
+        const out: Record<string, Record<string, unknown>> = {};
+        for (const [op, block] of Object.entries(cond)) {
+          const negated = /^(for\w+:)?(string|arn)not/i.test(op);
+          out[op] = !negated
+            ? block
+            : Object.fromEntries(
+                Object.entries(block).map(([key, v]) => {
+                  const actual = context[key.toLowerCase()];
+                  const same = /like|arn/i.test(op) ? "*" : typeof actual === "string" ? actual : undefined;
+                  const map = (x: unknown) => (typeof x === "string" && hasUnresolvableVariable(x, context) && same !== undefined ? same : x);
+                  return [key, Array.isArray(v) ? v.map(map) : map(v)];
+                }),
+              );
+        }
+        return { ...st, Condition: out };
+      });
+      return doc.Version === "2012-10-17" ? { doc: { ...doc, Statement }, context } : null;
+    },
+  },
+  {
     // IAM User Guide, "IAM JSON policy elements: Condition operators", section "Date
     // condition operators": values are W3C ISO 8601 dates or epoch (UNIX) time; "AWS global
     // condition context keys", aws:EpochTime: data type Date. An epoch value and an ISO
@@ -479,9 +510,8 @@ const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
       const scale = (v: unknown) => (epoch(v) ? String(Number(v) / 1000) : v);
       const rewritten = rewriteConditions(doc, context, (op) => /date/i.test(op), scale);
       if (!rewritten) return null;
-      const scaled: Record<string, ConditionValue> = { ...context };
-      for (const [k, v] of Object.entries(context)) if (epoch(v)) scaled[k] = scale(v) as string;
-      return { doc: rewritten.doc, context: scaled };
+      // aws:EpochTime is the request's one date key in epoch form.
+      return { doc: rewritten.doc, context: { ...context, "aws:epochtime": scale(context["aws:epochtime"]) as ConditionValue } };
     },
   },
   {
@@ -599,7 +629,8 @@ async function compare(c: Case, compiled: CompiledPolicy): Promise<void> {
     const policy = t.doc.Statement.length > 0 ? parsePolicy(JSON.stringify(t.doc), BUCKET) : null;
     const request = { ...req, context: t.context };
     if (agrees(evaluate(policy, request), authorize({ policy, request, isOwner }), aws)) {
-      count(`known difference: ${t.names.join(" + ")} (${who})`);
+      for (const name of t.names) count(`known difference: ${name}`);
+      count(`excused by known differences (${t.names.length > 1 ? "several at once" : "one"}), ${who}`);
       return;
     }
   }
