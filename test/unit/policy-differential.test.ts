@@ -83,6 +83,7 @@ const oneOrMany = <T,>(a: fc.Arbitrary<T>, max = 3): fc.Arbitrary<T | T[]> =>
   fc.oneof({ weight: 3, arbitrary: a }, { weight: 1, arbitrary: fc.array(a, { minLength: 1, maxLength: max }) });
 
 const principalEntry = fc.constantFrom(
+  "*",
   OWNER,
   OTHER,
   `arn:aws:iam::${OWNER}:root`,
@@ -150,11 +151,13 @@ type ConditionEntry = { op: string; key: string; values: unknown };
 const ifExists = (ops: string[]) => fc.tuple(fc.constantFrom(...ops), fc.boolean()).map(([o, e]) => (e ? `${o}IfExists` : o));
 const values = <T,>(pool: T[]) => oneOrMany(fc.constantFrom(...pool), 2);
 
+const KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
 const STRING_KEYS: Record<string, string[]> = {
   "s3:x-amz-server-side-encryption": ["aws:kms", "AES256", "aws:kms:dsse", "AWS:KMS", "aws:*"],
-  "s3:prefix": ["", "home/", "home/alice/", "home/${aws:username}/", "home/*", "public/"],
+  "s3:prefix": ["", "home/", "home/alice/", "home/${aws:username}/", "home/*", "public/", "home/${aws:username, 'alice'}/", "home/?????/", "${*}", "home${?}"],
   "s3:delimiter": ["/", "-"],
-  "aws:UserAgent": ["aws-cli/2.15", "aws-cli/*", "Mozilla*"],
+  "aws:UserAgent": ["aws-cli/2.15", "aws-cli/*", "Mozilla*", "AWS-CLI/2.15", "*cli*"],
   "aws:Referer": ["https://example.com/*", "https://example.com/page"],
   "aws:username": ["alice", "carol", "a*", "${aws:username}"],
   "aws:userid": ["AIDAALICE", "AIDA*"],
@@ -162,6 +165,8 @@ const STRING_KEYS: Record<string, string[]> = {
   "aws:PrincipalType": ["User", "Anonymous", "AssumedRole"],
   "aws:PrincipalArn": [userArnOf(alice), userArnOf(carol), `arn:aws:iam::${OWNER}:*`, "arn:aws:iam::*:user/carol"],
   "s3:x-amz-acl": ["private", "public-read"],
+  "s3:ExistingObjectTag/project": ["x", "y", "${aws:username}"],
+  "s3:x-amz-server-side-encryption-aws-kms-key-id": [KMS_KEY, "arn:aws:kms:us-east-1:111122223333:key/*", "alias/aws/s3"],
 };
 
 const stringCondition: fc.Arbitrary<ConditionEntry> = fc
@@ -176,14 +181,14 @@ const stringCondition: fc.Arbitrary<ConditionEntry> = fc
 
 const arnCondition = fc.record({
   op: ifExists(["ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike"]),
-  key: fc.constant("aws:PrincipalArn"),
-  values: values([userArnOf(alice), userArnOf(carol), `arn:aws:iam::${OWNER}:*`, "arn:aws:iam::*:user/carol", "arn:aws:iam::*:*", "arn:aws:iam::${aws:PrincipalAccount}:user/alice"]),
+  key: fc.constantFrom("aws:PrincipalArn", "aws:PrincipalArn", "s3:x-amz-server-side-encryption-aws-kms-key-id"),
+  values: values([userArnOf(alice), userArnOf(carol), `arn:aws:iam::${OWNER}:*`, "arn:aws:iam::*:user/carol", "arn:aws:iam::*:*", "arn:aws:iam::${aws:PrincipalAccount}:user/alice", KMS_KEY, "arn:aws:kms:*:111122223333:key/*"]),
 });
 
 const boolCondition = fc.record({
   op: ifExists(["Bool"]),
   key: fc.constant("aws:SecureTransport"),
-  values: values<unknown>(["true", "false", true, false]),
+  values: values<unknown>(["true", "false", true, false, "True", "FALSE"]),
 });
 
 const ipCondition = fc.record({
@@ -251,7 +256,7 @@ const statement = fc
   .map((s) => {
     const st: Record<string, unknown> = { Effect: s.effect };
     // NotPrincipal "*" would exclude everyone; AWS's docs only show it with named principals.
-    if (s.notPrincipal && s.principal !== "*" && (s.principal as { AWS?: unknown }).AWS !== "*") st.NotPrincipal = s.principal;
+    if (s.notPrincipal && !JSON.stringify(s.principal).includes('"*"')) st.NotPrincipal = s.principal;
     else st.Principal = s.principal;
     st[s.notAction ? "NotAction" : "Action"] = s.action;
     st[s.notResource ? "NotResource" : "Resource"] = s.resource;
@@ -267,7 +272,7 @@ const policyDoc = fc.record({
 // ---- requests ---------------------------------------------------------------------------------
 
 const TESTED_ACTIONS = ALL_ACTIONS.filter((a) => S3_ACTIONS[a] !== "service");
-const KEYS = ["public/a.txt", "public/b.jpg", "home/alice/notes.txt", "home/carol/x", "home/alice", "111122223333/k", "lit/?", "lit/x", "a.txt", "deep/dir/file.txt"];
+const KEYS = ["public/a.txt", "public/b.jpg", "home/alice/notes.txt", "home/carol/x", "home/alice", "111122223333/k", "lit/?", "lit/x", "a.txt", "deep/dir/file.txt", "PUBLIC/a.txt", "Home/alice/x.TXT"];
 
 interface Facts {
   sse?: string;
@@ -280,6 +285,8 @@ interface Facts {
   delimiter?: string;
   maxKeys?: string;
   tags?: Record<string, string>;
+  existingTags?: Record<string, string>;
+  kmsKey?: string;
 }
 
 const maybe = <T,>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined, freq: 3 });
@@ -299,6 +306,8 @@ const facts: fc.Arbitrary<Facts> = fc.record({
   delimiter: maybe(fc.constantFrom("/", "-")),
   maxKeys: maybe(fc.constantFrom("10", "100", "1000", "5")),
   tags: maybe(fc.constantFrom<Record<string, string>>({ project: "x" }, { project: "x", env: "prod" }, { owner: "alice" })),
+  existingTags: maybe(fc.constantFrom<Record<string, string>>({ project: "x" }, { project: "y" }, { project: "alice" }, { other: "x" })),
+  kmsKey: maybe(fc.constantFrom(KMS_KEY, "arn:aws:kms:us-east-1:444455556666:key/other")),
 });
 
 const request = fc.record({
@@ -315,6 +324,7 @@ const request = fc.record({
 function productFacts(f: Facts, who: PolicyPrincipal): RequestFacts {
   const headers: Record<string, string> = {};
   if (f.sse !== undefined) headers["x-amz-server-side-encryption"] = f.sse;
+  if (f.kmsKey !== undefined) headers["x-amz-server-side-encryption-aws-kms-key-id"] = f.kmsKey;
   const query: Record<string, string> = {};
   if (f.prefix !== undefined) query.prefix = f.prefix;
   if (f.delimiter !== undefined) query.delimiter = f.delimiter;
@@ -329,6 +339,7 @@ function productFacts(f: Facts, who: PolicyPrincipal): RequestFacts {
     ...(f.userAgent !== undefined ? { userAgent: f.userAgent } : {}),
     ...(f.referer !== undefined ? { referer: f.referer } : {}),
     ...(f.tags !== undefined ? { requestObjectTags: f.tags } : {}),
+    ...(f.existingTags !== undefined ? { existingObjectTags: f.existingTags } : {}),
   };
 }
 
@@ -339,6 +350,8 @@ function productFacts(f: Facts, who: PolicyPrincipal): RequestFacts {
 function awsContext(f: Facts, who: PolicyPrincipal): Record<string, string | string[]> {
   const c: Record<string, string | string[]> = {};
   if (f.sse !== undefined) c["s3:x-amz-server-side-encryption"] = f.sse;
+  if (f.kmsKey !== undefined) c["s3:x-amz-server-side-encryption-aws-kms-key-id"] = f.kmsKey;
+  if (f.existingTags !== undefined) for (const [k, v] of Object.entries(f.existingTags)) c[`s3:ExistingObjectTag/${k}`] = v;
   if (f.sourceIp !== undefined) c["aws:SourceIp"] = f.sourceIp;
   if (f.secureTransport !== undefined) c["aws:SecureTransport"] = String(f.secureTransport);
   c["aws:CurrentTime"] = f.now.toISOString().replace(".000Z", "Z");
@@ -604,7 +617,10 @@ async function compare(c: Case, compiled: CompiledPolicy): Promise<void> {
   // Reference, "Actions defined by Amazon S3", condition keys column) plus the global ones;
   // iam-simulate drops the others, and so must the product's context for the same request.
   const context = { ...buildConditionContext(productFacts(c.facts, c.who)) };
-  for (const k of aws.ignoredKeys) delete context[k.toLowerCase()];
+  for (const k of aws.ignoredKeys) {
+    delete context[k.toLowerCase()];
+    count(`context key not defined for the action, left out on both sides: ${k}`);
+  }
   const req = { action: c.action, resource: c.resourceArn, principal: c.who, context };
   const decision = evaluate(compiled, req);
   const isOwner = c.who !== "anonymous" && c.who.tenantId === OWNER;
