@@ -17,8 +17,12 @@
  * Compared: the bucket policy's own decision (Allow / Deny / no match) and the final
  * decision, allowed or refused, explicit deny vs implicit. Every disagreement fails the test
  * unless it is one of the KNOWN DIFFERENCES below, each justified against AWS's documented
- * rules. Tenants play AWS accounts with 12-digit ids here (src/policy/principal.ts accepts
- * those as tenant ids; the evaluator is agnostic of the id's form).
+ * rules and excused only if the product, re-run under iam-simulate's reading of that rule,
+ * then agrees exactly. The product is given every condition key the request carries (as the
+ * HTTP layer does); iam-simulate drops those AWS does not define for the action, and the
+ * product must ignore them too. Tenants play AWS accounts with 12-digit ids here
+ * (src/policy/principal.ts accepts those as tenant ids; the evaluator is agnostic of the
+ * id's form).
  *
  * Runs inside workerd. iam-simulate reads its IAM data (services, actions, resource types)
  * from JSON files beside it with node:fs, which workerd's virtual file system does not
