@@ -169,6 +169,9 @@ const STRING_KEYS: Record<string, string[]> = {
   "aws:PrincipalType": ["User", "Anonymous", "AssumedRole"],
   "aws:PrincipalArn": [userArnOf(alice), userArnOf(carol), `arn:aws:iam::${OWNER}:*`, "arn:aws:iam::*:user/carol"],
   "s3:x-amz-acl": ["private", "public-read"],
+  "s3:authType": ["REST-HEADER", "REST-QUERY-STRING", "POST"],
+  "s3:signatureversion": ["AWS4-HMAC-SHA256", "AWS"],
+  "s3:x-amz-content-sha256": ["UNSIGNED-PAYLOAD", "STREAMING-*"],
   "s3:ExistingObjectTag/project": ["x", "y", "${aws:username}"],
   "s3:x-amz-server-side-encryption-aws-kms-key-id": [KMS_KEY, "arn:aws:kms:us-east-1:111122223333:key/*", "alias/aws/s3"],
 };
@@ -201,11 +204,18 @@ const ipCondition = fc.record({
   values: values(["10.0.0.0/8", "203.0.113.0/24", "2001:db8::/32", "0.0.0.0/0", "10.1.2.3/32", "10.1.2.3", "::/0"]),
 });
 
-const numericCondition = fc.record({
-  op: ifExists(["NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals", "NumericGreaterThan", "NumericGreaterThanEquals"]),
-  key: fc.constant("s3:max-keys"),
-  values: values<unknown>(["10", "100", "1000", 100]),
-});
+const numericCondition = fc.oneof(
+  fc.record({
+    op: ifExists(["NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals", "NumericGreaterThan", "NumericGreaterThanEquals"]),
+    key: fc.constant("s3:max-keys"),
+    values: values<unknown>(["10", "100", "1000", 100]),
+  }),
+  fc.record({
+    op: ifExists(["NumericLessThan", "NumericGreaterThanEquals", "NumericEquals"]),
+    key: fc.constantFrom("s3:TlsVersion", "s3:signatureAge"),
+    values: values<unknown>(["1.2", "1.3", "600000", 1.2]),
+  }),
+);
 
 const DATES = ["2025-01-01T00:00:00Z", "2026-06-01T12:00:00Z", "2027-01-01", "2030-12-31T23:59:59Z"];
 const dateCondition = fc.record({
@@ -291,6 +301,10 @@ interface Facts {
   tags?: Record<string, string>;
   existingTags?: Record<string, string>;
   kmsKey?: string;
+  authType?: "REST-HEADER" | "REST-QUERY-STRING" | "POST";
+  tlsVersion?: string;
+  signatureAgeMs?: number;
+  contentSha256?: string;
 }
 
 const maybe = <T,>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined, freq: 3 });
@@ -312,6 +326,10 @@ const facts: fc.Arbitrary<Facts> = fc.record({
   tags: maybe(fc.constantFrom<Record<string, string>>({ project: "x" }, { project: "x", env: "prod" }, { owner: "alice" })),
   existingTags: maybe(fc.constantFrom<Record<string, string>>({ project: "x" }, { project: "y" }, { project: "alice" }, { other: "x" })),
   kmsKey: maybe(fc.constantFrom(KMS_KEY, "arn:aws:kms:us-east-1:444455556666:key/other")),
+  authType: maybe(fc.constantFrom("REST-HEADER" as const, "REST-QUERY-STRING" as const, "POST" as const)),
+  tlsVersion: maybe(fc.constantFrom("TLSv1.2", "TLSv1.3")),
+  signatureAgeMs: maybe(fc.constantFrom(0, 1234, 600_000, 900_000)),
+  contentSha256: maybe(fc.constantFrom("UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")),
 });
 
 const request = fc.record({
@@ -329,6 +347,7 @@ function productFacts(f: Facts, who: PolicyPrincipal): RequestFacts {
   const headers: Record<string, string> = {};
   if (f.sse !== undefined) headers["x-amz-server-side-encryption"] = f.sse;
   if (f.kmsKey !== undefined) headers["x-amz-server-side-encryption-aws-kms-key-id"] = f.kmsKey;
+  if (f.contentSha256 !== undefined) headers["x-amz-content-sha256"] = f.contentSha256;
   const query: Record<string, string> = {};
   if (f.prefix !== undefined) query.prefix = f.prefix;
   if (f.delimiter !== undefined) query.delimiter = f.delimiter;
@@ -344,6 +363,9 @@ function productFacts(f: Facts, who: PolicyPrincipal): RequestFacts {
     ...(f.referer !== undefined ? { referer: f.referer } : {}),
     ...(f.tags !== undefined ? { requestObjectTags: f.tags } : {}),
     ...(f.existingTags !== undefined ? { existingObjectTags: f.existingTags } : {}),
+    ...(f.authType !== undefined ? { authType: f.authType, signatureVersion: "AWS4-HMAC-SHA256" as const } : {}),
+    ...(f.tlsVersion !== undefined ? { tlsVersion: f.tlsVersion } : {}),
+    ...(f.signatureAgeMs !== undefined ? { signatureAgeMs: f.signatureAgeMs } : {}),
   };
 }
 
@@ -356,6 +378,14 @@ function awsContext(f: Facts, who: PolicyPrincipal): Record<string, string | str
   if (f.sse !== undefined) c["s3:x-amz-server-side-encryption"] = f.sse;
   if (f.kmsKey !== undefined) c["s3:x-amz-server-side-encryption-aws-kms-key-id"] = f.kmsKey;
   if (f.existingTags !== undefined) for (const [k, v] of Object.entries(f.existingTags)) c[`s3:ExistingObjectTag/${k}`] = v;
+  if (f.contentSha256 !== undefined) c["s3:x-amz-content-sha256"] = f.contentSha256;
+  if (f.authType !== undefined) {
+    c["s3:authType"] = f.authType;
+    c["s3:signatureversion"] = "AWS4-HMAC-SHA256";
+  }
+  // S3 reports the TLS version as a number (1.2) and the signature's age in milliseconds.
+  if (f.tlsVersion !== undefined) c["s3:TlsVersion"] = f.tlsVersion.replace("TLSv", "");
+  if (f.signatureAgeMs !== undefined) c["s3:signatureAge"] = String(f.signatureAgeMs);
   if (f.sourceIp !== undefined) c["aws:SourceIp"] = f.sourceIp;
   if (f.secureTransport !== undefined) c["aws:SecureTransport"] = String(f.secureTransport);
   c["aws:CurrentTime"] = f.now.toISOString().replace(".000Z", "Z");
