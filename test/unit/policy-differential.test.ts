@@ -484,10 +484,10 @@ function hasUnresolvableVariable(pattern: string, context: ConditionContext): bo
 
 const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
   {
-    // IAM User Guide, "IAM JSON policy elements: Version": policy variables exist only in
-    // the 2012-10-17 language; "If you don't include a Version element [...] variables such
+    // IAM User Guide, "IAM JSON policy elements: Version", on 2008-10-17: "Newer features,
+    // such as policy variables, will not work with your policy. For example, variables such
     // as ${aws:username} aren't recognized as variables and are instead treated as literal
-    // strings in the policy" — also with Version 2008-10-17. The product does so;
+    // strings in the policy" (and no Version means 2008-10-17). The product does so;
     // iam-simulate substitutes them whatever the Version. Its reading: the policy as 2012-10-17.
     name: "policy variables under Version 2008-10-17 (iam-simulate substitutes them)",
     otherReading(doc, context) {
@@ -563,8 +563,8 @@ const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
   },
   {
     // IAM User Guide, "IAM JSON policy elements: Condition operators", section "IP address
-    // condition operators": the value is an address or range in standard CIDR format (RFC
-    // 4632), so 0.0.0.0/0 contains every IPv4 address: the product's reading. iam-simulate
+    // condition operators": the value is an address or range "in standard CIDR format", so
+    // 0.0.0.0/0 contains every IPv4 address: the product's reading. iam-simulate
     // builds the IPv4 mask as `-1 << (32 - prefix)`, and JavaScript shifts by 32 mod 32, so
     // a /0 block matches only its own address. Its reading: an IPv4 `/0` is a `/32`.
     name: "IPv4 /0 block (iam-simulate shift bug)",
@@ -592,8 +592,9 @@ const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
   },
   {
     // IAM User Guide, "IAM policy elements: Variables and tags", section "Where you can use
-    // policy variables": variables may appear in Condition values of the ARN operators, and
-    // are replaced by the request's value before the comparison. iam-simulate splits the
+    // policy variables", "Condition element": "You can use a policy variable for Condition
+    // values in any condition that involves the string operators or the ARN operators" —
+    // replaced by the request's value before the comparison. iam-simulate splits the
     // policy ARN into its six components at every colon BEFORE substituting, so a variable
     // named with a colon (${aws:PrincipalAccount}) in any component but the last is cut in
     // two and the value can never match (ArnLike false, ArnNotLike true). The product
