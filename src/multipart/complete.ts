@@ -42,8 +42,9 @@ export function partFactsLocation(uploadId: string, partNumber: number): [string
   return [`_mpu/${uploadId}`, String(partNumber)];
 }
 
+/** A Complete document's ETag as compared with the part's: quotes stripped, never trimmed (an ETag is a value, not a token). */
 export function normalizeEtag(etag: string): string {
-  return etag.trim().replace(/^"(.*)"$/, "$1").toLowerCase();
+  return etag.replace(/^"(.*)"$/, "$1").toLowerCase();
 }
 
 /**
