@@ -177,7 +177,7 @@ async function writeManifest(
   condition: { onlyIf: R2Conditional; header: "If-None-Match" | "If-Match" } | undefined,
 ): Promise<Completed> {
   const length = plan.parts.reduce((n, p) => n + p.size, 0);
-  const facts: ObjectFacts = { etag: await multipartEtag(plan.etags) };
+  const facts: ObjectFacts = { etag: await multipartEtag(plan.etags), length };
   if (upload.checksumAlgorithm && plan.digests) {
     const value = await objectChecksum(upload.checksumAlgorithm, upload.checksumType ?? "COMPOSITE", plan.digests);
     if (fullChecksum && (fullChecksum.algorithm !== upload.checksumAlgorithm || fullChecksum.value.trim() !== value)) {
