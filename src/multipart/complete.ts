@@ -311,7 +311,7 @@ async function writeManifest(
   condition: WriteCondition | undefined,
 ): Promise<Completed> {
   const length = plan.parts.reduce((n, p) => n + p.size, 0);
-  const facts: ObjectFacts = { etag: computed.etag, ...(computed.checksum ? { checksum: computed.checksum } : {}) };
+  const facts: ObjectFacts = { etag: computed.etag, length, ...(computed.checksum ? { checksum: computed.checksum } : {}) };
   const kek = await deps.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
   const dataKey = await unwrapDataKey(kek, upload.wrappedKey);
   const sealed = await sealFacts(await deps.keys.sealKey(upload.tenantId, upload.masterVersion), upload.bucket, upload.key, facts);

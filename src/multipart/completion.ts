@@ -28,7 +28,8 @@ export interface ListedPart {
 
 /** An ETag as S3 compares them: surrounding quotes and whitespace dropped, hex case ignored. */
 export function normalizeEtag(etag: string): string {
-  return etag.trim().replace(/^"(.*)"$/, "$1").toLowerCase();
+  // Quotes stripped, never trimmed: an ETag is a value, not a token (src/s3/xml.ts).
+  return etag.replace(/^"(.*)"$/, "$1").toLowerCase();
 }
 
 /** SHA-256 over "<number>:<normalized etag>\n" per part, in the order given. */

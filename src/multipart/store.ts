@@ -334,18 +334,24 @@ export class UploadStore {
   }
 
   /**
-   * Uploads of a bucket in ListMultipartUploads order (key, then upload id, which sorts
-   * by initiation time): those after (keyMarker, uploadIdMarker), starting with `prefix`.
+   * One tenant's uploads of a bucket in ListMultipartUploads order (key, then upload id,
+   * which sorts by initiation time): those after (afterKey, afterUploadId) and with keys
+   * from `from` on and before `before` (null: no upper bound). A range scan of
+   * multipart_uploads_by_tenant_key that reads at most `limit` rows: the lower bound is one
+   * row value (SQLite seeks on one lower bound per column, so `from` is folded into it).
    */
-  async listUploads(bucket: string, q: { prefix: string; keyMarker: string; uploadIdMarker: string; limit: number }): Promise<UploadRecord[]> {
-    const { results } = await this.db
-      .prepare(
-        `SELECT * FROM multipart_uploads
-         WHERE bucket = ?1 AND substr(object_key, 1, length(?2)) = ?2 AND (object_key > ?3 OR (object_key = ?3 AND upload_id > ?4))
-         ORDER BY object_key, upload_id LIMIT ?5`,
-      )
-      .bind(bucket, q.prefix, q.keyMarker, q.uploadIdMarker, q.limit)
-      .all<UploadRow>();
+  async listUploads(bucket: string, tenantId: string, q: { afterKey: string; afterUploadId: string; from: string; before: string | null; limit: number }): Promise<UploadRecord[]> {
+    // Every upload id is longer than "", so (from, "") admits the key `from` itself.
+    const [key, id] = q.afterKey < q.from ? [q.from, ""] : [q.afterKey, q.afterUploadId];
+    const upper = q.before === null ? "" : " AND object_key < ?6";
+    const stmt = this.db.prepare(
+      `SELECT * FROM multipart_uploads INDEXED BY multipart_uploads_by_tenant_key
+       WHERE bucket = ?1 AND tenant_id = ?2 AND (object_key, upload_id) > (?3, ?4)${upper}
+       ORDER BY object_key, upload_id LIMIT ?5`,
+    );
+    const args: unknown[] = [bucket, tenantId, key, id, q.limit];
+    if (q.before !== null) args.push(q.before);
+    const { results } = await stmt.bind(...args).all<UploadRow>();
     return results.map(toUpload);
   }
 

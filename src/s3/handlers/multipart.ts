@@ -20,7 +20,7 @@ import { Errors } from "../errors";
 import { sseResponseHeaders, type SseChoice } from "../sse";
 import { assertMayRead, assertMayReplace, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
 import { guardedWriteCondition, translateWriteError } from "../write-guard";
-import { childArray, childText, xmlResponse } from "../xml";
+import { childArray, childText, childToken, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
 import { chooseEtag, newObjectIntent, parseCopySource } from "./objects";
 
@@ -364,10 +364,11 @@ function requestedParts(doc: Record<string, unknown>): RequestedPart[] {
   if (entries.length === 0 || entries.length > 10_000) throw Errors.MalformedXML();
   const parts: RequestedPart[] = [];
   for (const entry of entries) {
-    const number = childText(entry, "PartNumber");
+    const number = childToken(entry, "PartNumber");
+    // The ETag is compared as sent (after its quotes are stripped), never trimmed.
     const etag = childText(entry, "ETag");
-    if (number === undefined || !/^\d{1,5}$/.test(number.trim()) || etag === undefined) throw Errors.MalformedXML();
-    const partNumber = Number(number.trim());
+    if (number === undefined || !/^\d{1,5}$/.test(number) || etag === undefined) throw Errors.MalformedXML();
+    const partNumber = Number(number);
     if (partNumber < 1 || partNumber > 10_000) {
       throw Errors.InvalidArgument({ ArgumentName: "partNumber", ArgumentValue: number }, "Part number must be an integer between 1 and 10000, inclusive");
     }
