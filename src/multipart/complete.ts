@@ -7,7 +7,7 @@ import type { KeyService } from "../kms/service";
 import { objectR2Key } from "../objects/location";
 import { encodeManifest, manifestHash, type Manifest } from "../objects/manifest";
 import { partR2Key, uploadPrefix } from "../objects/parts";
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import type { SseMode } from "../crypto/envelope";
 import { concatBytes, fromBase64, fromHex, timingSafeEqual, toHex, utf8 } from "../util/bytes";
 import { objectChecksum } from "./checksum";

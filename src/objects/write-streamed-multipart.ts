@@ -16,7 +16,7 @@ import { completeUpload, partFactsLocation, type RequestedPart } from "../multip
 import { newUploadId } from "../multipart/ids";
 import { abortUpload } from "../multipart/lifecycle";
 import type { UploadStore } from "../multipart/store";
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import { toHex } from "../util/bytes";
 import { writePart } from "./parts";
 import type { ObjectDeps, WrittenObject } from "./write";

@@ -4,7 +4,7 @@ import { sealFacts, type ObjectFacts } from "../crypto/facts";
 import { encryptedSize, SALT_SIZE } from "../crypto/format";
 import { deriveMacKey, newDataKey, randomBytes } from "../crypto/keys";
 import type { KeyService } from "../kms/service";
-import type { SseChoice } from "../s3/sse";
+import type { SseChoice } from "./sse-choice";
 import type { Bucket } from "../store/buckets";
 import { objectR2Key } from "./location";
 

@@ -2,7 +2,7 @@ import { authorize, bucketArn, buildConditionContext, getCompiledPolicy, objectA
 import type { ConditionContext, PolicyPrincipal } from "../policy/types";
 import type { Bucket } from "../store/buckets";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 
 export function policyPrincipal(ctx: S3Context): PolicyPrincipal {
   const p = ctx.principal;

@@ -5,7 +5,7 @@ import { parseAddress } from "./addressing";
 import { authenticate } from "./authenticate";
 import { refuseOversizedBody } from "./body-limit";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 import { assertKeyFits } from "./handlers/objects";
 import { resolveOperation, type Operation } from "./operations";
 

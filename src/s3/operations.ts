@@ -1,7 +1,7 @@
 import type { S3Action } from "../policy";
 import type { Address } from "./addressing";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 import * as buckets from "./handlers/buckets";
 import * as cors from "./handlers/cors";
 import { deleteObjects } from "./handlers/delete-objects";

@@ -1,16 +1,8 @@
 import type { SseMode } from "../crypto/envelope";
-import { Errors } from "./errors";
+import type { SseChoice } from "../objects/sse-choice";
+import { Errors } from "../errors";
 
-/** How a write is to be encrypted, after request headers and bucket defaults are applied. */
-export interface SseChoice {
-  mode: SseMode;
-  keyId?: string;
-  /** x-amz-server-side-encryption-context as sent (base64 of a JSON object). */
-  context?: string;
-  bucketKeyEnabled: boolean;
-  /** Chosen by the request's own headers (policy conditions and tenant rules see these). */
-  explicit: boolean;
-}
+export type { SseChoice };
 
 /** Bucket default encryption as stored in D1 (from PutBucketEncryption). */
 export interface DefaultEncryption {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { S3Error } from "../../src/s3/errors";
+import { S3Error } from "../../src/errors";
 import { getCompiledPolicy, invalidatePolicy, isPublic, MAX_CACHED_POLICIES, parsePolicy } from "../../src/policy";
 import { policyCacheSize } from "../../src/policy/cache";
 import { Glob } from "../../src/policy/glob";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { S3Error } from "../../src/s3/errors";
+import { S3Error } from "../../src/errors";
 import {
   ALL_ACTIONS,
   S3_ACTIONS,

@@ -5,7 +5,7 @@ import { invalidatePolicy } from "../../policy";
 import { validBucketName } from "../addressing";
 import type { S3Context } from "../context";
 import { requireBucket } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { buildXml, childToken, parseXmlDocument, xmlResponse } from "../xml";
 import { readBodyText } from "./body-text";
 

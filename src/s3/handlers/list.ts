@@ -1,7 +1,7 @@
 import { listObjects, type ListPage } from "../../objects/list";
 import { fromBase64, toBase64 } from "../../util/bytes";
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { encodingType, keyEncoder, listLimit } from "../list-params";
 import { inOwningTenant } from "../sse-rules";
 import { xmlResponse } from "../xml";

@@ -16,7 +16,7 @@ import { ExactReader } from "../../util/exact-reader";
 import { assertAllowed } from "../access";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { sseResponseHeaders, type SseChoice } from "../sse";
 import { assertMayRead, assertMayReplace, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
 import { guardedWriteCondition, translateWriteError } from "../write-guard";

@@ -19,7 +19,7 @@ import { UploadStore } from "../../multipart/store";
 import type { Bucket } from "../../store/buckets";
 import { assertAllowed } from "../access";
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { httpMetadataFrom, userMetadataFrom } from "../object-headers";
 import { isFormPost, postFormReader, type FormField, type PostForm } from "../post-form";
 import { chooseSse, parseDefaultEncryption, sseResponseHeaders } from "../sse";
