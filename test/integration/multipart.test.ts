@@ -134,14 +134,26 @@ describe("a completed multipart upload", () => {
 });
 
 describe("part uploads", () => {
-  it("echoes the upload's encryption on UploadPart and refuses SSE headers there", async () => {
+  it("echoes the upload's encryption on UploadPart; SSE headers matching the upload are ignored, conflicting ones are 400", async () => {
     const id = await createUpload("adminA", bucket, "sse-part", { [SSE]: "aws:kms" });
     const ok = await uploadPartRequest("adminA", bucket, "sse-part", id, 1, pseudoRandom(1000, 1));
     expect(ok.status).toBe(200);
     expect(ok.headers.get(SSE)).toBe("aws:kms");
-    expect(ok.headers.get(KEY_ID)).toMatch(/^arn:aws:kms:/);
-    await expectError(uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms" }), 400, "InvalidArgument");
+    const arn = ok.headers.get(KEY_ID)!;
+    expect(arn).toMatch(/^arn:aws:kms:/);
+    // Clients that copy Create's headers onto every part (AWS accepts and ignores them).
+    const same = await uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms" });
+    expect(same.status, await same.clone().text()).toBe(200);
+    const byArn = await uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms", [KEY_ID]: arn });
+    expect(byArn.status).toBe(200);
+    const byId = await uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms", [KEY_ID]: arn.split("/").at(-1)! });
+    expect(byId.status).toBe(200);
     await expectError(uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "AES256" }), 400, "InvalidArgument");
+    await expectError(uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms", [KEY_ID]: "11111111-2222-3333-4444-555555555555" }), 400, "InvalidArgument");
+    await expectError(uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms", "x-amz-server-side-encryption-bucket-key-enabled": "true" }), 400, "InvalidArgument");
+    const plain = await createUpload("adminA", bucket, "sse-part-s3");
+    expect((await uploadPartRequest("adminA", bucket, "sse-part-s3", plain, 1, pseudoRandom(10, 1), { [SSE]: "AES256" })).status).toBe(200);
+    await expectError(uploadPartRequest("adminA", bucket, "sse-part-s3", plain, 1, pseudoRandom(10, 1), { [SSE]: "aws:kms" }), 400, "InvalidArgument");
   });
 
   it("takes part numbers 1..10000 only", async () => {

@@ -17,7 +17,7 @@ import { assertAllowed } from "../access";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
 import { Errors } from "../errors";
-import { sseResponseHeaders, type SseChoice } from "../sse";
+import { SSE, SSE_BUCKET_KEY, SSE_CONTEXT, SSE_KEY_ID, sseResponseHeaders, type SseChoice } from "../sse";
 import { assertMayRead, assertMayReplace, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
 import { guardedWriteCondition, translateWriteError } from "../write-guard";
 import { childArray, childText, xmlResponse } from "../xml";
@@ -209,14 +209,36 @@ async function storePart(
   return { facts: partFacts, uploaded: written.uploaded };
 }
 
-/** UploadPart and UploadPartCopy: the part number, no SSE headers, a writable upload. */
+/**
+ * SSE headers on UploadPart(Copy): the encryption is the upload's, set at Create. Clients
+ * that copy Create's headers onto every request exist, so headers that state the upload's
+ * own settings are accepted and ignored, as AWS does; only a conflicting one is 400.
+ * The key id may name the upload's key by ARN or by its bare id.
+ */
+function assertSseHeadersMatch(headers: Headers, upload: UploadRecord): void {
+  const conflict = (name: string, value: string) =>
+    Errors.InvalidArgument({ ArgumentName: name, ArgumentValue: value }, `The ${name} header does not match the encryption of the multipart upload.`);
+  const algorithm = headers.get(SSE);
+  if (algorithm !== null && algorithm !== upload.mode) throw conflict(SSE, algorithm);
+  const keyId = headers.get(SSE_KEY_ID);
+  if (keyId !== null) {
+    const matches = upload.mode === "aws:kms" && (keyId === upload.keyArn || upload.keyArn.endsWith(`:key/${keyId}`));
+    if (!matches) throw conflict(SSE_KEY_ID, keyId);
+  }
+  const context = headers.get(SSE_CONTEXT);
+  if (context !== null && context !== upload.context) throw conflict(SSE_CONTEXT, context);
+  const bucketKey = headers.get(SSE_BUCKET_KEY);
+  if (bucketKey !== null && bucketKey.toLowerCase() !== String(upload.bucketKeyEnabled)) throw conflict(SSE_BUCKET_KEY, bucketKey);
+}
+
+/** UploadPart and UploadPartCopy: the part number, a writable upload, SSE headers only if they match it. */
 async function partTarget(ctx: S3Context) {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const headers = ctx.request.headers;
   const partNumber = parsePartNumber(ctx.url.searchParams.get("partNumber"));
-  assertNoSseHeaders(headers);
   const upload = await writableUpload(ctx, bucket, key);
+  assertSseHeadersMatch(headers, upload);
   return { headers, partNumber, upload };
 }
 
@@ -284,12 +306,8 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
     range ? { kind: "bounded", ...range } : null,
     (mode) => assertMayRead(ctx, sourceBucket, mode),
     (info) => {
-      if (range && range.last >= info.size) {
-        throw Errors.InvalidArgument(
-          { ArgumentName: "x-amz-copy-source-range", ArgumentValue: headers.get("x-amz-copy-source-range")! },
-          `Range specified is not valid for source object of size: ${info.size}`,
-        );
-      }
+      // A range outside the source: 416 InvalidRange, as AWS answers UploadPartCopy.
+      if (range && range.last >= info.size) throw Errors.InvalidRange({ ActualObjectSize: String(info.size), RangeRequested: headers.get("x-amz-copy-source-range")! });
       evaluateConditions(conditions, info, true);
       const length = range ? range.last - range.first + 1 : info.size;
       if (length > MAX_PART_BYTES) throw Errors.InvalidRequest({}, `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PART_BYTES}`);
