@@ -38,11 +38,34 @@ describe("a completed multipart upload", () => {
     expect(main.headers.get(KEY_ID)).toMatch(/^arn:aws:kms:us-east-1:[0-9a-f]{32}:key\//);
   });
 
-  it("computes the ETag as S3 does: MD5 of the binary part ETags", async () => {
-    // Opaque part ETags ("<hex>-1") contribute their hex digits.
-    const binary = concat(main.etags.map((e) => Uint8Array.from(e.replace(/"/g, "").replace(/-1$/, "").match(/../g)!.map((h) => parseInt(h, 16)))));
-    const md5 = Array.from(new Uint8Array(await crypto.subtle.digest("MD5", binary)), (b) => b.toString(16).padStart(2, "0")).join("");
-    expect(main.etag).toBe(`"${md5}-3"`);
+  it("computes the ETags as S3 does: each part's the MD5 of its plaintext, the object's the MD5 of the binary part MD5s, -N", async () => {
+    const md5 = async (bytes: Uint8Array) => new Uint8Array(await crypto.subtle.digest("MD5", bytes));
+    const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    const digests = [await md5(P1), await md5(P2), await md5(P3)];
+    expect(main.etags).toEqual(digests.map((d) => `"${hex(d)}"`));
+    expect(main.etag).toBe(`"${hex(await md5(concat(digests)))}-3"`);
+  });
+
+  it("an identical part sent again gets the same ETag, and Complete listing the first response's ETag succeeds", async () => {
+    const part = pseudoRandom(5 * MiB, 21);
+    const last = pseudoRandom(1000, 22);
+    // Its own bucket: the listing tests here expect big.bin alone.
+    const other = uniqueBucket("mpu-etag");
+    await createBucket("adminA", other);
+    const id = await createUpload("adminA", other, "resent", { [SSE]: "aws:kms" });
+    const first = await uploadPart("adminA", other, "resent", id, 1, part);
+    const again = await uploadPart("adminA", other, "resent", id, 1, part);
+    expect(again).toBe(first);
+    const tail = await uploadPart("adminA", other, "resent", id, 2, last);
+    // UploadPartCopy of the same bytes gets the same ETag too (MD5 of what it copied).
+    const copied = await send("adminA", { method: "PUT", bucket: other, key: "resent", query: { partNumber: "3", uploadId: id }, headers: { "x-amz-copy-source": `${bucket}/big.bin`, "x-amz-copy-source-range": `bytes=0-${B1 - 1}` } });
+    const copiedText = await copied.text();
+    expect(copied.status, copiedText).toBe(200);
+    const md5Hex = Array.from(new Uint8Array(await crypto.subtle.digest("MD5", P1)), (b) => b.toString(16).padStart(2, "0")).join("");
+    expect(xmlValue(copiedText, "ETag")).toBe(`"${md5Hex}"`);
+    const done = await completeRequest("adminA", other, "resent", id, [{ partNumber: 1, etag: first }, { partNumber: 2, etag: tail }]);
+    expect(done.status, await done.clone().text()).toBe(200);
+    expect(sameBytes((await readFully(await send("adminA", { method: "GET", bucket: other, key: "resent" }))).bytes, concat([part, last]))).toBe(true);
   });
 
   it("reads back whole, with metadata, content type and encryption headers", async () => {

@@ -1,8 +1,8 @@
 import { openBody } from "../../auth/body";
-import { CHECKSUMS, checksumForHeader, parseChecksumAlgorithm, type ChecksumAlgorithm, type Hasher } from "../../checksum";
+import { CHECKSUMS, checksumForHeader, createMd5, parseChecksumAlgorithm, type ChecksumAlgorithm, type Hasher } from "../../checksum";
 import type { PlaintextSource } from "../../crypto/encrypt";
 import { sealFacts, type ObjectFacts } from "../../crypto/facts";
-import { newDataKey, unwrapDataKey, randomBytes } from "../../crypto/keys";
+import { newDataKey, unwrapDataKey } from "../../crypto/keys";
 import { partR2Key, writePart, MAX_PART_BYTES } from "../../objects/parts";
 import { readObject } from "../../objects/read";
 import { assertChecksumType, defaultChecksumType } from "../../multipart/checksum";
@@ -22,7 +22,7 @@ import { assertMayRead, assertMayReplace, assertMayWriteWith, assertNoSseHeaders
 import { guardedWriteCondition, translateWriteError } from "../write-guard";
 import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
-import { chooseEtag, newObjectIntent, parseCopySource } from "./objects";
+import { newObjectIntent, parseCopySource } from "./objects";
 
 /**
  * Multipart upload operations (docs/multipart.md). CreateMultipartUpload is the only one
@@ -251,17 +251,18 @@ export async function uploadPart(ctx: S3Context): Promise<Response> {
       `Checksum Type mismatch occurred, expected checksum Type: ${upload.checksumAlgorithm.toLowerCase()}, actual checksum Type: ${sent.toLowerCase()}`,
     );
   }
-  const body = openBody(ctx.request, ctx.verified, { computeMd5: false });
+  // The part's ETag is the MD5 of its plaintext, as S3's: computed while the body streams
+  // (the response is sent after it), so an identical part sent again gets the same ETag.
+  const body = openBody(ctx.request, ctx.verified, { computeMd5: true });
   if (body.length === null) throw Errors.MissingContentLength();
   if (body.length > MAX_PART_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PART_BYTES) });
   // With an upload checksum the client did not send for this part, compute it ourselves.
   const own = upload.checksumAlgorithm && !sent ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
-  const etag = chooseEtag(headers);
   const stored = await storePart(ctx, upload, partNumber, body.length, own ? hashing(body, own) : body, async () => {
     const checksum = own ? { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } : body.result.checksum;
-    return { etag, ...(checksum ? { checksum } : {}) };
+    return { etag: toHex(body.result.md5!), ...(checksum ? { checksum } : {}) };
   });
-  const out = new Headers({ ETag: `"${etag}"`, ...sseResponseHeaders(uploadSse(upload)) });
+  const out = new Headers({ ETag: `"${stored.facts.etag}"`, ...sseResponseHeaders(uploadSse(upload)) });
   const checksum = stored.facts.checksum;
   if (checksum) out.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
   return new Response(null, { status: 200, headers: out });
@@ -315,13 +316,14 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
   );
   const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
   const own = upload.checksumAlgorithm ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
-  const source = streamSource(read.body);
-  // No client digest describes a copied part: an opaque ETag in the "<hex>-1" form.
-  const etag = `${toHex(randomBytes(16))}-1`;
-  const stored = await storePart(ctx, upload, partNumber, length, own ? hashing(source, own) : source, async () =>
-    own ? { etag, checksum: { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } } : { etag },
-  );
-  const result: Record<string, unknown> = { LastModified: stored.uploaded.toISOString(), ETag: `"${etag}"` };
+  // A copied part's ETag is the MD5 of the bytes it holds, as S3's, hashed as they pass.
+  const md5 = createMd5();
+  const source = hashing(streamSource(read.body), md5);
+  const stored = await storePart(ctx, upload, partNumber, length, own ? hashing(source, own) : source, async () => {
+    const etag = toHex(await md5.digest());
+    return own ? { etag, checksum: { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } } : { etag };
+  });
+  const result: Record<string, unknown> = { LastModified: stored.uploaded.toISOString(), ETag: `"${stored.facts.etag}"` };
   if (stored.facts.checksum) result[`Checksum${stored.facts.checksum.algorithm}`] = stored.facts.checksum.value;
   return xmlResponse("CopyPartResult", result, { headers: sseResponseHeaders(uploadSse(upload)) });
 }
