@@ -35,6 +35,8 @@ export interface Completed {
   checksum?: { algorithm: ChecksumAlgorithm; value: string };
   size: number;
   uploaded: Date;
+  /** R2's etag of the manifest object (the version identity its tags are keyed by). */
+  r2Etag: string;
 }
 
 /** Where a part's facts are sealed: a namespace no bucket can have ("_"), the part number as key. */
@@ -212,7 +214,7 @@ async function writeManifest(
   // The client's own condition is 412; the gateway's tenant guard (header null) means the
   // object changed while we checked it: 409, retry.
   if (!put) throw condition?.header === null ? Errors.OperationAborted() : Errors.PreconditionFailed({ Condition: condition?.header ?? "If-None-Match" });
-  return { upload, etag: facts.etag, ...(facts.checksum ? { checksum: facts.checksum as Completed["checksum"] } : {}), size: length, uploaded: put.uploaded };
+  return { upload, etag: facts.etag, ...(facts.checksum ? { checksum: facts.checksum as Completed["checksum"] } : {}), size: length, uploaded: put.uploaded, r2Etag: put.etag };
 }
 
 async function cleanUp(deps: CompleteDeps, upload: UploadRecord, plan: Plan): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Tag } from "../store/object-tags";
 import type { ChecksumAlgorithm } from "../checksum";
 import type { HttpMetadata, SseMode } from "../crypto/envelope";
 
@@ -31,9 +32,11 @@ export interface UploadRecord {
   createdAt: number;
   completingAt?: number;
   manifestHash?: Uint8Array;
+  /** x-amz-tagging given at Create (store/object-tags.ts putUploadTags), applied at Complete. */
+  tags?: Tag[];
 }
 
-export type NewUpload = Omit<UploadRecord, "state" | "partsVersion" | "completingAt" | "manifestHash">;
+export type NewUpload = Omit<UploadRecord, "state" | "partsVersion" | "completingAt" | "manifestHash" | "tags">;
 
 export interface PartRecord {
   partNumber: number;
@@ -78,6 +81,7 @@ interface UploadRow {
   created_at: number;
   completing_at: number | null;
   manifest_hash: ArrayBuffer | number[] | null;
+  tagging?: string | null;
 }
 
 interface PartRow {
@@ -124,6 +128,7 @@ function toUpload(r: UploadRow): UploadRecord {
     createdAt: r.created_at,
     ...(r.completing_at !== null ? { completingAt: r.completing_at } : {}),
     ...(r.manifest_hash !== null ? { manifestHash: bytes(r.manifest_hash) } : {}),
+    ...(typeof r.tagging === "string" ? { tags: JSON.parse(r.tagging) as Tag[] } : {}),
   };
 }
 

@@ -25,6 +25,8 @@ export interface ObjectInfo {
   http: HttpMetadata;
   userMetadata: Record<string, string>;
   checksum?: { algorithm: string; value: string };
+  /** The stored version (R2 etag and upload time): what the object's tag set is keyed by. */
+  version: { r2Etag: string; uploaded: number };
 }
 
 /** Called with the object's encryption mode before its keys are used (access rules). */
@@ -73,6 +75,7 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
     http: envelope.http,
     userMetadata,
     ...(facts.checksum ? { checksum: facts.checksum } : {}),
+    version: { r2Etag: object.etag, uploaded: object.uploaded.getTime() },
   };
   return { info, envelope, dataKey };
 }

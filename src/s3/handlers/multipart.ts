@@ -22,7 +22,8 @@ import { assertMayRead, assertMayReplace, assertMayWriteWith, assertNoSseHeaders
 import { guardedWriteCondition, translateWriteError } from "../write-guard";
 import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
-import { newObjectIntent, parseCopySource } from "./objects";
+import { tagStore } from "./object-tagging";
+import { newObjectIntent, parseCopySource, recordNewTags } from "./objects";
 
 /**
  * Multipart upload operations (docs/multipart.md). CreateMultipartUpload is the only one
@@ -84,7 +85,7 @@ function parsePartNumber(raw: string | null): number {
 // ---- CreateMultipartUpload -------------------------------------------------------------
 
 export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
-  const { bucket, key, headers, sse, http, userMetadata } = newObjectIntent(ctx);
+  const { bucket, key, headers, sse, http, userMetadata, tags } = newObjectIntent(ctx);
   const { algorithm, type } = checksumSettings(headers);
 
   const wk = await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
@@ -109,6 +110,8 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
     ...(algorithm ? { checksumAlgorithm: algorithm, checksumType: type! } : {}),
     createdAt: Date.now(),
   });
+  // Applied to the object at Complete; one more D1 write only when there are tags.
+  if (tags.length > 0) await tagStore(ctx).putUploadTags(uploadId, tags);
   const out = new Headers(sseResponseHeaders({ ...sse, keyArn: wk.key.arn }));
   if (algorithm) {
     out.set("x-amz-checksum-algorithm", algorithm);
@@ -388,6 +391,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
     { r2: ctx.services.objects.r2, keys: ctx.services.keys, store: uploadStore(ctx) },
     { uploadId: upload.uploadId, bucket: bucket.name, key, parts, ...(condition ? { condition } : {}), ...(full ? { fullChecksum: full } : {}) },
   );
+  await recordNewTags(ctx, bucket, key, done, done.upload.tags ?? []);
   const result: Record<string, unknown> = { Location: `${ctx.url.origin}${ctx.url.pathname}`, Bucket: bucket.name, Key: key, ETag: `"${done.etag}"` };
   const out = new Headers(sseResponseHeaders(uploadSse(upload)));
   if (done.checksum) {
