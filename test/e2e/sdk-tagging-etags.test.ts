@@ -1,11 +1,17 @@
 import {
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectTaggingCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
 import { createHash, randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { s3, uniqueBucket } from "./support/clients";
@@ -47,5 +53,40 @@ describe("part ETags as S3 makes them", () => {
     expect((await client.send(new HeadObjectCommand({ Bucket: bucket, Key: "etags.bin" }))).ETag).toBe(expected);
     const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: "etags.bin" }));
     expect(md5(await got.Body!.transformToByteArray())).toEqual(md5(Buffer.concat([p1, p2])));
+  });
+});
+
+describe("object tagging", () => {
+  it("PutObject with Tagging, GetObjectTagging, TagCount on GET/HEAD, PutObjectTagging, DeleteObjectTagging (SSE-KMS object)", async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: "t.txt", Body: "tagged", ServerSideEncryption: "aws:kms", Tagging: "project=blue&class=two words" }));
+    const got = await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "t.txt" }));
+    expect(got.TagSet).toEqual([{ Key: "class", Value: "two words" }, { Key: "project", Value: "blue" }]);
+    expect((await client.send(new HeadObjectCommand({ Bucket: bucket, Key: "t.txt" }))).$metadata.httpStatusCode).toBe(200);
+    const get = await client.send(new GetObjectCommand({ Bucket: bucket, Key: "t.txt" }));
+    expect(get.TagCount).toBe(2);
+    expect(await get.Body!.transformToString()).toBe("tagged");
+    await client.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: "t.txt", Tagging: { TagSet: [{ Key: "only", Value: "ünï côdé" }] } }));
+    expect((await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "t.txt" }))).TagSet).toEqual([{ Key: "only", Value: "ünï côdé" }]);
+    await client.send(new DeleteObjectTaggingCommand({ Bucket: bucket, Key: "t.txt" }));
+    expect((await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "t.txt" }))).TagSet).toEqual([]);
+    expect((await client.send(new GetObjectCommand({ Bucket: bucket, Key: "t.txt" }))).TagCount).toBeUndefined();
+  });
+
+  it("limits: 11 tags and an aws: key are refused with S3's codes", async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: "l.txt", Body: "x" }));
+    const eleven = Array.from({ length: 11 }, (_, i) => ({ Key: `k${i}`, Value: "v" }));
+    await expect(client.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: "l.txt", Tagging: { TagSet: eleven } }))).rejects.toMatchObject({ name: "BadRequest", $metadata: { httpStatusCode: 400 } });
+    await expect(client.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: "l.txt", Tagging: { TagSet: [{ Key: "aws:x", Value: "v" }] } }))).rejects.toMatchObject({ name: "InvalidTag", $metadata: { httpStatusCode: 400 } });
+  });
+
+  it("CopyObject COPY/REPLACE and a lib-storage multipart Upload with Tags", async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: "s.txt", Body: "src", Tagging: "a=1" }));
+    await client.send(new CopyObjectCommand({ Bucket: bucket, Key: "copy.txt", CopySource: `${bucket}/s.txt` }));
+    expect((await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "copy.txt" }))).TagSet).toEqual([{ Key: "a", Value: "1" }]);
+    await client.send(new CopyObjectCommand({ Bucket: bucket, Key: "copy2.txt", CopySource: `${bucket}/s.txt`, TaggingDirective: "REPLACE", Tagging: "b=2" }));
+    expect((await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "copy2.txt" }))).TagSet).toEqual([{ Key: "b", Value: "2" }]);
+    const upload = new Upload({ client, params: { Bucket: bucket, Key: "big.bin", Body: randomBytes(11 * MiB) }, partSize: 5 * MiB, tags: [{ Key: "via", Value: "lib-storage" }] });
+    await upload.done();
+    expect((await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "big.bin" }))).TagSet).toEqual([{ Key: "via", Value: "lib-storage" }]);
   });
 });

@@ -28,3 +28,31 @@ def test_part_etags_are_md5_and_resent_parts_complete_with_the_first_etag(s3, bu
     assert done["ETag"] == expected
     assert s3.head_object(Bucket=bucket, Key=key)["ETag"] == expected
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == p1 + p2
+
+
+def test_object_tagging_round_trip(s3, bucket):
+    key = unique("tags")
+    s3.put_object(Bucket=bucket, Key=key, Body=b"tagged", ServerSideEncryption="aws:kms", Tagging="team=storage&note=hello world")
+    assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == [
+        {"Key": "note", "Value": "hello world"},
+        {"Key": "team", "Value": "storage"},
+    ]
+    assert s3.get_object(Bucket=bucket, Key=key)["TagCount"] == 2
+    s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == [{"Key": "k", "Value": "v"}]
+    assert s3.head_object(Bucket=bucket, Key=key)["ResponseMetadata"]["HTTPHeaders"]["x-amz-tagging-count"] == "1"
+    s3.delete_object_tagging(Bucket=bucket, Key=key)
+    assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == []
+    assert "TagCount" not in s3.get_object(Bucket=bucket, Key=key)
+
+
+def test_object_tagging_limits(s3, bucket):
+    import botocore.exceptions
+    import pytest
+
+    key = unique("limits")
+    s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": "k" * 129, "Value": "v"}]})
+    assert e.value.response["Error"]["Code"] == "InvalidTag"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
