@@ -293,7 +293,9 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
   // COPY takes the source version's tags. A copy can store the very ciphertext (R2 etag)
   // an earlier object at the target key had, so in a bucket with tags the target's row is
   // always written, even empty.
-  const tags = replacedTags ?? (await tagsOf(ctx, sourceBucket, result.info));
+  // The source's tags are always read (one query per copy), so a stale "has tags" flag of
+  // this isolate never drops them.
+  const tags = replacedTags ?? (await tagsOf(ctx, sourceBucket, result.info, true));
   await recordNewTags(ctx, target, key, result, tags, target.hasObjectTags);
   const body = buildXml("CopyObjectResult", { LastModified: result.uploaded.toISOString(), ETag: `"${result.etag}"` });
   return new Response(body, { status: 200, headers: { "Content-Type": "application/xml", ...sseResponseHeaders(result) } });
