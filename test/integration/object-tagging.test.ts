@@ -213,6 +213,11 @@ describe("policies and tenant rules", () => {
     expect((await send("adminB", { method: "HEAD", bucket: policyBucket, key: "secret.txt" })).status).toBe(403);
     await expectError(send("adminA", { method: "GET", bucket: policyBucket, key: "secret.txt" }), 403, "AccessDenied");
     await expectError(send("adminA", { method: "GET", bucket: policyBucket, key: "secret.txt", query: { tagging: "" } }), 403, "AccessDenied");
+    // Nor through a copy: CopyObject and UploadPartCopy read the source as GET does.
+    await expectError(send("adminA", { method: "PUT", bucket: policyBucket, key: "leak.txt", headers: { "x-amz-copy-source": `${policyBucket}/secret.txt` } }), 403, "AccessDenied");
+    const id = await createUpload("adminA", policyBucket, "leak.bin");
+    await expectError(send("adminA", { method: "PUT", bucket: policyBucket, key: "leak.bin", query: { partNumber: "1", uploadId: id }, headers: { "x-amz-copy-source": `${policyBucket}/secret.txt` } }), 403, "AccessDenied");
+    expect((await send("adminA", { method: "PUT", bucket: policyBucket, key: "fine.txt", headers: { "x-amz-copy-source": `${policyBucket}/open.txt` } })).status).toBe(200);
     // Retagged: readable again.
     expect((await putTagging("adminA", "secret.txt", [["class", "public"]], policyBucket)).status).toBe(200);
     expect((await send("adminB", { method: "GET", bucket: policyBucket, key: "secret.txt" })).status).toBe(200);

@@ -23,7 +23,7 @@ import { guardedWriteCondition, translateWriteError } from "../write-guard";
 import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
 import { tagStore } from "./object-tagging";
-import { newObjectIntent, parseCopySource, recordNewTags } from "./objects";
+import { assertMayReadSource, newObjectIntent, parseCopySource, recordNewTags } from "./objects";
 
 /**
  * Multipart upload operations (docs/multipart.md). CreateMultipartUpload is the only one
@@ -299,7 +299,7 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
   const src = parseCopySource(ctx);
   const sourceBucket = await ctx.services.buckets.get(src.bucket);
   if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });
-  assertAllowed(ctx, sourceBucket, "s3:GetObject", src.key);
+  await assertMayReadSource(ctx, sourceBucket, src.key);
   const range = parseCopyRange(headers.get("x-amz-copy-source-range"));
   const conditions = readConditions(headers, "x-amz-copy-source-");
 

@@ -217,6 +217,16 @@ export async function deleteObject(ctx: S3Context): Promise<Response> {
   return new Response(null, { status: 204 });
 }
 
+/**
+ * s3:GetObject on a copy source (CopyObject, UploadPartCopy). When the source bucket's
+ * policy tests s3:ExistingObjectTag, the source's tags are loaded first: a copy must not
+ * read what a GET may not.
+ */
+export async function assertMayReadSource(ctx: S3Context, sourceBucket: Bucket, key: string): Promise<void> {
+  if (!policyUsesExistingTags(sourceBucket)) return assertAllowed(ctx, sourceBucket, "s3:GetObject", key);
+  await authorizedObject(ctx, sourceBucket, key, "s3:GetObject", (mode) => assertMayRead(ctx, sourceBucket, mode));
+}
+
 /** x-amz-copy-source: "[/]bucket/key[?versionId=…]", URL-encoded. */
 export function parseCopySource(ctx: S3Context): { bucket: string; key: string } {
   const raw = ctx.request.headers.get("x-amz-copy-source")!;
@@ -250,7 +260,7 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
   const src = parseCopySource(ctx);
   const sourceBucket = await ctx.services.buckets.get(src.bucket);
   if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });
-  assertAllowed(ctx, sourceBucket, "s3:GetObject", src.key);
+  await assertMayReadSource(ctx, sourceBucket, src.key);
 
   const directive = (headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") {
