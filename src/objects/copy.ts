@@ -68,6 +68,7 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
       bucketKeyEnabled: req.sse.bucketKeyEnabled,
       ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
       uploaded: put.uploaded,
+      r2Etag: put.etag,
       info: auth.info,
     };
   } catch (error) {

@@ -15,6 +15,8 @@ export interface ObjectInfo {
   http: HttpMetadata;
   userMetadata: Record<string, string>;
   checksum?: { algorithm: string; value: string };
+  /** The stored version (R2 etag and upload time): what the object's tag set is keyed by. */
+  version: { r2Etag: string; uploaded: number };
 }
 
 /** Called with the object's encryption mode before its keys are used (access rules). */

@@ -53,6 +53,7 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
     http: envelope.http,
     userMetadata,
     ...(facts.checksum ? { checksum: facts.checksum } : {}),
+    version: { r2Etag: object.etag, uploaded: object.uploaded.getTime() },
   };
   return { info, envelope, dataKey };
 }

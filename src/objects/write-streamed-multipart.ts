@@ -119,6 +119,7 @@ export async function writeMultipartLayout(
       bucketKeyEnabled: req.sse.bucketKeyEnabled,
       ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
       uploaded: done.uploaded,
+      r2Etag: done.r2Etag,
     };
   } catch (error) {
     await req.source.cancel(error).catch(() => {});

@@ -20,6 +20,15 @@ const SSE_C = "x-amz-server-side-encryption-customer-algorithm";
 /** Parses the SSE request headers of PutObject, CopyObject (target) and CreateMultipartUpload. */
 export function sseFromHeaders(headers: Headers): SseChoice | null {
   if (headers.has(SSE_C) || headers.has("x-amz-server-side-encryption-customer-key")) {
+    // SSE-C cannot be combined with another method: AWS refuses the request as invalid
+    // before it would look at whether SSE-C itself is available.
+    const algorithm = headers.get(SSE);
+    if (algorithm !== null) {
+      throw Errors.InvalidArgument(
+        { ArgumentName: SSE, ArgumentValue: algorithm },
+        "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
+      );
+    }
     throw Errors.NotImplemented({}, "Server-side encryption with customer-provided keys (SSE-C) is not supported by this endpoint.");
   }
   const algorithm = headers.get(SSE);
