@@ -11,6 +11,7 @@ import { fromBase64, toHex } from "../../util/bytes";
 import { markDeadAfter } from "../../multipart/lifecycle";
 import { UploadStore } from "../../multipart/store";
 import { assertAllowed } from "../access";
+import { assertOwnerOnlyAclHeaders } from "../acl";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
 import { Errors, S3Error } from "../errors";
@@ -19,6 +20,7 @@ import { parseRange, resolveRange } from "../range";
 import { chooseSse, parseDefaultEncryption, sseFromHeaders, sseResponseHeaders } from "../sse";
 import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
 import { buildXml } from "../xml";
+import { expirationHeader } from "./lifecycle";
 import { headPart, partNumberParam } from "./object-parts";
 
 /** Largest single PUT S3 accepts; bigger objects must be multipart uploads. */
@@ -62,6 +64,7 @@ export function newObjectIntent(ctx: S3Context) {
   const key = requireKey(ctx);
   assertKeyFits(bucket, key);
   const headers = ctx.request.headers;
+  assertOwnerOnlyAclHeaders(headers, bucket.tenantId);
   const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
   assertMayWriteWith(ctx, bucket, sse);
   return { bucket, key, headers, sse, http: httpMetadataFrom(headers), userMetadata: userMetadataFrom(headers) };
@@ -94,6 +97,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
     throw translateWriteError(error, condition?.header);
   }
   const response = new Headers({ ETag: `"${written.etag}"`, ...sseResponseHeaders(written) });
+  setExpiration(response, bucket, key, body.length, new Date());
   const checksum = body.result.checksum;
   if (checksum) response.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
   return new Response(null, { status: 200, headers: response });
@@ -157,6 +161,7 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
     const info = await statObject(ctx.services.objects, bucket, key, gate);
     evaluateConditions(conditions, info);
     const out = objectResponseHeaders(info, checksumMode);
+    setExpiration(out, bucket, key, info.size, info.lastModified);
     applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
     if (range) {
       const span = resolveRange(range, info.size);
@@ -177,6 +182,7 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   }
   const out = objectResponseHeaders(read.info, checksumMode && !read.span);
   if (read.partsCount !== undefined) out.set("x-amz-mp-parts-count", String(read.partsCount));
+  setExpiration(out, bucket, key, read.info.size, read.info.lastModified);
   applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
   const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
   if (read.span) out.set("Content-Range", `bytes ${read.span.first}-${read.span.last}/${read.info.size}`);
@@ -193,6 +199,12 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   const fixed = new FixedLengthStream(length);
   read.body.pipeTo(fixed.writable).catch((error) => logIntegrity(ctx, key, error));
   return new Response(fixed.readable, { status: read.span ? 206 : 200, headers: out });
+}
+
+/** x-amz-expiration when a lifecycle rule covers the object. */
+function setExpiration(headers: Headers, bucket: Bucket, key: string, size: number, lastModified: Date): void {
+  const value = expirationHeader(bucket, key, size, lastModified);
+  if (value !== null) headers.set("x-amz-expiration", value);
 }
 
 function withRange(error: S3Error, header: string | null): S3Error {
@@ -243,6 +255,7 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
   const key = requireKey(ctx);
   assertKeyFits(target, key);
   const headers = ctx.request.headers;
+  assertOwnerOnlyAclHeaders(headers, target.tenantId);
   const src = parseCopySource(ctx);
   const sourceBucket = await ctx.services.buckets.get(src.bucket);
   if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });

@@ -1,0 +1,172 @@
+import { decodeEnvelope, ENVELOPE_KEY } from "../crypto/envelope";
+import { plaintextSize } from "../crypto/format";
+import type { Env } from "../env";
+import { scheduledJobs } from "../jobs";
+import { abortUpload, markDeadAfter, type CleanupDeps } from "../multipart/lifecycle";
+import { UploadStore } from "../multipart/store";
+import { bucketR2Prefix } from "../objects/location";
+import { commonPrefix, DAY_MS, expiresAt, filterMatches, parseStoredRules, type LifecycleRule } from "./rules";
+
+/**
+ * The scheduled lifecycle job (README, "Lifecycle rules"), on every cron tick. For each
+ * bucket with rules, fairly in turn (least recently served first):
+ * 1. AbortIncompleteMultipartUpload: uploads due are aborted as AbortMultipartUpload does;
+ * 2. Expiration: a pass lists the bucket's objects a page at a time, resuming after the
+ *    last R2 key it finished with (lifecycle_progress), and deletes the expired ones as
+ *    DeleteObject does (a multipart object's part data goes after the release grace). A
+ *    finished pass starts again once PASS_INTERVAL_MS has gone by.
+ * Every run stays within a fixed budget of R2 list pages, deletes and aborts, well under
+ * one invocation's subrequest and CPU limits, so a bucket of millions of objects is
+ * worked through over several runs.
+ */
+export interface LifecycleBudget {
+  /** R2 list pages per run, over all buckets. */
+  listPages: number;
+  /** Objects per list page (R2 allows up to 1000). */
+  pageSize: number;
+  /** Objects deleted per run (each may cost a D1 write and an R2 head for multipart part data). */
+  deletes: number;
+  /** Uploads aborted per run (each costs a few D1 and R2 calls). */
+  aborts: number;
+}
+
+export const DEFAULT_BUDGET: LifecycleBudget = { listPages: 10, pageSize: 1000, deletes: 300, aborts: 50 };
+export const PASS_INTERVAL_MS = 3600 * 1000;
+
+export interface LifecycleReport {
+  buckets: number;
+  listed: number;
+  expired: number;
+  aborted: number;
+  /** Buckets whose pass over all objects ended in this run. */
+  passesFinished: number;
+  /** The budget ran out before every bucket was served. */
+  budgetExhausted: boolean;
+}
+
+interface BucketRow {
+  name: string;
+  lifecycle: string;
+  after_key: string | null;
+  pass_started_at: number | null;
+  last_pass_at: number | null;
+}
+
+export async function runLifecycle(env: Env, now = Date.now(), budget: LifecycleBudget = DEFAULT_BUDGET): Promise<LifecycleReport> {
+  const deps: CleanupDeps = { r2: env.OBJECTS, store: new UploadStore(env.DB) };
+  const report: LifecycleReport = { buckets: 0, listed: 0, expired: 0, aborted: 0, passesFinished: 0, budgetExhausted: false };
+  const left = { ...budget };
+  // Progress of buckets that lost their rules (or were deleted) is dropped.
+  await env.DB.prepare("DELETE FROM lifecycle_progress WHERE bucket NOT IN (SELECT name FROM buckets WHERE lifecycle IS NOT NULL)").run();
+  const { results } = await env.DB.prepare(
+    `SELECT b.name, b.lifecycle, p.after_key, p.pass_started_at, p.last_pass_at
+     FROM buckets b LEFT JOIN lifecycle_progress p ON p.bucket = b.name
+     WHERE b.lifecycle IS NOT NULL ORDER BY COALESCE(p.updated_at, 0), b.name`,
+  ).all<BucketRow>();
+  for (const row of results) {
+    if (left.listPages <= 0 || left.deletes <= 0) {
+      report.budgetExhausted = true;
+      break;
+    }
+    const rules = parseStoredRules(row.lifecycle).filter((r) => r.enabled);
+    report.buckets++;
+    report.aborted += await abortDueUploads(deps, env.DB, row.name, rules, now, left);
+    await expireObjects(deps, env.DB, row, rules, now, left, report);
+  }
+  if (report.expired + report.aborted > 0) console.log(JSON.stringify({ event: "lifecycle", ...report }));
+  return report;
+}
+
+/** Uploads initiated before the rule's cut-off: due once `initiated + days`, rounded up to midnight, has passed. */
+async function abortDueUploads(deps: CleanupDeps, db: D1Database, bucket: string, rules: LifecycleRule[], now: number, left: LifecycleBudget): Promise<number> {
+  let aborted = 0;
+  const today = Math.floor(now / DAY_MS) * DAY_MS;
+  for (const rule of rules) {
+    if (rule.abortAfterDays === undefined || left.aborts <= 0) continue;
+    const prefix = rule.filter.prefix;
+    const { results } = await db
+      .prepare(
+        `SELECT upload_id FROM multipart_uploads
+         WHERE bucket = ?1 AND state = 'active' AND created_at < ?2 AND substr(object_key, 1, length(?3)) = ?3
+         ORDER BY created_at LIMIT ?4`,
+      )
+      .bind(bucket, today - rule.abortAfterDays * DAY_MS, prefix, left.aborts)
+      .all<{ upload_id: string }>();
+    for (const { upload_id } of results) {
+      left.aborts--;
+      if ((await abortUpload(deps, upload_id, now)) === "aborted") aborted++;
+    }
+  }
+  return aborted;
+}
+
+async function expireObjects(deps: CleanupDeps, db: D1Database, row: BucketRow, allRules: LifecycleRule[], now: number, left: LifecycleBudget, report: LifecycleReport): Promise<void> {
+  const rules = allRules.filter((r) => r.expiration !== undefined);
+  let { after_key: afterKey, pass_started_at: started } = row;
+  if (rules.length === 0) return saveProgress(db, row.name, null, null, row.last_pass_at, now);
+  if (started === null) {
+    if (row.last_pass_at !== null && now - row.last_pass_at < PASS_INTERVAL_MS) return saveProgress(db, row.name, null, null, row.last_pass_at, now);
+    started = now;
+    afterKey = null;
+  }
+  const root = bucketR2Prefix(row.name);
+  const prefix = root + commonPrefix(rules);
+  while (left.listPages > 0 && left.deletes > 0) {
+    left.listPages--;
+    const listing = await deps.r2.list({
+      prefix,
+      limit: budgetedPageSize(left),
+      include: ["customMetadata"],
+      ...(afterKey !== null && afterKey >= prefix ? { startAfter: afterKey } : {}),
+    });
+    report.listed += listing.objects.length;
+    const expired: string[] = [];
+    for (const object of listing.objects) {
+      const key = object.key.slice(root.length);
+      const { size, lastModified } = describe(object);
+      if (rules.some((rule) => filterMatches(rule.filter, key, size) && (expiresAt(rule, lastModified) ?? Infinity) <= now)) expired.push(key);
+    }
+    if (expired.length > 0) {
+      // Exactly as DeleteObject: the objects go at once; a multipart object's part data is
+      // marked dead and released by the multipart sweep after the grace.
+      await markDeadAfter(deps, row.name, expired, deps.r2.delete(expired.map((k) => root + k)));
+      left.deletes -= expired.length;
+      report.expired += expired.length;
+    }
+    const last = listing.objects.at(-1);
+    if (!listing.truncated || !last) {
+      report.passesFinished++;
+      return saveProgress(db, row.name, null, null, now, now);
+    }
+    afterKey = last.key;
+    await saveProgress(db, row.name, afterKey, started, row.last_pass_at, now);
+  }
+  report.budgetExhausted = true;
+}
+
+/** A page never holds more objects than the run may still delete, so a page is finished or not listed. */
+function budgetedPageSize(left: LifecycleBudget): number {
+  return Math.max(1, Math.min(left.pageSize, left.deletes, 1000));
+}
+
+/** Plaintext size and S3 Last-Modified from the envelope (R2's own values if it does not decode; the GET refuses such an object anyway). */
+function describe(object: R2Object): { size: number; lastModified: number } {
+  try {
+    const envelope = decodeEnvelope(object.customMetadata?.[ENVELOPE_KEY]);
+    return { size: envelope.length, lastModified: envelope.lastModified ?? object.uploaded.getTime() };
+  } catch {
+    return { size: Math.max(0, plaintextSize(object.size)), lastModified: object.uploaded.getTime() };
+  }
+}
+
+async function saveProgress(db: D1Database, bucket: string, afterKey: string | null, started: number | null, lastPass: number | null, now: number): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO lifecycle_progress (bucket, after_key, pass_started_at, last_pass_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+       ON CONFLICT (bucket) DO UPDATE SET after_key = ?2, pass_started_at = ?3, last_pass_at = ?4, updated_at = ?5`,
+    )
+    .bind(bucket, afterKey, started, lastPass, now)
+    .run();
+}
+
+scheduledJobs.push({ name: "lifecycle", run: (env) => runLifecycle(env).then(() => undefined) });
