@@ -51,7 +51,8 @@ describe("ACL headers on writes", () => {
   );
 
   it("PutObject with private, bucket-owner-full-control, or a full-control grant to the owner only is stored", async () => {
-    for (const headers of [{ "x-amz-acl": "private" }, { "x-amz-acl": "bucket-owner-full-control" }, { "x-amz-grant-full-control": `id="${TENANT_A}"` }]) {
+    const cases: Array<Record<string, string>> = [{ "x-amz-acl": "private" }, { "x-amz-acl": "bucket-owner-full-control" }, { "x-amz-grant-full-control": `id="${TENANT_A}"` }];
+    for (const headers of cases) {
       const key = `ok-${Object.values(headers)[0]}`;
       expect((await send("adminA", { method: "PUT", bucket, key, body: "x", headers })).status).toBe(200);
       expect(await exists(key)).toBe(true);
@@ -82,7 +83,8 @@ describe("ACL headers on writes", () => {
 
 describe("CreateBucket", () => {
   it("with a public ACL: 400 InvalidBucketAclWithObjectOwnership, no bucket", async () => {
-    for (const headers of [{ "x-amz-acl": "public-read" }, { "x-amz-acl": "authenticated-read" }, { "x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"' }]) {
+    const cases: Array<Record<string, string>> = [{ "x-amz-acl": "public-read" }, { "x-amz-acl": "authenticated-read" }, { "x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"' }];
+    for (const headers of cases) {
       const name = uniqueBucket("acl-create");
       const e = await expectError(send("adminA", { method: "PUT", bucket: name, headers }), 400, "InvalidBucketAclWithObjectOwnership");
       expect(e.message).toBe("Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting");
@@ -91,7 +93,8 @@ describe("CreateBucket", () => {
   });
 
   it("with x-amz-acl: private or x-amz-object-ownership: BucketOwnerEnforced it is created; the ACL-enabling ownerships are 501; junk is InvalidArgument", async () => {
-    for (const headers of [{ "x-amz-acl": "private" }, { "x-amz-object-ownership": "BucketOwnerEnforced" }]) {
+    const cases: Array<Record<string, string>> = [{ "x-amz-acl": "private" }, { "x-amz-object-ownership": "BucketOwnerEnforced" }];
+    for (const headers of cases) {
       const name = uniqueBucket("acl-create-ok");
       expect((await send("adminA", { method: "PUT", bucket: name, headers })).status).toBe(200);
     }
