@@ -9,7 +9,7 @@ import { endpoint } from "./support/clients";
  */
 const PYTHON_DIR = fileURLToPath(new URL("./python", import.meta.url));
 
-it("boto3: SSE-KMS round trips, ranges, presigned GET, multi-delete, tampered signature, SSE errors (pytest)", async () => {
+it("boto3: SSE-KMS round trips, ranges, presigned GET, multi-delete, tampered signature, SSE errors; bucket settings (pytest)", async () => {
   const result = await new Promise<{ code: number; output: string }>((resolve) => {
     execFile(
       "python3",
