@@ -8,6 +8,9 @@ export interface Env {
   MULTIPART_EXPIRY_HOURS?: string;
   MULTIPART_RELEASE_GRACE_MINUTES?: string;
   KEY_CACHE_TTL_SECONDS?: string;
+  /** Lifecycle job (README, "Lifecycle rules"): least time between two passes over a bucket, and objects deleted per run. */
+  LIFECYCLE_PASS_INTERVAL_MINUTES?: string;
+  LIFECYCLE_DELETES_PER_RUN?: string;
   /** Bearer token for the /_admin API and the admin CLI. */
   ADMIN_TOKEN?: string;
   /** Master secrets are MASTER_KEY_V1..MASTER_KEY_Vn (base64, 32 bytes each). */
@@ -32,6 +35,8 @@ export interface Config {
   /** How long a replaced or deleted multipart object's parts outlive it (reads still streaming it). */
   multipartReleaseGraceMinutes: number;
   keyCacheTtlMs: number;
+  lifecyclePassIntervalMinutes: number;
+  lifecycleDeletesPerRun: number;
 }
 
 export function readConfig(env: Env): Config {
@@ -42,6 +47,8 @@ export function readConfig(env: Env): Config {
     multipartExpiryHours: positiveNumber(env.MULTIPART_EXPIRY_HOURS, 168),
     multipartReleaseGraceMinutes: positiveNumber(env.MULTIPART_RELEASE_GRACE_MINUTES, 60),
     keyCacheTtlMs: positiveNumber(env.KEY_CACHE_TTL_SECONDS, 5) * 1000,
+    lifecyclePassIntervalMinutes: positiveNumber(env.LIFECYCLE_PASS_INTERVAL_MINUTES, 60),
+    lifecycleDeletesPerRun: Math.max(1, Math.floor(positiveNumber(env.LIFECYCLE_DELETES_PER_RUN, 300))),
   };
 }
 

@@ -1,6 +1,6 @@
 import { decodeEnvelope, ENVELOPE_KEY } from "../crypto/envelope";
 import { plaintextSize } from "../crypto/format";
-import type { Env } from "../env";
+import { readConfig, type Env } from "../env";
 import { scheduledJobs } from "../jobs";
 import { abortUpload, markDeadAfter, type CleanupDeps } from "../multipart/lifecycle";
 import { UploadStore } from "../multipart/store";
@@ -14,7 +14,7 @@ import { commonPrefix, DAY_MS, expiresAt, filterMatches, parseStoredRules, type 
  * 2. Expiration: a pass lists the bucket's objects a page at a time, resuming after the
  *    last R2 key it finished with (lifecycle_progress), and deletes the expired ones as
  *    DeleteObject does (a multipart object's part data goes after the release grace). A
- *    finished pass starts again once PASS_INTERVAL_MS has gone by.
+ *    finished pass starts again once LIFECYCLE_PASS_INTERVAL_MINUTES have gone by.
  * Every run stays within a fixed budget of R2 list pages, deletes and aborts, well under
  * one invocation's subrequest and CPU limits, so a bucket of millions of objects is
  * worked through over several runs.
@@ -30,8 +30,12 @@ export interface LifecycleBudget {
   aborts: number;
 }
 
+/**
+ * Per run: at most 10 list calls, 300 deletes (LIFECYCLE_DELETES_PER_RUN; each may cost a
+ * D1 query and an R2 head for multipart part data) and 50 aborts (a few calls each) — about
+ * 900 subrequests at worst, under the paid plan's 1000 per invocation.
+ */
 export const DEFAULT_BUDGET: LifecycleBudget = { listPages: 10, pageSize: 1000, deletes: 300, aborts: 50 };
-export const PASS_INTERVAL_MS = 3600 * 1000;
 
 export interface LifecycleReport {
   buckets: number;
@@ -52,10 +56,12 @@ interface BucketRow {
   last_pass_at: number | null;
 }
 
-export async function runLifecycle(env: Env, now = Date.now(), budget: LifecycleBudget = DEFAULT_BUDGET): Promise<LifecycleReport> {
+export async function runLifecycle(env: Env, now = Date.now(), budget?: LifecycleBudget): Promise<LifecycleReport> {
   const deps: CleanupDeps = { r2: env.OBJECTS, store: new UploadStore(env.DB) };
+  const config = readConfig(env);
+  const passIntervalMs = config.lifecyclePassIntervalMinutes * 60 * 1000;
   const report: LifecycleReport = { buckets: 0, listed: 0, expired: 0, aborted: 0, passesFinished: 0, budgetExhausted: false };
-  const left = { ...budget };
+  const left = { ...(budget ?? { ...DEFAULT_BUDGET, deletes: config.lifecycleDeletesPerRun }) };
   // Progress of buckets that lost their rules (or were deleted) is dropped.
   await env.DB.prepare("DELETE FROM lifecycle_progress WHERE bucket NOT IN (SELECT name FROM buckets WHERE lifecycle IS NOT NULL)").run();
   const { results } = await env.DB.prepare(
@@ -71,7 +77,7 @@ export async function runLifecycle(env: Env, now = Date.now(), budget: Lifecycle
     const rules = parseStoredRules(row.lifecycle).filter((r) => r.enabled);
     report.buckets++;
     report.aborted += await abortDueUploads(deps, env.DB, row.name, rules, now, left);
-    await expireObjects(deps, env.DB, row, rules, now, left, report);
+    await expireObjects(deps, env.DB, row, rules, now, passIntervalMs, left, report);
   }
   if (report.expired + report.aborted > 0) console.log(JSON.stringify({ event: "lifecycle", ...report }));
   return report;
@@ -100,12 +106,21 @@ async function abortDueUploads(deps: CleanupDeps, db: D1Database, bucket: string
   return aborted;
 }
 
-async function expireObjects(deps: CleanupDeps, db: D1Database, row: BucketRow, allRules: LifecycleRule[], now: number, left: LifecycleBudget, report: LifecycleReport): Promise<void> {
+async function expireObjects(
+  deps: CleanupDeps,
+  db: D1Database,
+  row: BucketRow,
+  allRules: LifecycleRule[],
+  now: number,
+  passIntervalMs: number,
+  left: LifecycleBudget,
+  report: LifecycleReport,
+): Promise<void> {
   const rules = allRules.filter((r) => r.expiration !== undefined);
   let { after_key: afterKey, pass_started_at: started } = row;
   if (rules.length === 0) return saveProgress(db, row.name, null, null, row.last_pass_at, now);
   if (started === null) {
-    if (row.last_pass_at !== null && now - row.last_pass_at < PASS_INTERVAL_MS) return saveProgress(db, row.name, null, null, row.last_pass_at, now);
+    if (row.last_pass_at !== null && now - row.last_pass_at < passIntervalMs) return saveProgress(db, row.name, null, null, row.last_pass_at, now);
     started = now;
     afterKey = null;
   }

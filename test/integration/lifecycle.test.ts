@@ -262,6 +262,20 @@ describe("the scheduled job (fixed clock)", () => {
     expect((await send("adminA", { method: "GET", bucket, key: "keep/b", query: { uploadId: other } })).status).toBe(200);
   });
 
+  it("starts a new pass over a bucket only once LIFECYCLE_PASS_INTERVAL_MINUTES have passed since the last one ended", async () => {
+    const bucket = await newBucket("lc-interval");
+    expect((await put(bucket, "a")).status).toBe(200);
+    expect((await putRules(bucket, lifecycle(`<Rule><ID>r</ID><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>`))).status).toBe(200);
+    const t = Date.now() + 3 * DAY;
+    const tenMinutes = { ...env, LIFECYCLE_PASS_INTERVAL_MINUTES: "10" };
+    expect(await runLifecycle(tenMinutes, t)).toMatchObject({ expired: 1, passesFinished: 1 });
+    expect((await put(bucket, "b")).status).toBe(200);
+    expect(await runLifecycle(tenMinutes, t + 9 * 60 * 1000)).toMatchObject({ listed: 0, expired: 0 });
+    expect(await keys(bucket)).toEqual(["b"]);
+    expect(await runLifecycle(tenMinutes, t + 11 * 60 * 1000)).toMatchObject({ expired: 1, passesFinished: 1 });
+    expect(await keys(bucket)).toEqual([]);
+  });
+
   it("forgets the progress of a bucket whose rules were deleted", async () => {
     const bucket = await newBucket("lc-forget");
     for (const k of ["o/1", "o/2", "o/3"]) expect((await put(bucket, k)).status).toBe(200);
