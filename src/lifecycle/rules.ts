@@ -28,13 +28,22 @@ export interface LifecycleRule {
   xml: Record<string, unknown>;
 }
 
+/** Parsed rules by their stored text: GET/HEAD of a bucket with rules consult them on every request. */
+const parsed = new Map<string, LifecycleRule[]>();
+
 export function parseStoredRules(text: string | null): LifecycleRule[] {
   if (text === null) return [];
+  const hit = parsed.get(text);
+  if (hit) return hit;
+  let rules: LifecycleRule[];
   try {
-    return JSON.parse(text) as LifecycleRule[];
+    rules = JSON.parse(text) as LifecycleRule[];
   } catch {
-    return [];
+    rules = [];
   }
+  if (parsed.size >= 100) parsed.clear();
+  parsed.set(text, rules);
+  return rules;
 }
 
 /**
