@@ -31,11 +31,12 @@ export interface LifecycleBudget {
 }
 
 /**
- * Per run: at most 10 list calls, 300 deletes (LIFECYCLE_DELETES_PER_RUN; each may cost a
- * D1 query and an R2 head for multipart part data) and 50 aborts (a few calls each) — about
- * 900 subrequests at worst, under the paid plan's 1000 per invocation.
+ * Per run: at most 20 list calls (up to 20,000 keys; 2,000 when size filters need each
+ * object's envelope) each with a D1 progress write, 300 deletes (LIFECYCLE_DELETES_PER_RUN;
+ * each may cost an R2 head and a D1 write for multipart part data) and 30 aborts (about
+ * five calls each) — under 900 subrequests at worst, below the paid plan's 1000 per invocation.
  */
-export const DEFAULT_BUDGET: LifecycleBudget = { listPages: 10, pageSize: 1000, deletes: 300, aborts: 50 };
+export const DEFAULT_BUDGET: LifecycleBudget = { listPages: 20, pageSize: 1000, deletes: 300, aborts: 30 };
 
 export interface LifecycleReport {
   buckets: number;
@@ -126,21 +127,34 @@ async function expireObjects(
   }
   const root = bucketR2Prefix(row.name);
   const prefix = root + commonPrefix(rules);
+  // R2 lists 1000 keys a page, but only about 100 with their metadata: read the envelopes
+  // (plaintext size, Last-Modified) only when a size filter needs them. Without them an
+  // object is judged by R2's upload time, which is never earlier than its Last-Modified
+  // (the master-secret rewrap re-puts objects keeping Last-Modified): an object can only
+  // be judged due later than AWS would, never earlier.
+  const needsEnvelope = rules.some((r) => r.filter.sizeGreaterThan !== undefined || r.filter.sizeLessThan !== undefined);
   while (left.listPages > 0 && left.deletes > 0) {
     left.listPages--;
     const listing = await deps.r2.list({
       prefix,
-      limit: budgetedPageSize(left),
-      include: ["customMetadata"],
+      limit: Math.max(1, Math.min(left.pageSize, 1000)),
+      ...(needsEnvelope ? { include: ["customMetadata"] as ("customMetadata" | "httpMetadata")[] } : {}),
       ...(afterKey !== null && afterKey >= prefix ? { startAfter: afterKey } : {}),
     });
-    report.listed += listing.objects.length;
+    // Objects are judged in key order until the delete budget would be exceeded; the page
+    // is finished up to the last object judged, and the next run resumes after it.
     const expired: string[] = [];
+    let judged = 0;
     for (const object of listing.objects) {
       const key = object.key.slice(root.length);
       const { size, lastModified } = describe(object);
-      if (rules.some((rule) => filterMatches(rule.filter, key, size) && (expiresAt(rule, lastModified) ?? Infinity) <= now)) expired.push(key);
+      if (rules.some((rule) => filterMatches(rule.filter, key, size) && (expiresAt(rule, lastModified) ?? Infinity) <= now)) {
+        if (expired.length === left.deletes) break;
+        expired.push(key);
+      }
+      judged++;
     }
+    report.listed += judged;
     if (expired.length > 0) {
       // Exactly as DeleteObject: the objects go at once; a multipart object's part data is
       // marked dead and released by the multipart sweep after the grace.
@@ -148,24 +162,24 @@ async function expireObjects(
       left.deletes -= expired.length;
       report.expired += expired.length;
     }
-    const last = listing.objects.at(-1);
-    if (!listing.truncated || !last) {
+    const whole = judged === listing.objects.length;
+    if (whole && !listing.truncated) {
       report.passesFinished++;
       return saveProgress(db, row.name, null, null, now, now);
     }
-    afterKey = last.key;
+    const last = listing.objects[judged - 1];
+    if (last) afterKey = last.key;
     await saveProgress(db, row.name, afterKey, started, row.last_pass_at, now);
   }
   report.budgetExhausted = true;
 }
 
-/** A page never holds more objects than the run may still delete, so a page is finished or not listed. */
-function budgetedPageSize(left: LifecycleBudget): number {
-  return Math.max(1, Math.min(left.pageSize, left.deletes, 1000));
-}
-
-/** Plaintext size and S3 Last-Modified from the envelope (R2's own values if it does not decode; the GET refuses such an object anyway). */
+/**
+ * Plaintext size and S3 Last-Modified from the envelope when listed with it; else (or if it
+ * does not decode: the GET refuses such an object anyway) R2's own values.
+ */
 function describe(object: R2Object): { size: number; lastModified: number } {
+  if (!object.customMetadata) return { size: Math.max(0, plaintextSize(object.size)), lastModified: object.uploaded.getTime() };
   try {
     const envelope = decodeEnvelope(object.customMetadata?.[ENVELOPE_KEY]);
     return { size: envelope.length, lastModified: envelope.lastModified ?? object.uploaded.getTime() };

@@ -206,6 +206,20 @@ describe("the scheduled job (fixed clock)", () => {
     for (const k of old) await expectError(send("adminA", { method: "GET", bucket, key: k }), 404, "NoSuchKey");
   });
 
+  it("the delete budget cuts a page short: the next run resumes after the last object judged, nothing skipped", async () => {
+    const bucket = await newBucket("lc-cut");
+    const all = ["a/1", "a/2", "a/3", "a/4", "a/5"];
+    for (const k of all) expect((await put(bucket, k)).status).toBe(200);
+    expect((await putRules(bucket, lifecycle(`<Rule><ID>r</ID><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>`))).status).toBe(200);
+    const now = Date.now() + 3 * DAY;
+    const budget: LifecycleBudget = { listPages: 10, pageSize: 10, deletes: 2, aborts: 10 };
+    expect(await runLifecycle(env, now, budget)).toMatchObject({ listed: 2, expired: 2, passesFinished: 0, budgetExhausted: true });
+    expect((await progress(bucket))?.after_key).toBe(`${bucket}/a/2`);
+    expect(await runLifecycle(env, now + 1, budget)).toMatchObject({ listed: 2, expired: 2, passesFinished: 0 });
+    expect(await runLifecycle(env, now + 2, budget)).toMatchObject({ listed: 1, expired: 1, passesFinished: 1 });
+    expect(await keys(bucket)).toEqual([]);
+  });
+
   it("deletes a multipart object as DeleteObject does: gone at once, its part data marked dead and released by the multipart sweep after the grace", async () => {
     const bucket = await newBucket("lc-mpu");
     const o = await multipartPut("adminA", bucket, "old/big", [pseudoRandom(5 * 1024 * 1024, 7), pseudoRandom(10, 8)]);
