@@ -24,19 +24,22 @@ export interface LifecycleBudget {
   listPages: number;
   /** Objects per list page (R2 allows up to 1000). */
   pageSize: number;
-  /** Objects deleted per run (each may cost a D1 write and an R2 head for multipart part data). */
+  /** Objects deleted per run (batched: one R2 delete and one D1 lookup per page). */
   deletes: number;
+  /** Of those, multipart objects (each also costs an R2 head and a D1 write to mark its part data dead). */
+  multipartDeletes: number;
   /** Uploads aborted per run (each costs a few D1 and R2 calls). */
   aborts: number;
 }
 
 /**
  * Per run: at most 20 list calls (up to 20,000 keys; 2,000 when size filters need each
- * object's envelope) each with a D1 progress write, 300 deletes (LIFECYCLE_DELETES_PER_RUN;
- * each may cost an R2 head and a D1 write for multipart part data) and 30 aborts (about
- * five calls each) — under 900 subrequests at worst, below the paid plan's 1000 per invocation.
+ * object's envelope), each with a D1 progress write, an R2 delete and two D1 lookups;
+ * 5000 deletes (LIFECYCLE_DELETES_PER_RUN), of which 250 multipart objects (an R2 head and
+ * a D1 write each); 30 aborts (about five calls each) — under 900 subrequests at worst,
+ * below the paid plan's 1000 per invocation.
  */
-export const DEFAULT_BUDGET: LifecycleBudget = { listPages: 20, pageSize: 1000, deletes: 300, aborts: 30 };
+export const DEFAULT_BUDGET: LifecycleBudget = { listPages: 20, pageSize: 1000, deletes: 5000, multipartDeletes: 250, aborts: 30 };
 
 export interface LifecycleReport {
   buckets: number;
@@ -71,7 +74,7 @@ export async function runLifecycle(env: Env, now = Date.now(), budget?: Lifecycl
      WHERE b.lifecycle IS NOT NULL ORDER BY COALESCE(p.updated_at, 0), b.name`,
   ).all<BucketRow>();
   for (const row of results) {
-    if (left.listPages <= 0 || left.deletes <= 0) {
+    if (left.listPages <= 0 || left.deletes <= 0 || left.multipartDeletes <= 0) {
       report.budgetExhausted = true;
       break;
     }
@@ -133,7 +136,7 @@ async function expireObjects(
   // (the master-secret rewrap re-puts objects keeping Last-Modified): an object can only
   // be judged due later than AWS would, never earlier.
   const needsEnvelope = rules.some((r) => r.filter.sizeGreaterThan !== undefined || r.filter.sizeLessThan !== undefined);
-  while (left.listPages > 0 && left.deletes > 0) {
+  while (left.listPages > 0 && left.deletes > 0 && left.multipartDeletes > 0) {
     left.listPages--;
     const listing = await deps.r2.list({
       prefix,
@@ -143,7 +146,9 @@ async function expireObjects(
     });
     // Objects are judged in key order until the delete budget would be exceeded; the page
     // is finished up to the last object judged, and the next run resumes after it.
-    const expired: string[] = [];
+    let expired: string[] = [];
+    /** Index in the page of each expired object. */
+    let at: number[] = [];
     let judged = 0;
     for (const object of listing.objects) {
       const key = object.key.slice(root.length);
@@ -151,8 +156,22 @@ async function expireObjects(
       if (rules.some((rule) => filterMatches(rule.filter, key, size) && (expiresAt(rule, lastModified) ?? Infinity) <= now)) {
         if (expired.length === left.deletes) break;
         expired.push(key);
+        at.push(judged);
       }
       judged++;
+    }
+    // A multipart object costs more (its part data is marked dead: an R2 head and a D1
+    // write each): those have their own budget; the page ends before the first one over it.
+    if (expired.length > 0) {
+      const multipart = new Set((await deps.store.objectsAt(row.name, expired)).map((r) => r.key));
+      let count = 0;
+      const cut = expired.findIndex((k) => multipart.has(k) && ++count > left.multipartDeletes);
+      if (cut >= 0) {
+        judged = at[cut]!;
+        expired = expired.slice(0, cut);
+        at = at.slice(0, cut);
+      }
+      left.multipartDeletes -= Math.min(count, left.multipartDeletes);
     }
     report.listed += judged;
     if (expired.length > 0) {

@@ -172,7 +172,7 @@ describe("x-amz-expiration", () => {
 });
 
 describe("the scheduled job (fixed clock)", () => {
-  const small: LifecycleBudget = { listPages: 1, pageSize: 2, deletes: 100, aborts: 10 };
+  const small: LifecycleBudget = { listPages: 1, pageSize: 2, deletes: 100, multipartDeletes: 10, aborts: 10 };
   const progress = async (bucket: string) =>
     env.DB.prepare("SELECT after_key, pass_started_at, last_pass_at FROM lifecycle_progress WHERE bucket = ?").bind(bucket).first<{ after_key: string | null; pass_started_at: number | null; last_pass_at: number | null }>();
 
@@ -212,7 +212,7 @@ describe("the scheduled job (fixed clock)", () => {
     for (const k of all) expect((await put(bucket, k)).status).toBe(200);
     expect((await putRules(bucket, lifecycle(`<Rule><ID>r</ID><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>`))).status).toBe(200);
     const now = Date.now() + 3 * DAY;
-    const budget: LifecycleBudget = { listPages: 10, pageSize: 10, deletes: 2, aborts: 10 };
+    const budget: LifecycleBudget = { listPages: 10, pageSize: 10, deletes: 2, multipartDeletes: 10, aborts: 10 };
     expect(await runLifecycle(env, now, budget)).toMatchObject({ listed: 2, expired: 2, passesFinished: 0, budgetExhausted: true });
     expect((await progress(bucket))?.after_key).toBe(`${bucket}/a/2`);
     expect(await runLifecycle(env, now + 1, budget)).toMatchObject({ listed: 2, expired: 2, passesFinished: 0 });
@@ -232,6 +232,24 @@ describe("the scheduled job (fixed clock)", () => {
     expect(deadSince).toBeGreaterThan(0);
     for (let i = 0; i < 50 && (await runMultipartCleanup(env, deadSince + 61 * 60 * 1000)).sweepDone === false; i++);
     expect(await traces(o.uploadId)).toEqual({ uploads: 0, parts: 0, objects: 0, r2: [] });
+  });
+
+  it("multipart objects have their own budget: the page ends before the first one over it", async () => {
+    const bucket = await newBucket("lc-mpbudget");
+    const big = () => [pseudoRandom(5 * 1024 * 1024, 11), pseudoRandom(10, 12)];
+    const first = await multipartPut("adminA", bucket, "a/mp", big());
+    expect((await put(bucket, "b/plain")).status).toBe(200);
+    const second = await multipartPut("adminA", bucket, "c/mp", big());
+    expect((await put(bucket, "d/plain")).status).toBe(200);
+    expect((await putRules(bucket, lifecycle(`<Rule><ID>r</ID><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>`))).status).toBe(200);
+    const budget: LifecycleBudget = { listPages: 10, pageSize: 10, deletes: 100, multipartDeletes: 1, aborts: 10 };
+    const now = Date.now() + 3 * DAY;
+    expect(await runLifecycle(env, now, budget)).toMatchObject({ listed: 2, expired: 2, budgetExhausted: true });
+    expect(await keys(bucket)).toEqual(["c/mp", "d/plain"]);
+    expect((await progress(bucket))?.after_key).toBe(`${bucket}/b/plain`);
+    expect(await runLifecycle(env, now + 1, budget)).toMatchObject({ listed: 2, expired: 2, passesFinished: 1 });
+    expect(await keys(bucket)).toEqual([]);
+    for (const o of [first, second]) expect(await traces(o.uploadId)).toMatchObject({ uploads: 0, parts: 0, objects: 1 });
   });
 
   it("Date rules expire every covered object once the date has come; size filters select by plaintext size", async () => {
