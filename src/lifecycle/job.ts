@@ -36,9 +36,13 @@ export interface LifecycleBudget {
  * Per run: at most 20 list calls (up to 20,000 keys; 2,000 when size filters need each
  * object's envelope), each with a D1 progress write, an R2 delete and two D1 lookups;
  * 5000 deletes (LIFECYCLE_DELETES_PER_RUN), of which 250 multipart objects (an R2 head and
- * a D1 write each); 30 aborts (about five calls each) — under 900 subrequests at worst,
- * below the paid plan's 1000 per invocation.
+ * a D1 write each); 30 abort units (a lookup, or an abort of about five calls); a D1 write
+ * for each of at most BUCKETS_PER_RUN buckets — under 900 subrequests at worst, below the
+ * paid plan's 1000 per invocation.
  */
+/** Buckets served per run (each costs at least a D1 write); the least recently served go first. */
+const BUCKETS_PER_RUN = 100;
+
 export const DEFAULT_BUDGET: LifecycleBudget = { listPages: 20, pageSize: 1000, deletes: 5000, multipartDeletes: 250, aborts: 30 };
 
 export interface LifecycleReport {
@@ -71,8 +75,10 @@ export async function runLifecycle(env: Env, now = Date.now(), budget?: Lifecycl
   const { results } = await env.DB.prepare(
     `SELECT b.name, b.lifecycle, p.after_key, p.pass_started_at, p.last_pass_at
      FROM buckets b LEFT JOIN lifecycle_progress p ON p.bucket = b.name
-     WHERE b.lifecycle IS NOT NULL ORDER BY COALESCE(p.updated_at, 0), b.name`,
-  ).all<BucketRow>();
+     WHERE b.lifecycle IS NOT NULL ORDER BY COALESCE(p.updated_at, 0), b.name LIMIT ?`,
+  )
+    .bind(BUCKETS_PER_RUN)
+    .all<BucketRow>();
   for (const row of results) {
     if (left.listPages <= 0 || left.deletes <= 0 || left.multipartDeletes <= 0) {
       report.budgetExhausted = true;
@@ -102,7 +108,9 @@ async function abortDueUploads(deps: CleanupDeps, db: D1Database, bucket: string
       )
       .bind(bucket, today - rule.abortAfterDays * DAY_MS, prefix, left.aborts)
       .all<{ upload_id: string }>();
+    left.aborts--; // the query itself
     for (const { upload_id } of results) {
+      if (left.aborts <= 0) break;
       left.aborts--;
       if ((await abortUpload(deps, upload_id, now)) === "aborted") aborted++;
     }
