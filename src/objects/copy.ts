@@ -1,23 +1,14 @@
-import { joinCustomMetadata, signEnvelope, type HttpMetadata } from "../crypto/envelope";
+import { joinCustomMetadata, signEnvelope } from "../crypto/envelope";
 import { sealFacts } from "../crypto/facts";
 import { deriveMacKey, rewrapDataKey } from "../crypto/keys";
-import { Errors } from "../s3/errors";
-import type { SseChoice } from "../s3/sse";
-import type { Bucket } from "../store/buckets";
+import { Errors } from "../errors";
 import { copyMultipartObject } from "./copy-multipart";
 import { objectR2Key } from "./location";
-import { authenticate, type Gate, type ObjectInfo } from "./read";
-import type { ObjectDeps, WrittenObject } from "./write";
+import type { CopyRequest } from "./copy-request";
+import type { ObjectInfo } from "./object-info";
+import { authenticate } from "./read";
+import { WritePreconditionFailed, type ObjectDeps, type WrittenObject } from "./write";
 
-export interface CopyRequest {
-  source: { bucket: Bucket; key: string };
-  target: { bucket: Bucket; key: string };
-  sse: SseChoice;
-  /** New metadata (REPLACE), or null to keep the source's (COPY). */
-  metadata: { http: HttpMetadata; userMetadata: Record<string, string> } | null;
-  gate: Gate;
-  check: (info: ObjectInfo) => void;
-}
 
 /**
  * CopyObject without re-encryption. A stream's key depends only on the data key, salt,
@@ -39,7 +30,7 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
     const sameKek = wk.key.arn === src.keyArn && wk.keyVersion === src.keyVersion && wk.masterVersion === src.masterVersion;
     const wrappedKey = sameKek ? src.wrappedKey : await rewrapDataKey(srcKek, wk.kek, src.wrappedKey);
     const meta = req.metadata ?? { http: src.http, userMetadata: auth.info.userMetadata };
-    const facts = { etag: auth.info.etag, ...(auth.info.checksum ? { checksum: auth.info.checksum } : {}) };
+    const facts = { etag: auth.info.etag, ...(auth.info.checksum ? { checksum: auth.info.checksum } : {}), length: src.length };
     const sealed = await sealFacts(await deps.keys.sealKey(target.bucket.tenantId, wk.masterVersion), target.bucket.name, target.key, facts);
     const envelope = await signEnvelope(
       await deriveMacKey(auth.dataKey),
@@ -64,7 +55,10 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
     piping.catch(() => {}); // observed here: a failed put below would otherwise leave it unhandled
     const put = await deps.r2.put(objectR2Key(target.bucket.name, target.key), fixed.readable, {
       customMetadata: joinCustomMetadata(envelope, meta.userMetadata),
+      ...(req.onlyIf ? { onlyIf: req.onlyIf } : {}),
     });
+    // R2 refused the condition without reading the body; the catch below cancels the source.
+    if (put === null) throw new WritePreconditionFailed();
     await piping;
     return {
       etag: facts.etag,
@@ -73,7 +67,8 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
       mode: req.sse.mode,
       bucketKeyEnabled: req.sse.bucketKeyEnabled,
       ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
-      uploaded: put!.uploaded,
+      uploaded: put.uploaded,
+      r2Etag: put.etag,
       info: auth.info,
     };
   } catch (error) {

@@ -16,7 +16,7 @@ import { completeUpload, partFactsLocation, type RequestedPart } from "../multip
 import { newUploadId } from "../multipart/ids";
 import { abortUpload } from "../multipart/lifecycle";
 import type { UploadStore } from "../multipart/store";
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import { toHex } from "../util/bytes";
 import { writePart } from "./parts";
 import type { ObjectDeps, WrittenObject } from "./write";
@@ -100,7 +100,17 @@ export async function writeMultipartLayout(
       current = next;
       if (!next.ended) rest = prepend((next as BufferedPlaintextWithMore).more, rest);
     }
-    const done = await completeUpload({ r2: deps.r2, keys: deps.keys, store: deps.store }, { uploadId, bucket: req.bucket.name, key: req.key, parts });
+    // A fresh upload only this request knows: no client can retry its Complete, so no
+    // completion record is kept (retentionMs 0).
+    const done = await completeUpload({ r2: deps.r2, keys: deps.keys, store: deps.store, retentionMs: 0 }, {
+      uploadId,
+      bucket: req.bucket.name,
+      key: req.key,
+      tenantId,
+      parts,
+      ...(req.onlyIf ? { condition: async () => ({ onlyIf: req.onlyIf!, header: null }) } : {}),
+    });
+    if (done.kind !== "written") throw new Error("streamed multipart write was not written");
     return {
       etag: done.etag,
       size: done.size,
@@ -109,6 +119,7 @@ export async function writeMultipartLayout(
       bucketKeyEnabled: req.sse.bucketKeyEnabled,
       ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
       uploaded: done.uploaded,
+      r2Etag: done.r2Etag,
     };
   } catch (error) {
     await req.source.cancel(error).catch(() => {});

@@ -1,4 +1,4 @@
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 
 /**
  * ACLs are disabled, as on a bucket with S3 Object Ownership "BucketOwnerEnforced" (AWS's

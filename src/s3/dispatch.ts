@@ -3,8 +3,10 @@ import type { Services } from "../services";
 import { assertAllowed, isOwner } from "./access";
 import { parseAddress } from "./addressing";
 import { authenticate } from "./authenticate";
+import { refuseOversizedBody } from "./body-limit";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
+import { policyUsesExistingTags } from "./handlers/object-tagging";
 import { assertKeyFits } from "./handlers/objects";
 import { resolveOperation, type Operation } from "./operations";
 
@@ -13,6 +15,8 @@ export async function handleS3(request: Request, services: Services, requestId: 
   const url = new URL(request.url);
   const address = parseAddress(request, services.config.baseDomain);
   const operation = resolveOperation(request.method, address, url.searchParams, request.headers);
+  // Before anything else, as Cloudflare's edge would: nothing of the body is read.
+  if (operation.uploadsData) refuseOversizedBody(request, services.config.maxRequestBodyBytes);
   const { auth, verified, principal } = await authenticate(request, services, address);
   if (auth.kind === "query") request = withHoistedHeaders(request, url);
   const ctx: S3Context = { request, url, requestId, services, address, auth, verified, principal, bucket: null };
@@ -56,6 +60,8 @@ function authorizeOperation(ctx: S3Context, operation: Operation): void {
     // bucket policy, so a policy can never lock its own tenant out.
     if (operation.config === "policy" && ctx.principal?.role === "tenant_admin") return;
   }
+  // The handler authorizes with the object's tags (handlers/object-tagging.ts authorizedObject).
+  if (operation.existingTags && policyUsesExistingTags(bucket)) return;
   const key = actionLevel(operation.action) === "object" ? (ctx.address.key ?? undefined) : undefined;
   assertAllowed(ctx, bucket, operation.action, key);
 }

@@ -1,7 +1,7 @@
 import type { S3Action } from "../policy";
 import type { Address } from "./addressing";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 import * as acl from "./handlers/acl";
 import * as buckets from "./handlers/buckets";
 import * as cors from "./handlers/cors";
@@ -11,6 +11,7 @@ import * as lifecycle from "./handlers/lifecycle";
 import * as list from "./handlers/list";
 import * as multipart from "./handlers/multipart";
 import * as multipartList from "./handlers/multipart-list";
+import * as objectTagging from "./handlers/object-tagging";
 import * as objects from "./handlers/objects";
 import * as ownership from "./handlers/ownership";
 import * as policy from "./handlers/policy";
@@ -30,6 +31,10 @@ export interface Operation {
   action: S3Action | null;
   needsBucket: boolean;
   config?: "policy" | "owner";
+  /** Its body is object data (PutObject, UploadPart, POST Object): held to MAX_REQUEST_BODY_BYTES. */
+  uploadsData?: true;
+  /** GetObject/HeadObject: when the policy tests s3:ExistingObjectTag, the handler authorizes with the object's tags. */
+  existingTags?: boolean;
   handler: Handler;
 }
 
@@ -46,7 +51,6 @@ export const extraOperations: Array<(method: string, address: Address, query: UR
 
 /**
  * Sub-resources S3 has that this endpoint does not implement: 501 at once, never a 500.
- * (Tagging is implemented on buckets only; object tagging answers 501 below.)
  */
 const UNIMPLEMENTED = [
   "accelerate", "analytics", "intelligent-tiering", "inventory", "legal-hold", "logging", "metrics", "notification",
@@ -60,13 +64,31 @@ function notImplemented(name: string): Operation {
   }, { needsBucket: false });
 }
 
+/**
+ * The tagging handlers authorize themselves (action null): the policy may test the
+ * object's current tags and the body's, known only once they are loaded.
+ */
+function objectTaggingOperation(m: string): Operation {
+  switch (m) {
+    case "GET":
+      return op("GetObjectTagging", null, objectTagging.getObjectTagging, { needsBucket: true });
+    case "PUT":
+      return op("PutObjectTagging", null, objectTagging.putObjectTagging, { needsBucket: true });
+    case "DELETE":
+      return op("DeleteObjectTagging", null, objectTagging.deleteObjectTagging, { needsBucket: true });
+  }
+  throw Errors.MethodNotAllowed({ Method: m, ResourceType: "OBJECT" });
+}
+
 export function resolveOperation(method: string, address: Address, query: URLSearchParams, headers: Headers): Operation {
   for (const resolve of extraOperations) {
     const found = resolve(method, address, query, headers);
     if (found) return found;
   }
-  for (const sub of UNIMPLEMENTED) if (query.has(sub)) return notImplemented(sub);
   const m = method.toUpperCase();
+  // Object tagging (?tagging on a key); bucket tagging is in the bucket switch below.
+  if (address.bucket !== null && address.key !== null && query.has("tagging")) return objectTaggingOperation(m);
+  for (const sub of UNIMPLEMENTED) if (query.has(sub)) return notImplemented(sub);
 
   if (address.bucket === null) {
     if (m === "GET") return op("ListBuckets", "s3:ListAllMyBuckets", buckets.listBuckets, { needsBucket: false });
@@ -116,27 +138,26 @@ export function resolveOperation(method: string, address: Address, query: URLSea
       case "POST":
         if (query.has("delete")) return op("DeleteObjects", null, deleteObjects, { needsBucket: true });
         // Browser form upload: authenticated by the form's signed policy, authorized per key by its handler.
-        return op("PostObject", null, postObject, { needsBucket: true });
+        return op("PostObject", null, postObject, { needsBucket: true, uploadsData: true });
     }
     throw Errors.MethodNotAllowed({ Method: m, ResourceType: "BUCKET" });
   }
 
-  if (query.has("tagging")) return notImplemented("tagging");
   switch (m) {
     case "GET":
       if (query.has("acl")) return op("GetObjectAcl", "s3:GetObject", acl.getAcl);
       if (query.has("uploadId")) return op("ListParts", "s3:ListMultipartUploadParts", multipartList.listParts);
-      return op("GetObject", "s3:GetObject", objects.getObject);
+      return op("GetObject", "s3:GetObject", objects.getObject, { existingTags: true });
     case "HEAD":
-      return op("HeadObject", "s3:GetObject", objects.headObject);
+      return op("HeadObject", "s3:GetObject", objects.headObject, { existingTags: true });
     case "PUT":
       if (query.has("acl")) return op("PutObjectAcl", "s3:PutObjectAcl", acl.putAcl);
       // UploadPart(Copy) and Complete are s3:PutObject, authorized by their handlers with the
       // upload's recorded encryption as the policy's SSE condition keys.
       if (query.has("uploadId") && headers.has("x-amz-copy-source")) return op("UploadPartCopy", null, multipart.uploadPartCopy, { needsBucket: true });
-      if (query.has("uploadId")) return op("UploadPart", null, multipart.uploadPart, { needsBucket: true });
+      if (query.has("uploadId")) return op("UploadPart", null, multipart.uploadPart, { needsBucket: true, uploadsData: true });
       if (headers.has("x-amz-copy-source")) return op("CopyObject", "s3:PutObject", objects.copyObjectHandler);
-      return op("PutObject", "s3:PutObject", objects.putObject);
+      return op("PutObject", "s3:PutObject", objects.putObject, { uploadsData: true });
     case "DELETE":
       if (query.has("uploadId")) return op("AbortMultipartUpload", "s3:AbortMultipartUpload", multipart.abortMultipartUpload);
       return op("DeleteObject", "s3:DeleteObject", objects.deleteObject);

@@ -1,13 +1,20 @@
 import type { SseMode } from "../crypto/envelope";
 import type { Bucket } from "../store/buckets";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 import type { SseChoice } from "./sse";
 
 /**
- * SSE-KMS rules from the OBS SSE-KMS page and AWS: SigV4 and TLS are required; only the
- * bucket-owning tenant's principals can create or read SSE-KMS objects (no policy can
- * grant another tenant access); only tenant_admin may ask for SSE-KMS explicitly.
+ * SSE-KMS rules from the OBS SSE-KMS page and AWS (README, "Who may do what"). They apply
+ * after the bucket policy and can only refuse, never allow:
+ *
+ * - SSE-KMS needs SigV4 and, when configured, TLS.
+ * - Only the owning tenant's tenant_admin may use SSE-KMS: create (header or bucket
+ *   default), read, copy or re-key an SSE-KMS object, write into or list an SSE-KMS
+ *   upload, set or remove a KMS bucket default — as AWS refuses a principal without KMS
+ *   permissions. Members may still delete and overwrite within their tenant.
+ * - No other tenant (nor anonymous) reaches an SSE-KMS object in any way, whatever any
+ *   policy says: no read, copy, overwrite or delete (guards in write-guard.ts).
  */
 export function assertKmsTransport(ctx: S3Context): void {
   if (ctx.auth.kind === "v2") {
@@ -24,24 +31,52 @@ export function assertKmsTransport(ctx: S3Context): void {
   }
 }
 
-/** Checks a write's encryption choice (PUT, POST, Copy target, CreateMultipartUpload). */
-export function assertMayWriteWith(ctx: S3Context, bucket: Bucket, sse: SseChoice): void {
-  if (sse.mode !== "aws:kms") return;
-  assertKmsTransport(ctx);
-  const p = ctx.principal;
-  if (!p || p.tenantId !== bucket.tenantId) {
-    throw Errors.AccessDenied({}, "SSE-KMS objects can only be created by principals of the tenant that owns the bucket.");
-  }
-  if (sse.explicit && p.role !== "tenant_admin") {
-    throw Errors.AccessDenied({}, "Only users with the tenant_admin role can use SSE-KMS.");
-  }
+export const KMS_ROLE_MESSAGE = "Only users with the tenant_admin role can use SSE-KMS.";
+const KMS_TENANT_MESSAGE = "SSE-KMS objects can only be created by principals of the tenant that owns the bucket.";
+
+/** True for principals of the tenant that owns the bucket (any role). */
+export function inOwningTenant(ctx: S3Context, bucket: Bucket): boolean {
+  return ctx.principal !== null && ctx.principal.tenantId === bucket.tenantId;
 }
 
-/** Checks a read of an object encrypted with `mode` (GET, HEAD, copy source). */
-export function assertMayRead(ctx: S3Context, bucket: Bucket, mode: SseMode): void {
-  if (mode !== "aws:kms") return;
-  if (ctx.principal?.tenantId !== bucket.tenantId) throw Errors.AccessDenied();
+/**
+ * The owning tenant's tenant_admin, or 403. Another tenant hears a plain "Access Denied"
+ * on reads (nothing about what the key holds); a member hears the rule.
+ */
+function assertKmsUser(ctx: S3Context, bucket: Bucket, foreignMessage?: string): void {
+  if (!inOwningTenant(ctx, bucket)) throw Errors.AccessDenied({}, foreignMessage);
+  if (ctx.principal!.role !== "tenant_admin") throw Errors.AccessDenied({}, KMS_ROLE_MESSAGE);
+}
+
+/** A write's encryption choice (PUT, POST, Copy target, CreateMultipartUpload, UploadPart and Complete of an upload). */
+export function assertMayWriteWith(ctx: S3Context, bucket: Bucket, sse: Pick<SseChoice, "mode">): void {
+  if (sse.mode !== "aws:kms") return;
   assertKmsTransport(ctx);
+  assertKmsUser(ctx, bucket, KMS_TENANT_MESSAGE);
+}
+
+/** A read of an object (or an upload's parts) encrypted with `mode`: GET, HEAD, copy source, ListParts. */
+export function assertMayRead(ctx: S3Context, bucket: Bucket, mode: SseMode | "unknown"): void {
+  if (mode === "AES256") return;
+  assertKmsUser(ctx, bucket);
+  assertKmsTransport(ctx);
+}
+
+/**
+ * Removing or replacing an object stored with `mode` (DeleteObject(s), overwrites, Abort of
+ * an upload): the owning tenant may, whatever the role; nobody else may touch SSE-KMS data.
+ * "unknown" (an envelope that does not decode) is protected like SSE-KMS.
+ */
+export function assertMayReplace(ctx: S3Context, bucket: Bucket, mode: SseMode | "unknown"): void {
+  if (mode === "AES256" || inOwningTenant(ctx, bucket)) return;
+  throw Errors.AccessDenied();
+}
+
+/** Put/DeleteBucketEncryption: setting or removing an SSE-KMS default is an SSE-KMS interface. */
+export function assertMayChangeDefault(ctx: S3Context, bucket: Bucket, current: SseMode | null, next: SseMode | null): void {
+  if (current !== "aws:kms" && next !== "aws:kms") return;
+  if (next === "aws:kms") assertKmsTransport(ctx);
+  assertKmsUser(ctx, bucket);
 }
 
 /** SSE request headers are only for writes; on reads S3 answers InvalidArgument. */

@@ -12,6 +12,8 @@ export interface Bucket {
   lifecycle: string | null;
   publicAccessBlock: string | null;
   tagging: string | null;
+  /** Some object in the bucket has (or had) tags: GET/HEAD look them up (else 0 queries). */
+  hasObjectTags: boolean;
 }
 
 interface BucketRow {
@@ -25,6 +27,7 @@ interface BucketRow {
   lifecycle: string | null;
   public_access_block: string | null;
   tagging: string | null;
+  has_object_tags?: number;
 }
 
 const fromRow = (r: BucketRow): Bucket => ({
@@ -38,6 +41,7 @@ const fromRow = (r: BucketRow): Bucket => ({
   lifecycle: r.lifecycle,
   publicAccessBlock: r.public_access_block,
   tagging: r.tagging,
+  hasObjectTags: r.has_object_tags === 1,
 });
 
 /**
@@ -103,6 +107,11 @@ export class BucketStore {
   async listAll(): Promise<Bucket[]> {
     const { results } = await this.db.prepare("SELECT * FROM buckets ORDER BY name").all<BucketRow>();
     return results.map(fromRow);
+  }
+
+  /** Drops this isolate's cached row (after a write made elsewhere, e.g. the object-tags flag). */
+  forget(name: string): void {
+    cache.delete(name);
   }
 
   async setSetting(name: string, setting: BucketSetting, value: string | null): Promise<void> {

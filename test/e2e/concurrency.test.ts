@@ -318,6 +318,8 @@ describe("64 concurrent clients", () => {
           const body = await readBody(out);
           const version = known(out);
           if (typeof version === "string") return outcome.mismatches.push(`${what}: ${version}`);
+          // SSE-KMS is a tenant_admin interface: a member must never be served an SSE-KMS object.
+          if (!who.admin && version.sse === "aws:kms") return outcome.mismatches.push(`${what}: a member read SSE-KMS version ${version.id}`);
           checkSse(what, version, out);
           if (!range) {
             if (body.length !== version.size || sha256(body) !== version.sha) outcome.mismatches.push(`${what}: body of ${body.length} B is not version ${version.id} (${version.size} B)`);
@@ -393,6 +395,8 @@ describe("64 concurrent clients", () => {
                 const actual = Number((error as { ActualObjectSize?: string }).ActualObjectSize);
                 Object.assign(detail, { key: shared.key, range, actual, before, sizes: [...shared.versions.values()].map((v) => v.size) });
                 if (code === "NoSuchKey" && (before === 0 || shared.deletesIssued > 0)) expected = ["NoSuchKey"];
+                // A member reading a shared key an admin last wrote with SSE-KMS: refused (README, "Who may do what").
+                if (code === "AccessDenied" && !who.admin && [...shared.versions.values()].some((v) => v.sse === "aws:kms")) expected = ["AccessDenied"];
                 if (code === "InvalidRange" && range && [...shared.versions.values()].some((v) => v.size === actual && expectedSpan(range, v.size) === "unsatisfiable")) expected = ["InvalidRange"];
                 throw error;
               }

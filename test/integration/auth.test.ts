@@ -214,8 +214,6 @@ describe("a body that does not match what was signed or declared is never stored
 
 describe("unimplemented operations and error documents", () => {
   it.each([
-    ["GET", "tagging", "obj"],
-    ["PUT", "tagging", "obj"],
     ["GET", "inventory", undefined],
     ["PUT", "accelerate", undefined],
     ["GET", "website", undefined],

@@ -131,10 +131,20 @@ describe("choosing the encryption", () => {
     // An explicit header still wins over the default.
     const explicit = await send("adminA", { method: "PUT", bucket: b, key: "explicit", body: "d", headers: { [SSE]: "AES256" } });
     expect(explicit.headers.get(SSE)).toBe("AES256");
-    // A member may upload into a bucket whose default is SSE-KMS: the member did not ask for SSE-KMS.
-    const member = await send("memberA", { method: "PUT", bucket: b, key: "by-member", body: "m" });
-    expect(member.status).toBe(200);
-    expect(member.headers.get(SSE)).toBe("aws:kms");
+    // A member's plain PUT into a bucket whose default is SSE-KMS would create an SSE-KMS
+    // object: refused as AWS refuses a principal without KMS permissions; nothing stored.
+    // SSE-S3 asked for explicitly is still fine.
+    const member = await expectError(send("memberA", { method: "PUT", bucket: b, key: "by-member", body: "m" }), 403, "AccessDenied");
+    expect(member.message).toBe("Only users with the tenant_admin role can use SSE-KMS.");
+    expect((await send("adminA", { method: "HEAD", bucket: b, key: "by-member" })).status).toBe(404);
+    const memberS3 = await send("memberA", { method: "PUT", bucket: b, key: "by-member", body: "m", headers: { [SSE]: "AES256" } });
+    expect(memberS3.status).toBe(200);
+    expect(memberS3.headers.get(SSE)).toBe("AES256");
+    // Nor may a member remove or replace the SSE-KMS default.
+    await expectError(send("memberA", { method: "DELETE", bucket: b, query: { encryption: "" } }), 403, "AccessDenied");
+    const sseS3Default = `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
+    await expectError(send("memberA", { method: "PUT", bucket: b, query: { encryption: "" }, body: sseS3Default }), 403, "AccessDenied");
+    expect(await (await send("adminA", { method: "GET", bucket: b, query: { encryption: "" } })).text()).toContain("<SSEAlgorithm>aws:kms</SSEAlgorithm>");
 
     // aws:kms default without a key id → the tenant's default CMK.
     const noKey = `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
@@ -242,6 +252,17 @@ describe("invalid SSE requests", () => {
   it("SSE-C headers → 501 NotImplemented, nothing stored", async () => {
     await expectError(put("ssec", "x", { "x-amz-server-side-encryption-customer-algorithm": "AES256" }), 501, "NotImplemented");
     expect((await send("adminA", { method: "HEAD", bucket, key: "ssec" })).status).toBe(404);
+  });
+
+  it("SSE-C headers together with aws:kms (or AES256) → 400 InvalidArgument before any 501, on PUT, Copy and Create", async () => {
+    const ssec = { "x-amz-server-side-encryption-customer-algorithm": "AES256", "x-amz-server-side-encryption-customer-key": btoa("k".repeat(32)) };
+    const e = await expectError(put("ssec-kms", "x", { ...ssec, "x-amz-server-side-encryption": "aws:kms" }), 400, "InvalidArgument");
+    expect(e.message).toBe("Server Side Encryption with Customer provided key is incompatible with the encryption method specified");
+    expect(e.text).toContain("<ArgumentName>x-amz-server-side-encryption</ArgumentName>");
+    await expectError(put("ssec-kms", "x", { ...ssec, "x-amz-server-side-encryption": "AES256" }), 400, "InvalidArgument");
+    await expectError(send("adminA", { method: "POST", bucket, key: "ssec-kms", query: { uploads: "" }, headers: { ...ssec, "x-amz-server-side-encryption": "aws:kms" } }), 400, "InvalidArgument");
+    await expectError(send("adminA", { method: "PUT", bucket, key: "ssec-kms", headers: { ...ssec, "x-amz-server-side-encryption": "aws:kms", "x-amz-copy-source": `${bucket}/readme` } }), 400, "InvalidArgument");
+    expect((await send("adminA", { method: "HEAD", bucket, key: "ssec-kms" })).status).toBe(404);
   });
 
   it("nothing is stored by a refused request", async () => {
@@ -365,8 +386,11 @@ describe("who may use SSE-KMS", () => {
     expect((await send("adminB", { method: "PUT", bucket: own, key: "copied", headers: { "x-amz-copy-source": `/${b}/s3` } })).status).toBe(200);
     // Nor can it create SSE-KMS objects in the bucket, though the policy grants s3:PutObject.
     await expectError(send("adminB", { method: "PUT", bucket: b, key: "b-kms", body: "x", headers: kms }), 403, "AccessDenied");
-    // And the owner's tenant still reads it.
-    expect(await (await send("memberA", { method: "GET", bucket: b, key: "kms" })).text()).toBe("kms secret");
+    // And the owner's tenant_admin still reads it; the owner's member does not (SSE-KMS is
+    // a tenant_admin interface).
+    expect(await (await send("adminA", { method: "GET", bucket: b, key: "kms" })).text()).toBe("kms secret");
+    const member = await expectError(send("memberA", { method: "GET", bucket: b, key: "kms" }), 403, "AccessDenied");
+    expect(member.message).toBe("Only users with the tenant_admin role can use SSE-KMS.");
   });
 });
 

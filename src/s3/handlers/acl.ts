@@ -1,7 +1,7 @@
 import { objectR2Key } from "../../objects/location";
 import { assertOwnerOnlyAclHeaders } from "../acl";
 import { requireBucket, type S3Context } from "../context";
-import { Errors, S3Error } from "../errors";
+import { Errors, S3Error } from "../../errors";
 import { childArray, childText, parseXmlDocument, xmlResponse } from "../xml";
 import { readBodyText } from "./body-text";
 

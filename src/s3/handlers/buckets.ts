@@ -3,11 +3,12 @@ import { UploadStore } from "../../multipart/store";
 import { bucketIsEmpty } from "../../objects/list";
 import { invalidatePolicy } from "../../policy";
 import { validBucketName } from "../addressing";
+import { ObjectTagStore } from "../../store/object-tags";
 import type { S3Context } from "../context";
 import { requireBucket } from "../context";
 import { assertCreateBucketAcl } from "../acl";
-import { Errors } from "../errors";
-import { buildXml, childText, parseXmlDocument, xmlResponse } from "../xml";
+import { Errors } from "../../errors";
+import { buildXml, childToken, parseXmlDocument, xmlResponse } from "../xml";
 import { readBodyText } from "./body-text";
 
 export async function listBuckets(ctx: S3Context): Promise<Response> {
@@ -35,7 +36,7 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
   const text = await readBodyText(ctx, 64 * 1024);
   if (text.trim() !== "") {
     const config = parseXmlDocument(text, "CreateBucketConfiguration");
-    const constraint = childText(config, "LocationConstraint");
+    const constraint = childToken(config, "LocationConstraint");
     // us-east-1 has no explicit constraint in S3; we accept our own region either way.
     if (constraint !== undefined && constraint !== "" && constraint !== region) {
       // Like a region-specific S3 endpoint: another real region is "incompatible", anything
@@ -75,6 +76,8 @@ export async function deleteBucket(ctx: S3Context): Promise<Response> {
   // As in S3, uploads in progress do not keep a bucket alive: they are aborted with it
   // (and whatever a race leaves is retired by the scheduled multipart clean-up).
   await releaseBucket({ r2: ctx.services.objects.r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name);
+  // Tag rows of its (deleted) objects: a bucket of the same name starts without any.
+  if (bucket.hasObjectTags) await new ObjectTagStore(ctx.services.env.DB).deleteBucket(bucket.name);
   return new Response(null, { status: 204 });
 }
 

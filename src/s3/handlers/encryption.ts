@@ -1,8 +1,10 @@
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
+import type { SseMode } from "../../crypto/envelope";
+import type { Bucket } from "../../store/buckets";
 import { parseDefaultEncryption, type DefaultEncryption } from "../sse";
-import { assertMayWriteWith } from "../sse-rules";
-import { childArray, childText, xmlResponse } from "../xml";
+import { assertMayChangeDefault } from "../sse-rules";
+import { childArray, childText, childToken, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
 
 /**
@@ -33,9 +35,9 @@ export async function putBucketEncryption(ctx: S3Context): Promise<Response> {
   if (rules.length !== 1 || rule === null || typeof rule !== "object") throw Errors.MalformedXML();
   const apply = (rule as Record<string, unknown>)["ApplyServerSideEncryptionByDefault"];
   if (apply === undefined || typeof apply !== "object" || apply === null) throw Errors.MalformedXML();
-  const algorithm = childText(apply, "SSEAlgorithm");
-  const keyId = childText(apply, "KMSMasterKeyID");
-  const bucketKey = childText(rule, "BucketKeyEnabled");
+  const algorithm = childToken(apply, "SSEAlgorithm");
+  const keyId = childText(apply, "KMSMasterKeyID"); // a key id or alias the user chose: as sent
+  const bucketKey = childToken(rule, "BucketKeyEnabled");
   if (algorithm !== "AES256" && algorithm !== "aws:kms") {
     throw Errors.MalformedXML({}, "The XML you provided was not well-formed or did not validate against our published schema");
   }
@@ -48,18 +50,21 @@ export async function putBucketEncryption(ctx: S3Context): Promise<Response> {
     ...(keyId ? { keyId } : {}),
     bucketKeyEnabled: bucketKey === "true",
   };
-  if (algorithm === "aws:kms") {
-    // Configuring SSE-KMS is itself an SSE-KMS interface (tenant_admin only), and the key
-    // must be one of the owner's usable keys.
-    assertMayWriteWith(ctx, bucket, { mode: "aws:kms", bucketKeyEnabled: config.bucketKeyEnabled, explicit: true });
-    if (keyId) await ctx.services.keys.resolve(bucket.tenantId, keyId);
-  }
+  // Setting or replacing an SSE-KMS default is itself an SSE-KMS interface (tenant_admin
+  // only), and the key must be one of the owner's usable keys.
+  assertMayChangeDefault(ctx, bucket, currentDefault(bucket), algorithm);
+  if (algorithm === "aws:kms" && keyId) await ctx.services.keys.resolve(bucket.tenantId, keyId);
   await ctx.services.buckets.setSetting(bucket.name, "encryption", JSON.stringify(config));
   return new Response(null, { status: 200 });
 }
 
 export async function deleteBucketEncryption(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
+  assertMayChangeDefault(ctx, bucket, currentDefault(bucket), null);
   await ctx.services.buckets.setSetting(bucket.name, "encryption", null);
   return new Response(null, { status: 204 });
+}
+
+function currentDefault(bucket: Bucket): SseMode | null {
+  return parseDefaultEncryption(bucket.encryption)?.algorithm ?? null;
 }

@@ -1,7 +1,7 @@
 import { objectExpiry, parseStoredRules, type LifecycleRule, type RuleFilter, type TagFilter } from "../../lifecycle/rules";
 import type { Bucket } from "../../store/buckets";
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml, requireIntegrityHeader } from "./body-text";
 

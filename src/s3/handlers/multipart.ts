@@ -1,27 +1,29 @@
 import { openBody } from "../../auth/body";
-import { CHECKSUMS, checksumForHeader, parseChecksumAlgorithm, type ChecksumAlgorithm, type Hasher } from "../../checksum";
+import { CHECKSUMS, checksumForHeader, createMd5, parseChecksumAlgorithm, type ChecksumAlgorithm, type Hasher } from "../../checksum";
 import type { PlaintextSource } from "../../crypto/encrypt";
 import { sealFacts, type ObjectFacts } from "../../crypto/facts";
-import { newDataKey, unwrapDataKey, randomBytes } from "../../crypto/keys";
+import { newDataKey, unwrapDataKey } from "../../crypto/keys";
 import { partR2Key, writePart, MAX_PART_BYTES } from "../../objects/parts";
 import { readObject } from "../../objects/read";
 import { assertChecksumType, defaultChecksumType } from "../../multipart/checksum";
-import { completeUpload, partFactsLocation, type RequestedPart } from "../../multipart/complete";
+import { completeUpload, completionApplies, partFactsLocation, type CompleteDeps, type RequestedPart } from "../../multipart/complete";
 import { isUploadId, newUploadId } from "../../multipart/ids";
 import { abortUpload } from "../../multipart/lifecycle";
-import { UploadStore, type ChecksumType, type UploadRecord } from "../../multipart/store";
+import { UploadStore, type ChecksumType, type CompletionRecord, type UploadRecord } from "../../multipart/store";
 import type { Bucket } from "../../store/buckets";
 import { toBase64, toHex } from "../../util/bytes";
 import { ExactReader } from "../../util/exact-reader";
 import { assertAllowed } from "../access";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
-import { Errors } from "../errors";
-import { sseResponseHeaders, type SseChoice } from "../sse";
-import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
-import { childArray, childText, xmlResponse } from "../xml";
+import { Errors } from "../../errors";
+import { SSE, SSE_BUCKET_KEY, SSE_CONTEXT, SSE_KEY_ID, sseResponseHeaders, type SseChoice } from "../sse";
+import { assertMayRead, assertMayReplace, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
+import { guardedWriteCondition, translateWriteError } from "../write-guard";
+import { childArray, childText, childToken, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
-import { chooseEtag, newObjectIntent, parseCopySource, translateWriteError, writeCondition } from "./objects";
+import { tagStore } from "./object-tagging";
+import { assertMayReadSource, newObjectIntent, parseCopySource, recordNewTags } from "./objects";
 
 /**
  * Multipart upload operations (docs/multipart.md). CreateMultipartUpload is the only one
@@ -33,7 +35,7 @@ export function uploadStore(ctx: S3Context): UploadStore {
   return new UploadStore(ctx.services.env.DB);
 }
 
-function uploadSse(upload: UploadRecord): SseChoice & { keyArn: string } {
+function uploadSse(upload: UploadRecord | CompletionRecord): SseChoice & { keyArn: string } {
   return {
     mode: upload.mode,
     keyArn: upload.keyArn,
@@ -53,6 +55,17 @@ async function writableUpload(ctx: S3Context, bucket: Bucket, key: string): Prom
   const uploadId = ctx.url.searchParams.get("uploadId") ?? "";
   const found = isUploadId(uploadId) ? await uploadStore(ctx).get(uploadId) : null;
   const upload = found && found.bucket === bucket.name && found.key === key && found.tenantId === bucket.tenantId ? found : null;
+  authorizeUploadWrite(ctx, bucket, key, upload);
+  if (!upload) throw Errors.NoSuchUpload({ UploadId: uploadId });
+  return upload;
+}
+
+/**
+ * s3:PutObject with the policy keys set from the upload's recorded encryption, then the
+ * SSE-KMS tenant rules for it. `upload` null (unknown to this bucket): the request alone
+ * is authorized, and the caller answers NoSuchUpload.
+ */
+function authorizeUploadWrite(ctx: S3Context, bucket: Bucket, key: string, upload: UploadRecord | CompletionRecord | null): void {
   const extra = upload
     ? {
         "s3:x-amz-server-side-encryption": upload.mode,
@@ -60,9 +73,40 @@ async function writableUpload(ctx: S3Context, bucket: Bucket, key: string): Prom
       }
     : undefined;
   assertAllowed(ctx, bucket, "s3:PutObject", key, extra ? { extra } : {});
-  if (!upload) throw Errors.NoSuchUpload({ UploadId: uploadId });
-  assertMayWriteWith(ctx, bucket, uploadSse(upload));
-  return upload;
+  if (upload) assertMayWriteWith(ctx, bucket, uploadSse(upload));
+}
+
+function completeDeps(ctx: S3Context): CompleteDeps {
+  return {
+    r2: ctx.services.objects.r2,
+    keys: ctx.services.keys,
+    store: uploadStore(ctx),
+    retentionMs: ctx.services.config.multipartCompletionRetentionHours * 3600 * 1000,
+  };
+}
+
+/**
+ * The upload a Complete names, authorized exactly as a first Complete: an upload in
+ * progress, or one already completed whose record is kept for retries (same policy keys
+ * from its recorded encryption, same SSE-KMS tenant rules), so a retry tells another
+ * principal nothing a first Complete would not.
+ */
+async function completableUpload(ctx: S3Context, bucket: Bucket, key: string): Promise<string> {
+  const uploadId = ctx.url.searchParams.get("uploadId") ?? "";
+  const store = uploadStore(ctx);
+  const here = { bucket: bucket.name, key, tenantId: bucket.tenantId };
+  let target: UploadRecord | CompletionRecord | null = null;
+  if (isUploadId(uploadId)) {
+    const found = await store.get(uploadId);
+    if (found && found.bucket === bucket.name && found.key === key && found.tenantId === bucket.tenantId) target = found;
+    else if (!found) {
+      const record = await store.getCompletion(uploadId);
+      if (record && completionApplies(record, here, Date.now(), completeDeps(ctx).retentionMs)) target = record;
+    }
+  }
+  authorizeUploadWrite(ctx, bucket, key, target);
+  if (!target) throw Errors.NoSuchUpload({ UploadId: uploadId });
+  return uploadId;
 }
 
 /** The upload a request names (Abort, ListParts: the dispatcher already authorized them). */
@@ -83,7 +127,7 @@ function parsePartNumber(raw: string | null): number {
 // ---- CreateMultipartUpload -------------------------------------------------------------
 
 export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
-  const { bucket, key, headers, sse, http, userMetadata } = newObjectIntent(ctx);
+  const { bucket, key, headers, sse, http, userMetadata, tags } = newObjectIntent(ctx);
   const { algorithm, type } = checksumSettings(headers);
 
   const wk = await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
@@ -108,6 +152,8 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
     ...(algorithm ? { checksumAlgorithm: algorithm, checksumType: type! } : {}),
     createdAt: Date.now(),
   });
+  // Applied to the object at Complete; one more D1 write only when there are tags.
+  if (tags.length > 0) await tagStore(ctx).putUploadTags(uploadId, tags);
   const out = new Headers(sseResponseHeaders({ ...sse, keyArn: wk.key.arn }));
   if (algorithm) {
     out.set("x-amz-checksum-algorithm", algorithm);
@@ -208,14 +254,36 @@ async function storePart(
   return { facts: partFacts, uploaded: written.uploaded };
 }
 
-/** UploadPart and UploadPartCopy: the part number, no SSE headers, a writable upload. */
+/**
+ * SSE headers on UploadPart(Copy): the encryption is the upload's, set at Create. Clients
+ * that copy Create's headers onto every request exist, so headers that state the upload's
+ * own settings are accepted and ignored, as AWS does; only a conflicting one is 400.
+ * The key id may name the upload's key by ARN or by its bare id.
+ */
+function assertSseHeadersMatch(headers: Headers, upload: UploadRecord): void {
+  const conflict = (name: string, value: string) =>
+    Errors.InvalidArgument({ ArgumentName: name, ArgumentValue: value }, `The ${name} header does not match the encryption of the multipart upload.`);
+  const algorithm = headers.get(SSE);
+  if (algorithm !== null && algorithm !== upload.mode) throw conflict(SSE, algorithm);
+  const keyId = headers.get(SSE_KEY_ID);
+  if (keyId !== null) {
+    const matches = upload.mode === "aws:kms" && (keyId === upload.keyArn || upload.keyArn.endsWith(`:key/${keyId}`));
+    if (!matches) throw conflict(SSE_KEY_ID, keyId);
+  }
+  const context = headers.get(SSE_CONTEXT);
+  if (context !== null && context !== upload.context) throw conflict(SSE_CONTEXT, context);
+  const bucketKey = headers.get(SSE_BUCKET_KEY);
+  if (bucketKey !== null && bucketKey.toLowerCase() !== String(upload.bucketKeyEnabled)) throw conflict(SSE_BUCKET_KEY, bucketKey);
+}
+
+/** UploadPart and UploadPartCopy: the part number, a writable upload, SSE headers only if they match it. */
 async function partTarget(ctx: S3Context) {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const headers = ctx.request.headers;
   const partNumber = parsePartNumber(ctx.url.searchParams.get("partNumber"));
-  assertNoSseHeaders(headers);
   const upload = await writableUpload(ctx, bucket, key);
+  assertSseHeadersMatch(headers, upload);
   return { headers, partNumber, upload };
 }
 
@@ -228,17 +296,18 @@ export async function uploadPart(ctx: S3Context): Promise<Response> {
       `Checksum Type mismatch occurred, expected checksum Type: ${upload.checksumAlgorithm.toLowerCase()}, actual checksum Type: ${sent.toLowerCase()}`,
     );
   }
-  const body = openBody(ctx.request, ctx.verified, { computeMd5: false });
+  // The part's ETag is the MD5 of its plaintext, as S3's: computed while the body streams
+  // (the response is sent after it), so an identical part sent again gets the same ETag.
+  const body = openBody(ctx.request, ctx.verified, { computeMd5: true });
   if (body.length === null) throw Errors.MissingContentLength();
   if (body.length > MAX_PART_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PART_BYTES) });
   // With an upload checksum the client did not send for this part, compute it ourselves.
   const own = upload.checksumAlgorithm && !sent ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
-  const etag = chooseEtag(headers);
   const stored = await storePart(ctx, upload, partNumber, body.length, own ? hashing(body, own) : body, async () => {
     const checksum = own ? { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } : body.result.checksum;
-    return { etag, ...(checksum ? { checksum } : {}) };
+    return { etag: toHex(body.result.md5!), ...(checksum ? { checksum } : {}) };
   });
-  const out = new Headers({ ETag: `"${etag}"`, ...sseResponseHeaders(uploadSse(upload)) });
+  const out = new Headers({ ETag: `"${stored.facts.etag}"`, ...sseResponseHeaders(uploadSse(upload)) });
   const checksum = stored.facts.checksum;
   if (checksum) out.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
   return new Response(null, { status: 200, headers: out });
@@ -272,7 +341,7 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
   const src = parseCopySource(ctx);
   const sourceBucket = await ctx.services.buckets.get(src.bucket);
   if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });
-  assertAllowed(ctx, sourceBucket, "s3:GetObject", src.key);
+  await assertMayReadSource(ctx, sourceBucket, src.key);
   const range = parseCopyRange(headers.get("x-amz-copy-source-range"));
   const conditions = readConditions(headers, "x-amz-copy-source-");
 
@@ -283,12 +352,8 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
     range ? { kind: "bounded", ...range } : null,
     (mode) => assertMayRead(ctx, sourceBucket, mode),
     (info) => {
-      if (range && range.last >= info.size) {
-        throw Errors.InvalidArgument(
-          { ArgumentName: "x-amz-copy-source-range", ArgumentValue: headers.get("x-amz-copy-source-range")! },
-          `Range specified is not valid for source object of size: ${info.size}`,
-        );
-      }
+      // A range outside the source: 416 InvalidRange, as AWS answers UploadPartCopy.
+      if (range && range.last >= info.size) throw Errors.InvalidRange({ ActualObjectSize: String(info.size), RangeRequested: headers.get("x-amz-copy-source-range")! });
       evaluateConditions(conditions, info, true);
       const length = range ? range.last - range.first + 1 : info.size;
       if (length > MAX_PART_BYTES) throw Errors.InvalidRequest({}, `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PART_BYTES}`);
@@ -296,13 +361,14 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
   );
   const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
   const own = upload.checksumAlgorithm ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
-  const source = streamSource(read.body);
-  // No client digest describes a copied part: an opaque ETag in the "<hex>-1" form.
-  const etag = `${toHex(randomBytes(16))}-1`;
-  const stored = await storePart(ctx, upload, partNumber, length, own ? hashing(source, own) : source, async () =>
-    own ? { etag, checksum: { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } } : { etag },
-  );
-  const result: Record<string, unknown> = { LastModified: stored.uploaded.toISOString(), ETag: `"${etag}"` };
+  // A copied part's ETag is the MD5 of the bytes it holds, as S3's, hashed as they pass.
+  const md5 = createMd5();
+  const source = hashing(streamSource(read.body), md5);
+  const stored = await storePart(ctx, upload, partNumber, length, own ? hashing(source, own) : source, async () => {
+    const etag = toHex(await md5.digest());
+    return own ? { etag, checksum: { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } } : { etag };
+  });
+  const result: Record<string, unknown> = { LastModified: stored.uploaded.toISOString(), ETag: `"${stored.facts.etag}"` };
   if (stored.facts.checksum) result[`Checksum${stored.facts.checksum.algorithm}`] = stored.facts.checksum.value;
   return xmlResponse("CopyPartResult", result, { headers: sseResponseHeaders(uploadSse(upload)) });
 }
@@ -311,16 +377,21 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
 
 const PART_CHECKSUMS: ChecksumAlgorithm[] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
 
-/** The document's parts: PartNumber and ETag required, strictly ascending part numbers. */
+/**
+ * The document's parts: PartNumber and ETag required. Their order is checked by
+ * completeUpload (InvalidPartOrder when it writes; a retry of a completed upload that
+ * lists them otherwise is another list: NoSuchUpload).
+ */
 function requestedParts(doc: Record<string, unknown>): RequestedPart[] {
   const entries = childArray(doc, "Part");
   if (entries.length === 0 || entries.length > 10_000) throw Errors.MalformedXML();
   const parts: RequestedPart[] = [];
   for (const entry of entries) {
-    const number = childText(entry, "PartNumber");
+    const number = childToken(entry, "PartNumber");
+    // The ETag is compared as sent (after its quotes are stripped), never trimmed.
     const etag = childText(entry, "ETag");
-    if (number === undefined || !/^\d{1,5}$/.test(number.trim()) || etag === undefined) throw Errors.MalformedXML();
-    const partNumber = Number(number.trim());
+    if (number === undefined || !/^\d{1,5}$/.test(number) || etag === undefined) throw Errors.MalformedXML();
+    const partNumber = Number(number);
     if (partNumber < 1 || partNumber > 10_000) {
       throw Errors.InvalidArgument({ ArgumentName: "partNumber", ArgumentValue: number }, "Part number must be an integer between 1 and 10000, inclusive");
     }
@@ -331,7 +402,6 @@ function requestedParts(doc: Record<string, unknown>): RequestedPart[] {
     }
     parts.push({ partNumber, etag, checksums });
   }
-  for (let i = 1; i < parts.length; i++) if (parts[i]!.partNumber <= parts[i - 1]!.partNumber) throw Errors.InvalidPartOrder();
   return parts;
 }
 
@@ -354,24 +424,35 @@ async function completeDocument(ctx: S3Context): Promise<{ doc: Record<string, u
   return full ? { doc, full } : { doc };
 }
 
+/**
+ * CompleteMultipartUpload. A retry of a Complete that succeeded (same part list) gets the
+ * same answer — body and headers — from the upload's completion record, without writing
+ * the object again (docs/multipart.md, "Complete and its retries").
+ */
 export async function completeMultipartUpload(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   assertNoSseHeaders(ctx.request.headers);
-  const upload = await writableUpload(ctx, bucket, key);
-  // If-None-Match: * (only if the key is free) or If-Match (only over that version), as PutObject.
-  const condition = await writeCondition(ctx, bucket, key);
+  const uploadId = await completableUpload(ctx, bucket, key);
   const { doc, full } = await completeDocument(ctx);
   const parts = requestedParts(doc);
-  const done = await completeUpload(
-    { r2: ctx.services.objects.r2, keys: ctx.services.keys, store: uploadStore(ctx) },
-    { uploadId: upload.uploadId, bucket: bucket.name, key, parts, ...(condition ? { condition } : {}), ...(full ? { fullChecksum: full } : {}) },
-  );
+  const done = await completeUpload(completeDeps(ctx), {
+    uploadId,
+    bucket: bucket.name,
+    key,
+    tenantId: bucket.tenantId,
+    parts,
+    // If-None-Match: * (only if the key is free) or If-Match (only over that version), as
+    // PutObject; evaluated only if this request writes (a retry answers the original's result).
+    condition: () => guardedWriteCondition(ctx, bucket, key),
+    ...(full ? { fullChecksum: full } : {}),
+  });
+  if (done.kind === "written") await recordNewTags(ctx, bucket, key, done, done.tags ?? []);
   const result: Record<string, unknown> = { Location: `${ctx.url.origin}${ctx.url.pathname}`, Bucket: bucket.name, Key: key, ETag: `"${done.etag}"` };
-  const out = new Headers(sseResponseHeaders(uploadSse(upload)));
+  const out = new Headers(sseResponseHeaders(done.sse));
   if (done.checksum) {
     result[`Checksum${done.checksum.algorithm}`] = done.checksum.value;
-    result.ChecksumType = upload.checksumType ?? "COMPOSITE";
+    result.ChecksumType = done.checksumType ?? "COMPOSITE";
   }
   return xmlResponse("CompleteMultipartUploadResult", result, { headers: out });
 }
@@ -380,6 +461,7 @@ export async function abortMultipartUpload(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const upload = await namedUpload(ctx, bucket, key);
+  assertMayReplace(ctx, bucket, upload.mode);
   const outcome = await abortUpload({ r2: ctx.services.objects.r2, store: uploadStore(ctx) }, upload.uploadId);
   if (outcome === "gone") throw Errors.NoSuchUpload({ UploadId: upload.uploadId });
   if (outcome === "busy") throw Errors.OperationAborted();

@@ -1,11 +1,11 @@
 import { openBody } from "../../auth/body";
 import { checksumForHeader } from "../../checksum";
-import { LengthMismatchError } from "../../crypto/errors";
 import { randomBytes } from "../../crypto/keys";
 import { copyObject } from "../../objects/copy";
 import { maxKeyBytes, objectR2Key } from "../../objects/location";
-import { readObject, statObject, type ObjectInfo } from "../../objects/read";
-import { WritePreconditionFailed, writeObject } from "../../objects/write";
+import type { ObjectInfo } from "../../objects/object-info";
+import { readObject, statObject } from "../../objects/read";
+import { writeObject } from "../../objects/write";
 import type { Bucket } from "../../store/buckets";
 import { fromBase64, toHex } from "../../util/bytes";
 import { markDeadAfter } from "../../multipart/lifecycle";
@@ -14,11 +14,15 @@ import { assertAllowed } from "../access";
 import { assertOwnerOnlyAclHeaders } from "../acl";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
-import { Errors, S3Error } from "../errors";
+import { Errors, S3Error } from "../../errors";
 import { applyResponseOverrides, httpMetadataFrom, objectResponseHeaders, userMetadataFrom } from "../object-headers";
-import { parseRange, resolveRange } from "../range";
+import { parseRange, resolveRange } from "../../util/range";
 import { chooseSse, parseDefaultEncryption, sseFromHeaders, sseResponseHeaders } from "../sse";
 import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
+import type { Tag } from "../../store/object-tags";
+import { tagsFromHeader } from "../tagging";
+import { assertMayDeleteKey, guardedWriteCondition, translateWriteError } from "../write-guard";
+import { authorizedObject, policyUsesExistingTags, tagsOf, tagStore } from "./object-tagging";
 import { buildXml } from "../xml";
 import { expirationHeader } from "./lifecycle";
 import { headPart, partNumberParam } from "./object-parts";
@@ -67,16 +71,30 @@ export function newObjectIntent(ctx: S3Context) {
   assertOwnerOnlyAclHeaders(headers, bucket.tenantId);
   const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
   assertMayWriteWith(ctx, bucket, sse);
-  return { bucket, key, headers, sse, http: httpMetadataFrom(headers), userMetadata: userMetadataFrom(headers) };
+  const tags = tagsFromHeader(headers);
+  // Setting tags with the object needs s3:PutObjectTagging as well, as on AWS.
+  if (tags && tags.length > 0) assertAllowed(ctx, bucket, "s3:PutObjectTagging", key);
+  return { bucket, key, headers, sse, http: httpMetadataFrom(headers), userMetadata: userMetadataFrom(headers), tags: tags ?? [] };
+}
+
+/**
+ * Records the tags a new object was created with (a D1 row keyed by its R2 etag). An
+ * object created without tags needs no row: a row of an earlier object at the key names
+ * another etag and reads as no tags.
+ */
+export async function recordNewTags(ctx: S3Context, bucket: Bucket, key: string, written: { r2Etag: string; uploaded: Date }, tags: Tag[], always = false): Promise<void> {
+  if (tags.length === 0 && !always) return;
+  await tagStore(ctx).put(bucket.name, key, { r2Etag: written.r2Etag, uploaded: written.uploaded.getTime() }, tags);
+  if (!bucket.hasObjectTags) ctx.services.buckets.forget(bucket.name);
 }
 
 export async function putObject(ctx: S3Context): Promise<Response> {
-  const { bucket, key, headers, sse, http, userMetadata } = newObjectIntent(ctx);
+  const { bucket, key, headers, sse, http, userMetadata, tags } = newObjectIntent(ctx);
   const body = openBody(ctx.request, ctx.verified, { computeMd5: false });
   if (body.length === null) throw Errors.MissingContentLength();
   if (body.length > MAX_PUT_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PUT_BYTES) });
 
-  const condition = await writeCondition(ctx, bucket, key);
+  const condition = await guardedWriteCondition(ctx, bucket, key);
   let written;
   try {
     written = await writeObject(ctx.services.objects, {
@@ -94,46 +112,14 @@ export async function putObject(ctx: S3Context): Promise<Response> {
     // A write refused before its body was read (KMS key errors) must still release the
     // request body, or the runtime cannot drain it ("Failed to drain the unused request body").
     await body.cancel(error).catch(() => {});
-    throw translateWriteError(error, condition?.header);
+    throw translateWriteError(error, condition);
   }
+  await recordNewTags(ctx, bucket, key, written, tags);
   const response = new Headers({ ETag: `"${written.etag}"`, ...sseResponseHeaders(written) });
   setExpiration(response, bucket, key, body.length, new Date());
   const checksum = body.result.checksum;
   if (checksum) response.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
   return new Response(null, { status: 200, headers: response });
-}
-
-export function translateWriteError(error: unknown, condition: WriteCondition["header"] = "If-None-Match"): unknown {
-  if (error instanceof LengthMismatchError) return Errors.IncompleteBody();
-  if (error instanceof WritePreconditionFailed) return Errors.PreconditionFailed({ Condition: condition });
-  return error;
-}
-
-/** A conditional write: R2's condition, and the header it answers to when it fails (412). */
-export interface WriteCondition {
-  onlyIf: R2Conditional;
-  header: "If-None-Match" | "If-Match";
-}
-
-/**
- * Conditional writes — PutObject and CompleteMultipartUpload (If-None-Match: *, If-Match:
- * etag). The check against our ETag needs the current object; R2's own conditional put
- * then makes the replace atomic with it.
- */
-export async function writeCondition(ctx: S3Context, bucket: Bucket, key: string): Promise<WriteCondition | undefined> {
-  const ifNoneMatch = ctx.request.headers.get("if-none-match");
-  const ifMatch = ctx.request.headers.get("if-match");
-  if (ifNoneMatch === null && ifMatch === null) return undefined;
-  if (ifNoneMatch !== null && ifNoneMatch.trim() !== "*") {
-    throw Errors.NotImplemented({}, "A header you provided implies functionality that is not implemented: If-None-Match on writes only supports *");
-  }
-  if (ifMatch === null) return { onlyIf: { etagDoesNotMatch: "*" } as R2Conditional, header: "If-None-Match" };
-  const head = await ctx.services.objects.r2.head(objectR2Key(bucket.name, key));
-  if (!head) throw Errors.NoSuchKey({ Key: key });
-  const info = await statObject(ctx.services.objects, bucket, key, (mode) => assertMayRead(ctx, bucket, mode));
-  // Only If-Match is set, so this can only end in 412 (Condition: If-Match), never 304.
-  evaluateConditions({ ifMatch, ifNoneMatch: null, ifModifiedSince: null, ifUnmodifiedSince: null }, info);
-  return { onlyIf: { etagMatches: head.etag }, header: "If-Match" };
 }
 
 export async function getObject(ctx: S3Context): Promise<Response> {
@@ -156,11 +142,15 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   const rangeHeader = headers.get("range");
   const range = parseRange(rangeHeader);
 
+  // A policy testing s3:ExistingObjectTag: the dispatcher left authorization to us.
+  if (operationDeferred(bucket)) await authorizedObject(ctx, bucket, key, "s3:GetObject", gate);
+
   if (headOnly) {
     if (partNumber !== undefined) return headPart(ctx, bucket, key, partNumber, gate, conditions);
     const info = await statObject(ctx.services.objects, bucket, key, gate);
     evaluateConditions(conditions, info);
     const out = objectResponseHeaders(info, checksumMode);
+    await setTaggingCount(ctx, bucket, info, out);
     setExpiration(out, bucket, key, info.size, info.lastModified);
     applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
     if (range) {
@@ -181,6 +171,12 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
     throw error instanceof S3Error && error.code === "InvalidRange" ? withRange(error, rangeHeader) : error;
   }
   const out = objectResponseHeaders(read.info, checksumMode && !read.span);
+  try {
+    await setTaggingCount(ctx, bucket, read.info, out);
+  } catch (error) {
+    await read.body.cancel().catch(() => {});
+    throw error;
+  }
   if (read.partsCount !== undefined) out.set("x-amz-mp-parts-count", String(read.partsCount));
   setExpiration(out, bucket, key, read.info.size, read.info.lastModified);
   applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
@@ -207,6 +203,14 @@ function setExpiration(headers: Headers, bucket: Bucket, key: string, size: numb
   if (value !== null) headers.set("x-amz-expiration", value);
 }
 
+const operationDeferred = policyUsesExistingTags;
+
+/** x-amz-tagging-count on GET/HEAD: one D1 query, only in buckets where tags were ever set. */
+async function setTaggingCount(ctx: S3Context, bucket: Bucket, info: ObjectInfo, out: Headers): Promise<void> {
+  const tags = await tagsOf(ctx, bucket, info);
+  if (tags.length > 0) out.set("x-amz-tagging-count", String(tags.length));
+}
+
 function withRange(error: S3Error, header: string | null): S3Error {
   return new S3Error(error.code, error.status, error.message, { RangeRequested: header ?? "", ...error.details });
 }
@@ -220,9 +224,20 @@ export async function deleteObject(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   // A multipart object's part data goes with it, after a grace for reads still streaming it (docs/multipart.md, "Clean-up").
+  await assertMayDeleteKey(ctx, bucket, key);
   const r2 = ctx.services.objects.r2;
   await markDeadAfter({ r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name, [key], r2.delete(objectR2Key(bucket.name, key)));
   return new Response(null, { status: 204 });
+}
+
+/**
+ * s3:GetObject on a copy source (CopyObject, UploadPartCopy). When the source bucket's
+ * policy tests s3:ExistingObjectTag, the source's tags are loaded first: a copy must not
+ * read what a GET may not.
+ */
+export async function assertMayReadSource(ctx: S3Context, sourceBucket: Bucket, key: string): Promise<void> {
+  if (!policyUsesExistingTags(sourceBucket)) return assertAllowed(ctx, sourceBucket, "s3:GetObject", key);
+  await authorizedObject(ctx, sourceBucket, key, "s3:GetObject", (mode) => assertMayRead(ctx, sourceBucket, mode));
 }
 
 /** x-amz-copy-source: "[/]bucket/key[?versionId=…]", URL-encoded. */
@@ -259,12 +274,18 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
   const src = parseCopySource(ctx);
   const sourceBucket = await ctx.services.buckets.get(src.bucket);
   if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });
-  assertAllowed(ctx, sourceBucket, "s3:GetObject", src.key);
+  await assertMayReadSource(ctx, sourceBucket, src.key);
 
   const directive = (headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") {
     throw Errors.InvalidArgument({ ArgumentName: "x-amz-metadata-directive", ArgumentValue: directive }, "Unknown metadata directive.");
   }
+  const taggingDirective = (headers.get("x-amz-tagging-directive") ?? "COPY").toUpperCase();
+  if (taggingDirective !== "COPY" && taggingDirective !== "REPLACE") {
+    throw Errors.InvalidArgument({ ArgumentName: "x-amz-tagging-directive", ArgumentValue: taggingDirective }, "Unknown tagging directive.");
+  }
+  const replacedTags = taggingDirective === "REPLACE" ? (tagsFromHeader(headers) ?? []) : null;
+  if (replacedTags && replacedTags.length > 0) assertAllowed(ctx, target, "s3:PutObjectTagging", key);
   const explicitSse = sseFromHeaders(headers);
   const sse = chooseSse(headers, parseDefaultEncryption(target.encryption));
   assertMayWriteWith(ctx, target, sse);
@@ -276,6 +297,7 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
     );
   }
   const conditions = readConditions(headers, "x-amz-copy-source-");
+  const guard = await guardedWriteCondition(ctx, target, key);
   const result = await copyObject(ctx.services.objects, {
     source: { bucket: sourceBucket, key: src.key },
     target: { bucket: target, key },
@@ -288,7 +310,17 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
       }
       evaluateConditions(conditions, info, true);
     },
+    ...(guard ? { onlyIf: guard.onlyIf } : {}),
+  }).catch((error: unknown) => {
+    throw translateWriteError(error, guard);
   });
+  // COPY takes the source version's tags. A copy can store the very ciphertext (R2 etag)
+  // an earlier object at the target key had, so in a bucket with tags the target's row is
+  // always written, even empty.
+  // The source's tags are always read (one query per copy), so a stale "has tags" flag of
+  // this isolate never drops them.
+  const tags = replacedTags ?? (await tagsOf(ctx, sourceBucket, result.info, true));
+  await recordNewTags(ctx, target, key, result, tags, target.hasObjectTags);
   const body = buildXml("CopyObjectResult", { LastModified: result.uploaded.toISOString(), ETag: `"${result.etag}"` });
   return new Response(body, { status: 200, headers: { "Content-Type": "application/xml", ...sseResponseHeaders(result) } });
 }

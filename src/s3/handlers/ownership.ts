@@ -1,6 +1,6 @@
 import { assertObjectOwnership } from "../acl";
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
 

@@ -20,13 +20,15 @@ import type { Bucket } from "../../store/buckets";
 import { assertAllowed } from "../access";
 import { assertOwnerOnlyCannedAcl } from "../acl";
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { httpMetadataFrom, userMetadataFrom } from "../object-headers";
 import { isFormPost, postFormReader, type FormField, type PostForm } from "../post-form";
 import { chooseSse, parseDefaultEncryption, sseResponseHeaders } from "../sse";
 import { assertMayWriteWith } from "../sse-rules";
 import { buildXml } from "../xml";
-import { assertKeyFits, MAX_PUT_BYTES, translateWriteError } from "./objects";
+import { assertKeyFits, MAX_PUT_BYTES, recordNewTags } from "./objects";
+import { tagMap, tagsFromXml } from "../tagging";
+import { guardedWriteCondition, translateWriteError } from "../write-guard";
 
 export async function postObject(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
@@ -71,13 +73,21 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
     );
   }
   assertMayWriteWith(formCtx, bucket, sse);
-  assertAllowed(formCtx, bucket, "s3:PutObject", key, { extra: policyConditionKeys(ctx, form.fields, signature) });
+  // The `tagging` field holds a <Tagging> document, as AWS defines it for POST Object.
+  const taggingField = values.get("tagging");
+  const tags = taggingField !== undefined ? tagsFromXml(taggingField) : [];
+  assertAllowed(formCtx, bucket, "s3:PutObject", key, { extra: policyConditionKeys(ctx, form.fields, signature), tags: { request: tagMap(tags) } });
+  if (tags.length > 0) assertAllowed(formCtx, bucket, "s3:PutObjectTagging", key, { tags: { request: tagMap(tags) } });
   // An unknown, disabled or foreign KMS key is refused before the file is read.
   await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
 
+  const condition = await guardedWriteCondition(formCtx, bucket, key);
   const range = contentLengthRange(policy);
   const checksum = checksumField(form.fields);
-  const guarded = guard(form.file.source, { min: range?.min ?? 0, max: Math.min(range?.max ?? MAX_PUT_BYTES, MAX_PUT_BYTES) }, checksum);
+  // A form sent without Content-Length (chunked) escaped the up-front body limit
+  // (s3/body-limit.ts); its file alone must still fit in it.
+  const max = Math.min(range?.max ?? MAX_PUT_BYTES, MAX_PUT_BYTES, ctx.services.config.maxRequestBodyBytes);
+  const guarded = guard(form.file.source, { min: range?.min ?? 0, max }, checksum);
   let written;
   try {
     const deps = ctx.services.objects;
@@ -89,6 +99,7 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
       sse,
       http: httpMetadataFrom(headers),
       userMetadata: userMetadataFrom(headers),
+      ...(condition ? { onlyIf: condition.onlyIf } : {}),
       // The MD5 when the file fit one buffer (as S3's ETag); else an opaque "<hex>-1" as PUT gives.
       facts: ({ md5 }) => ({ etag: md5 ? toHex(md5) : `${toHex(randomBytes(16))}-1`, ...(checksum ? { checksum: { algorithm: checksum.info.algorithm, value: toBase64(checksum.value) } } : {}) }),
     }, {
@@ -99,8 +110,9 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
     if (error instanceof StreamTooLargeError) {
       throw Errors.EntityTooLarge({ ProposedSize: String(guarded.count()), MaxSizeAllowed: String(error.limit) }, `Your proposed upload exceeds the maximum allowed size for a form upload (${error.limit} bytes) on this endpoint`);
     }
-    throw translateWriteError(error);
+    throw translateWriteError(error, condition);
   }
+  await recordNewTags(formCtx, bucket, key, written, tags);
   return respond(ctx, bucket, key, form.fields, {
     etag: `"${written.etag}"`,
     headers: { ...sseResponseHeaders(written), ...(checksum ? { [checksum.info.headerName]: toBase64(checksum.value) } : {}) },

@@ -1,5 +1,5 @@
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { PUBLIC_ACCESS_BLOCK_FIELDS, publicAccessBlockOf, type PublicAccessBlock } from "../public-access";
 import { childText, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";

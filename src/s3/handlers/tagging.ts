@@ -1,5 +1,5 @@
 import { requireBucket, type S3Context } from "../context";
-import { Errors, S3Error } from "../errors";
+import { Errors, S3Error } from "../../errors";
 import { childArray, childText, xmlResponse } from "../xml";
 import { readBodyXml, requireIntegrityHeader } from "./body-text";
 

@@ -79,6 +79,7 @@ export const Errors = {
   NoSuchLifecycleConfiguration: e("NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist"),
   NoSuchPublicAccessBlockConfiguration: e("NoSuchPublicAccessBlockConfiguration", 404, "The public access block configuration was not found"),
   NoSuchTagSet: e("NoSuchTagSet", 404, "The TagSet does not exist"),
+  NoSuchVersion: e("NoSuchVersion", 404, "The specified version does not exist."),
   NoSuchUpload: e("NoSuchUpload", 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
   NotImplemented: e("NotImplemented", 501, "A header you provided implies functionality that is not implemented"),
   OperationAborted: e("OperationAborted", 409, "A conflicting conditional operation is currently in progress against this resource. Please try again."),
