@@ -96,10 +96,18 @@ describe("bucket tagging", () => {
     await expectError(send("adminA", { method: "DELETE", bucket: b, query: { tagging: "" } }), 403, "AccessDenied");
   });
 
-  it("object tagging is not implemented: 501 on an object's ?tagging", async () => {
-    expect((await send("adminA", { method: "PUT", bucket, key: "obj", body: "x" })).status).toBe(200);
-    await expectError(send("adminA", { method: "GET", bucket, key: "obj", query: { tagging: "" } }), 501, "NotImplemented");
-    await expectError(send("adminA", { method: "PUT", bucket, key: "obj", query: { tagging: "" }, body: tagging([["a", "b"]]) }), 501, "NotImplemented");
-    await expectError(send("adminA", { method: "DELETE", bucket, key: "obj", query: { tagging: "" } }), 501, "NotImplemented");
+  it("bucket tags and object tags are separate sets: ?tagging on a key is the object's", async () => {
+    const b = uniqueBucket("tags-sep");
+    await createBucket("adminA", b);
+    expect((await putTags(tagging([["bucket-level", "yes"]]), "adminA", b)).status).toBe(204);
+    expect((await send("adminA", { method: "PUT", bucket: b, key: "obj", body: "x" })).status).toBe(200);
+    const objectTags = await send("adminA", { method: "GET", bucket: b, key: "obj", query: { tagging: "" } });
+    const text = await objectTags.text();
+    expect(objectTags.status, text).toBe(200);
+    expect(xmlValues(text, "Key")).toEqual([]);
+    const body = tagging([["object-level", "1"]]);
+    expect((await send("adminA", { method: "PUT", bucket: b, key: "obj", query: { tagging: "" }, body, headers: { "content-md5": await md5Base64(body) } })).status).toBe(200);
+    const bucketTags = await (await send("adminA", { method: "GET", bucket: b, query: { tagging: "" } })).text();
+    expect(xmlValues(bucketTags, "Key")).toEqual(["bucket-level"]);
   });
 });
