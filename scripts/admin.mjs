@@ -13,6 +13,9 @@ const USAGE = `usage: npm run admin -- [--endpoint URL] [--token TOKEN] [--json]
 identities
   tenants list
   tenants create <name> [--id <32 lowercase letters/digits>]
+  tenants public-access-block <tenant> [on|off|default|Setting=true|false ...]
+                                            Block Public Access of the tenant's NEW buckets (shown without
+                                            an argument); on = all four (the default), off = none
   users list <tenant>                       (tenant: id or name)
   users create <tenant> <user> [--role tenant_admin|member]
   keys list <tenant> <user>
@@ -124,7 +127,35 @@ const enc = encodeURIComponent;
 
 // ---- identities ---------------------------------------------------------------------
 
-async function tenants([sub, name]) {
+const PAB_FIELDS = ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"];
+
+async function publicAccessBlock(tenant, settings) {
+  const id = await tenantId(tenant);
+  const path = `/tenants/${id}/public-access-block`;
+  const show = (r) => {
+    for (const f of PAB_FIELDS) console.log(`${f.padEnd(22)} ${r.publicAccessBlock[f]}`);
+    if (r.isDefault) console.log("(the default: no tenant setting)");
+  };
+  if (settings.length === 0) return out(await api("GET", path), show);
+  if (settings.length === 1 && settings[0] === "default") {
+    await api("DELETE", path);
+    return out(await api("GET", path), show);
+  }
+  let config = (await api("GET", path)).publicAccessBlock;
+  for (const s of settings) {
+    if (s === "on" || s === "off") {
+      config = Object.fromEntries(PAB_FIELDS.map((f) => [f, s === "on"]));
+      continue;
+    }
+    const m = /^(\w+)=(true|false)$/.exec(s);
+    if (!m || !PAB_FIELDS.includes(m[1])) throw new CliError(`expected on, off, default or one of ${PAB_FIELDS.join(", ")}=true|false; got '${s}'`);
+    config[m[1]] = m[2] === "true";
+  }
+  return out(await api("PUT", path, config), show);
+}
+
+async function tenants([sub, name, ...rest]) {
+  if (sub === "public-access-block") return publicAccessBlock(name, rest);
   if (sub === "list") return out(await api("GET", "/tenants"), (r) => table(r.tenants.map((t) => ({ id: t.id, name: t.name, created: iso(t.createdAt) })), ["id", "name", "created"]));
   if (sub === "create") {
     need(name, "<name>");

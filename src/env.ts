@@ -9,6 +9,9 @@ export interface Env {
   MULTIPART_RELEASE_GRACE_MINUTES?: string;
   MULTIPART_COMPLETION_RETENTION_HOURS?: string;
   KEY_CACHE_TTL_SECONDS?: string;
+  /** Lifecycle job (README, "Lifecycle rules"): least time between two passes over a bucket, and objects deleted per run. */
+  LIFECYCLE_PASS_INTERVAL_MINUTES?: string;
+  LIFECYCLE_DELETES_PER_RUN?: string;
   /** Largest request body Cloudflare lets through to the worker (the zone plan's limit); default 100000000. */
   MAX_REQUEST_BODY_BYTES?: string;
   /** Bearer token for the /_admin API and the admin CLI. */
@@ -39,6 +42,8 @@ export interface Config {
   /** How long a completed upload answers retried Completes with its recorded result. */
   multipartCompletionRetentionHours: number;
   keyCacheTtlMs: number;
+  lifecyclePassIntervalMinutes: number;
+  lifecycleDeletesPerRun: number;
   /**
    * Cloudflare answers 413 itself, before the worker runs, to a request body over the zone
    * plan's limit (100 MB Free/Pro, 200 MB Business, 500 MB or more Enterprise). PutObject,
@@ -57,6 +62,8 @@ export function readConfig(env: Env): Config {
     multipartReleaseGraceMinutes: positiveNumber(env.MULTIPART_RELEASE_GRACE_MINUTES, 60),
     multipartCompletionRetentionHours: positiveNumber(env.MULTIPART_COMPLETION_RETENTION_HOURS, 24),
     keyCacheTtlMs: positiveNumber(env.KEY_CACHE_TTL_SECONDS, 5) * 1000,
+    lifecyclePassIntervalMinutes: positiveNumber(env.LIFECYCLE_PASS_INTERVAL_MINUTES, 60),
+    lifecycleDeletesPerRun: Math.max(1, Math.floor(positiveNumber(env.LIFECYCLE_DELETES_PER_RUN, 5000))),
     // Cloudflare's "100 MB" is decimal; 100,000,000 is below the limit whichever way it is read.
     maxRequestBodyBytes: positiveInteger(env.MAX_REQUEST_BODY_BYTES, 100_000_000),
   };

@@ -2,6 +2,7 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { runScheduledJobs } from "./jobs";
 import "./kms/scheduled";
+import "./lifecycle/job";
 import "./multipart/cleanup-job";
 import "./rotation/scheduled";
 

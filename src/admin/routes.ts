@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import type { Env } from "../env";
+import { PUBLIC_ACCESS_BLOCK_FIELDS, type PublicAccessBlock } from "../s3/public-access";
 import { makeServices } from "../services";
+import { ALL_BLOCKED } from "../store/buckets";
 import { IdentityError, type Role } from "../store/identities";
 import { adminAuthorized } from "./auth";
 import { lifecycle } from "./lifecycle";
@@ -37,6 +39,36 @@ admin.put("/tenants/:id", async (c) => {
   const existing = await identities.getTenant(id);
   if (existing) return c.json({ tenant: existing, created: false });
   return c.json({ tenant: await identities.createTenant({ id, name: body.name ?? id }), created: true }, 201);
+});
+
+/**
+ * The tenant's Block Public Access default: the configuration every bucket it creates from
+ * now on starts with (README, "Block Public Access"). Without one, all four settings are on.
+ * Existing buckets keep theirs (each changes with PutPublicAccessBlock).
+ */
+admin.get("/tenants/:id/public-access-block", async (c) => {
+  const { identities } = makeServices(c.env);
+  if (!(await identities.getTenant(c.req.param("id")))) return c.json({ error: "no such tenant" }, 404);
+  const stored = await identities.getPublicAccessBlockDefault(c.req.param("id"));
+  return c.json({ publicAccessBlock: JSON.parse(stored ?? ALL_BLOCKED) as PublicAccessBlock, isDefault: stored === null });
+});
+
+admin.put("/tenants/:id/public-access-block", async (c) => {
+  const body = await c.req.json<Record<string, unknown>>().catch(() => null);
+  const config = {} as Record<string, boolean>;
+  for (const field of PUBLIC_ACCESS_BLOCK_FIELDS) {
+    const value = body?.[field];
+    if (typeof value !== "boolean") return c.json({ error: `${PUBLIC_ACCESS_BLOCK_FIELDS.join(", ")} must each be true or false` }, 400);
+    config[field] = value;
+  }
+  const changed = await makeServices(c.env).identities.setPublicAccessBlockDefault(c.req.param("id"), JSON.stringify(config));
+  return changed ? c.json({ publicAccessBlock: config, isDefault: false }) : c.json({ error: "no such tenant" }, 404);
+});
+
+/** Back to AWS's default: all four on. */
+admin.delete("/tenants/:id/public-access-block", async (c) => {
+  const changed = await makeServices(c.env).identities.setPublicAccessBlockDefault(c.req.param("id"), null);
+  return changed ? c.body(null, 204) : c.json({ error: "no such tenant" }, 404);
 });
 
 admin.get("/tenants/:id/users", async (c) => c.json({ users: await makeServices(c.env).identities.listUsers(c.req.param("id")) }));

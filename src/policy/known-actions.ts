@@ -10,19 +10,17 @@ const OBJECT = [
   "BypassGovernanceRetention", "DeleteObjectVersionTagging", "GetObjectAcl", "GetObjectAttributes",
   "GetObjectLegalHold", "GetObjectRetention", "GetObjectTorrent", "GetObjectVersionAcl",
   "GetObjectVersionAttributes", "GetObjectVersionForReplication", "GetObjectVersionTagging", "GetObjectVersionTorrent",
-  "InitiateReplication", "ObjectOwnerOverrideToBucketOwner", "PutObjectAcl", "PutObjectLegalHold", "PutObjectRetention",
+  "InitiateReplication", "ObjectOwnerOverrideToBucketOwner", "PutObjectLegalHold", "PutObjectRetention",
   "PutObjectVersionAcl", "PutObjectVersionTagging", "ReplicateDelete", "ReplicateObject", "ReplicateTags",
   "RestoreObject",
 ];
 const BUCKET = [
   "DeleteBucketOwnershipControls", "DeleteBucketWebsite", "GetAccelerateConfiguration", "GetAnalyticsConfiguration",
-  "GetBucketAcl", "GetBucketLogging", "GetBucketNotification", "GetBucketObjectLockConfiguration", "GetBucketOwnershipControls",
-  "GetBucketPublicAccessBlock", "GetBucketRequestPayment", "GetBucketTagging", "GetBucketVersioning", "GetBucketWebsite",
-  "GetIntelligentTieringConfiguration", "GetInventoryConfiguration", "GetLifecycleConfiguration", "GetMetricsConfiguration",
-  "GetReplicationConfiguration", "PutAccelerateConfiguration", "PutAnalyticsConfiguration", "PutBucketAcl", "PutBucketLogging",
-  "PutBucketNotification", "PutBucketObjectLockConfiguration", "PutBucketOwnershipControls", "PutBucketPublicAccessBlock",
-  "PutBucketRequestPayment", "PutBucketTagging", "PutBucketVersioning", "PutBucketWebsite", "PutIntelligentTieringConfiguration",
-  "PutInventoryConfiguration", "PutLifecycleConfiguration", "PutMetricsConfiguration", "PutReplicationConfiguration",
+  "GetBucketAcl", "GetBucketLogging", "GetBucketNotification", "GetBucketObjectLockConfiguration", "GetBucketRequestPayment", "GetBucketVersioning", "GetBucketWebsite",
+  "GetIntelligentTieringConfiguration", "GetInventoryConfiguration", "GetMetricsConfiguration",
+  "GetReplicationConfiguration", "PutAccelerateConfiguration", "PutAnalyticsConfiguration", "PutBucketLogging",
+  "PutBucketNotification", "PutBucketObjectLockConfiguration", "PutBucketRequestPayment", "PutBucketVersioning", "PutBucketWebsite", "PutIntelligentTieringConfiguration",
+  "PutInventoryConfiguration", "PutMetricsConfiguration", "PutReplicationConfiguration",
 ];
 
 export const KNOWN_UNIMPLEMENTED_ACTIONS: ReadonlyMap<string, ActionLevel> = new Map<string, ActionLevel>([

@@ -34,8 +34,17 @@ const RESTRICTING_OPERATORS = new Set(["StringEquals", "StringEqualsIgnoreCase",
  */
 const MIN_PREFIX = { 4: 8, 16: 32 } as Record<number, number>;
 
+/** Per compiled policy: RestrictPublicBuckets asks on every request of a restricted bucket. */
+const verdicts = new WeakMap<CompiledPolicy, boolean>();
+
 export function isPublic(policy: CompiledPolicy | null): boolean {
-  return policy !== null && policy.statements.some(grantsPublicly);
+  if (policy === null) return false;
+  let verdict = verdicts.get(policy);
+  if (verdict === undefined) {
+    verdict = policy.statements.some(grantsPublicly);
+    verdicts.set(policy, verdict);
+  }
+  return verdict;
 }
 
 function grantsPublicly(st: CompiledStatement): boolean {

@@ -3,6 +3,7 @@ import type { ConditionContext, PolicyPrincipal } from "../policy/types";
 import type { Bucket } from "../store/buckets";
 import type { S3Context } from "./context";
 import { Errors } from "../errors";
+import { publicPolicyRestricted } from "./public-access";
 import { tagMap, tagsFromHeader } from "./tagging";
 
 export function policyPrincipal(ctx: S3Context): PolicyPrincipal {
@@ -58,7 +59,8 @@ export function conditionContext(ctx: S3Context, extra?: Record<string, string |
 /**
  * AWS's decision for one action: the bucket-owning tenant's users pass unless the bucket
  * policy denies; anyone else needs an explicit Allow. `ownerOnly` (SSE-KMS objects) keeps
- * every other tenant and anonymous callers out whatever the policy says.
+ * every other tenant and anonymous callers out whatever the policy says, and so does
+ * Block Public Access's RestrictPublicBuckets on a bucket whose policy is public.
  */
 export function isAllowed(
   ctx: S3Context,
@@ -77,7 +79,7 @@ export function isAllowed(
       context: conditionContext(ctx, options.extra, options.tags),
     },
     isOwner: ctx.principal?.tenantId === bucket.tenantId,
-    ownerOnly: options.ownerOnly ?? false,
+    ownerOnly: (options.ownerOnly ?? false) || publicPolicyRestricted(bucket),
   });
 }
 

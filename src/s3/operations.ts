@@ -2,17 +2,22 @@ import type { S3Action } from "../policy";
 import type { Address } from "./addressing";
 import type { S3Context } from "./context";
 import { Errors } from "../errors";
+import * as acl from "./handlers/acl";
 import * as buckets from "./handlers/buckets";
 import * as cors from "./handlers/cors";
 import { deleteObjects } from "./handlers/delete-objects";
 import * as encryption from "./handlers/encryption";
+import * as lifecycle from "./handlers/lifecycle";
 import * as list from "./handlers/list";
 import * as multipart from "./handlers/multipart";
 import * as multipartList from "./handlers/multipart-list";
 import * as objectTagging from "./handlers/object-tagging";
 import * as objects from "./handlers/objects";
+import * as ownership from "./handlers/ownership";
 import * as policy from "./handlers/policy";
 import { postObject } from "./handlers/post-object";
+import * as publicAccess from "./handlers/public-access";
+import * as tagging from "./handlers/tagging";
 
 export type Handler = (ctx: S3Context) => Promise<Response>;
 
@@ -44,11 +49,13 @@ const op = (name: string, action: S3Action | null, handler: Handler, extra: Part
 /** Registry that later modules (multipart, CORS, POST Object) extend. */
 export const extraOperations: Array<(method: string, address: Address, query: URLSearchParams, headers: Headers) => Operation | null> = [];
 
-/** Sub-resources S3 has that this endpoint does not implement: 501 at once, never a 500. */
+/**
+ * Sub-resources S3 has that this endpoint does not implement: 501 at once, never a 500.
+ */
 const UNIMPLEMENTED = [
-  "accelerate", "analytics", "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
-  "object-lock", "ownershipControls", "publicAccessBlock", "replication", "requestPayment", "restore", "retention", "select",
-  "tagging", "torrent", "website", "attributes", "renameObject", "metadataTable", "session",
+  "accelerate", "analytics", "intelligent-tiering", "inventory", "legal-hold", "logging", "metrics", "notification",
+  "object-lock", "replication", "requestPayment", "restore", "retention", "select",
+  "torrent", "website", "attributes", "renameObject", "metadataTable", "session",
 ];
 
 function notImplemented(name: string): Operation {
@@ -79,7 +86,7 @@ export function resolveOperation(method: string, address: Address, query: URLSea
     if (found) return found;
   }
   const m = method.toUpperCase();
-  // Object tagging (?tagging on a key); the bucket's own tagging stays in UNIMPLEMENTED.
+  // Object tagging (?tagging on a key); bucket tagging is in the bucket switch below.
   if (address.bucket !== null && address.key !== null && query.has("tagging")) return objectTaggingOperation(m);
   for (const sub of UNIMPLEMENTED) if (query.has(sub)) return notImplemented(sub);
 
@@ -97,7 +104,11 @@ export function resolveOperation(method: string, address: Address, query: URLSea
         if (query.has("cors")) return op("GetBucketCors", "s3:GetBucketCORS", cors.getBucketCors, { config: "owner" });
         if (query.has("encryption")) return op("GetBucketEncryption", "s3:GetEncryptionConfiguration", encryption.getBucketEncryption, { config: "owner" });
         if (query.has("versioning")) return op("GetBucketVersioning", "s3:ListBucket", buckets.getBucketVersioning);
-        if (query.has("acl")) return op("GetBucketAcl", "s3:ListBucket", buckets.getAcl, { config: "owner" });
+        if (query.has("acl")) return op("GetBucketAcl", "s3:ListBucket", acl.getAcl, { config: "owner" });
+        if (query.has("lifecycle")) return op("GetBucketLifecycleConfiguration", "s3:GetLifecycleConfiguration", lifecycle.getBucketLifecycle, { config: "owner" });
+        if (query.has("publicAccessBlock")) return op("GetPublicAccessBlock", "s3:GetBucketPublicAccessBlock", publicAccess.getPublicAccessBlock, { config: "owner" });
+        if (query.has("ownershipControls")) return op("GetBucketOwnershipControls", "s3:GetBucketOwnershipControls", ownership.getOwnershipControls, { config: "owner" });
+        if (query.has("tagging")) return op("GetBucketTagging", "s3:GetBucketTagging", tagging.getBucketTagging, { config: "owner" });
         if (query.has("versions")) return op("ListObjectVersions", "s3:ListBucketVersions", list.listObjectVersions);
         if (query.has("uploads")) return op("ListMultipartUploads", "s3:ListBucketMultipartUploads", multipartList.listMultipartUploads);
         if (query.get("list-type") === "2") return op("ListObjectsV2", "s3:ListBucket", list.listObjectsV2);
@@ -108,12 +119,21 @@ export function resolveOperation(method: string, address: Address, query: URLSea
         if (query.has("policy")) return op("PutBucketPolicy", "s3:PutBucketPolicy", policy.putBucketPolicy, { config: "policy" });
         if (query.has("encryption")) return op("PutBucketEncryption", "s3:PutEncryptionConfiguration", encryption.putBucketEncryption, { config: "owner" });
         if (query.has("cors")) return op("PutBucketCors", "s3:PutBucketCORS", cors.putBucketCors, { config: "owner" });
-        if (query.has("acl") || query.has("versioning")) return notImplemented(query.has("acl") ? "PutBucketAcl" : "PutBucketVersioning");
+        if (query.has("lifecycle")) return op("PutBucketLifecycleConfiguration", "s3:PutLifecycleConfiguration", lifecycle.putBucketLifecycle, { config: "owner" });
+        if (query.has("publicAccessBlock")) return op("PutPublicAccessBlock", "s3:PutBucketPublicAccessBlock", publicAccess.putPublicAccessBlock, { config: "owner" });
+        if (query.has("ownershipControls")) return op("PutBucketOwnershipControls", "s3:PutBucketOwnershipControls", ownership.putOwnershipControls, { config: "owner" });
+        if (query.has("tagging")) return op("PutBucketTagging", "s3:PutBucketTagging", tagging.putBucketTagging, { config: "owner" });
+        if (query.has("acl")) return op("PutBucketAcl", "s3:PutBucketAcl", acl.putAcl, { config: "owner" });
+        if (query.has("versioning")) return notImplemented("PutBucketVersioning");
         return op("CreateBucket", null, buckets.createBucket, { needsBucket: false });
       case "DELETE":
         if (query.has("policy")) return op("DeleteBucketPolicy", "s3:DeleteBucketPolicy", policy.deleteBucketPolicy, { config: "policy" });
         if (query.has("cors")) return op("DeleteBucketCors", "s3:PutBucketCORS", cors.deleteBucketCors, { config: "owner" });
         if (query.has("encryption")) return op("DeleteBucketEncryption", "s3:PutEncryptionConfiguration", encryption.deleteBucketEncryption, { config: "owner" });
+        if (query.has("lifecycle")) return op("DeleteBucketLifecycle", "s3:PutLifecycleConfiguration", lifecycle.deleteBucketLifecycle, { config: "owner" });
+        if (query.has("publicAccessBlock")) return op("DeletePublicAccessBlock", "s3:PutBucketPublicAccessBlock", publicAccess.deletePublicAccessBlock, { config: "owner" });
+        if (query.has("ownershipControls")) return op("DeleteBucketOwnershipControls", "s3:PutBucketOwnershipControls", ownership.deleteOwnershipControls, { config: "owner" });
+        if (query.has("tagging")) return op("DeleteBucketTagging", "s3:PutBucketTagging", tagging.deleteBucketTagging, { config: "owner" });
         return op("DeleteBucket", "s3:DeleteBucket", buckets.deleteBucket, { config: "owner" });
       case "POST":
         if (query.has("delete")) return op("DeleteObjects", null, deleteObjects, { needsBucket: true });
@@ -125,13 +145,13 @@ export function resolveOperation(method: string, address: Address, query: URLSea
 
   switch (m) {
     case "GET":
-      if (query.has("acl")) return op("GetObjectAcl", "s3:GetObject", buckets.getAcl);
+      if (query.has("acl")) return op("GetObjectAcl", "s3:GetObject", acl.getAcl);
       if (query.has("uploadId")) return op("ListParts", "s3:ListMultipartUploadParts", multipartList.listParts);
       return op("GetObject", "s3:GetObject", objects.getObject, { existingTags: true });
     case "HEAD":
       return op("HeadObject", "s3:GetObject", objects.headObject, { existingTags: true });
     case "PUT":
-      if (query.has("acl")) return notImplemented("PutObjectAcl");
+      if (query.has("acl")) return op("PutObjectAcl", "s3:PutObjectAcl", acl.putAcl);
       // UploadPart(Copy) and Complete are s3:PutObject, authorized by their handlers with the
       // upload's recorded encryption as the policy's SSE condition keys.
       if (query.has("uploadId") && headers.has("x-amz-copy-source")) return op("UploadPartCopy", null, multipart.uploadPartCopy, { needsBucket: true });

@@ -8,6 +8,10 @@ export interface Bucket {
   encryption: string | null;
   policy: string | null;
   cors: string | null;
+  /** Lifecycle rules, Block Public Access configuration, bucket tags (JSON each; see src/s3/handlers/lifecycle.ts, public-access.ts, tagging.ts). */
+  lifecycle: string | null;
+  publicAccessBlock: string | null;
+  tagging: string | null;
   /** Some object in the bucket has (or had) tags: GET/HEAD look them up (else 0 queries). */
   hasObjectTags: boolean;
 }
@@ -20,6 +24,9 @@ interface BucketRow {
   encryption: string | null;
   policy: string | null;
   cors: string | null;
+  lifecycle: string | null;
+  public_access_block: string | null;
+  tagging: string | null;
   has_object_tags?: number;
 }
 
@@ -31,8 +38,17 @@ const fromRow = (r: BucketRow): Bucket => ({
   encryption: r.encryption,
   policy: r.policy,
   cors: r.cors,
+  lifecycle: r.lifecycle,
+  publicAccessBlock: r.public_access_block,
+  tagging: r.tagging,
   hasObjectTags: r.has_object_tags === 1,
 });
+
+/**
+ * Block Public Access of a new bucket when its tenant has no default: all four settings
+ * on, as AWS creates buckets since April 2023.
+ */
+export const ALL_BLOCKED = JSON.stringify({ BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true });
 
 /**
  * Bucket rows are read on every request, so each isolate caches them for the key-cache
@@ -41,7 +57,7 @@ const fromRow = (r: BucketRow): Bucket => ({
  */
 const cache = new Map<string, { bucket: Bucket | null; at: number }>();
 
-export type BucketSetting = "encryption" | "policy" | "cors";
+export type BucketSetting = "encryption" | "policy" | "cors" | "lifecycle" | "public_access_block" | "tagging";
 
 export class BucketStore {
   constructor(
@@ -59,12 +75,19 @@ export class BucketStore {
     return bucket;
   }
 
-  /** Inserts the bucket; returns the existing row instead when the name is taken. */
+  /**
+   * Inserts the bucket (with its tenant's Block Public Access default); returns the existing
+   * row instead when the name is taken.
+   */
   async create(input: { name: string; tenantId: string; region: string }): Promise<{ created: boolean; bucket: Bucket }> {
     const now = Date.now();
     const result = await this.db
-      .prepare("INSERT INTO buckets (name, tenant_id, region, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING")
-      .bind(input.name, input.tenantId, input.region, now)
+      .prepare(
+        `INSERT INTO buckets (name, tenant_id, region, created_at, public_access_block)
+         VALUES (?1, ?2, ?3, ?4, COALESCE((SELECT public_access_block FROM tenants WHERE id = ?2), ?5))
+         ON CONFLICT (name) DO NOTHING`,
+      )
+      .bind(input.name, input.tenantId, input.region, now, ALL_BLOCKED)
       .run();
     cache.delete(input.name);
     const bucket = (await this.get(input.name))!;
@@ -92,7 +115,7 @@ export class BucketStore {
   }
 
   async setSetting(name: string, setting: BucketSetting, value: string | null): Promise<void> {
-    // `setting` is one of three fixed column names, never user input.
+    // `setting` is one of the fixed column names above, never user input.
     await this.db.prepare(`UPDATE buckets SET ${setting} = ? WHERE name = ?`).bind(value, name).run();
     cache.delete(name);
   }

@@ -87,6 +87,17 @@ export class IdentityStore {
     return row ? { id: row.id, name: row.name, createdAt: row.created_at } : null;
   }
 
+  /** The tenant's Block Public Access default for new buckets (JSON), or null when it has none (all four on). */
+  async getPublicAccessBlockDefault(tenantId: string): Promise<string | null> {
+    const row = await this.db.prepare("SELECT public_access_block FROM tenants WHERE id = ?").bind(tenantId).first<{ public_access_block: string | null }>();
+    return row?.public_access_block ?? null;
+  }
+
+  async setPublicAccessBlockDefault(tenantId: string, value: string | null): Promise<boolean> {
+    const result = await this.db.prepare("UPDATE tenants SET public_access_block = ? WHERE id = ?").bind(value, tenantId).run();
+    return result.meta.changes > 0;
+  }
+
   async listTenants(): Promise<Tenant[]> {
     const { results } = await this.db.prepare("SELECT id, name, created_at FROM tenants ORDER BY name").all<{ id: string; name: string; created_at: number }>();
     return results.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at }));

@@ -196,3 +196,45 @@ describe.skipIf(noAws).concurrent("errors through aws-cli, by code and status", 
     expect(await failing("adminA", ["s3api", "list-objects-v2", "--bucket", uniqueBucket("gone")])).toEqual({ code: "NoSuchBucket", status: 404 });
   });
 });
+
+describe("bucket settings (aws s3api)", () => {
+  const json = (text: string) => JSON.parse(text) as Record<string, unknown>;
+
+  it("put/get-bucket-lifecycle-configuration; put-object answers the Expiration a rule sets", async () => {
+    const b = uniqueBucket("cli-lc");
+    await ok("adminA", ["s3api", "create-bucket", "--bucket", b]);
+    const rules = { Rules: [{ ID: "logs", Filter: { Prefix: "logs/" }, Status: "Enabled", Expiration: { Days: 30 }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 } }] };
+    await ok("adminA", ["s3api", "put-bucket-lifecycle-configuration", "--bucket", b, "--lifecycle-configuration", `file://${file("lc.json", new TextEncoder().encode(JSON.stringify(rules)))}`]);
+    expect(json(await ok("adminA", ["s3api", "get-bucket-lifecycle-configuration", "--bucket", b, "--output", "json"]))).toMatchObject(rules);
+    const put = json(await ok("adminA", ["s3api", "put-object", "--bucket", b, "--key", "logs/a", "--body", file("lc-body", new Uint8Array([1])), "--output", "json"]));
+    expect(put["Expiration"]).toMatch(/^expiry-date="\w{3}, \d{2} \w{3} \d{4} 00:00:00 GMT", rule-id="logs"$/);
+    await ok("adminA", ["s3api", "delete-bucket-lifecycle", "--bucket", b]);
+    expect(await failing("adminA", ["s3api", "get-bucket-lifecycle-configuration", "--bucket", b])).toEqual({ code: "NoSuchLifecycleConfiguration", status: 404 });
+  });
+
+  it("put/get-public-access-block; get-bucket-ownership-controls; an ACL is refused", async () => {
+    const b = uniqueBucket("cli-pab");
+    await ok("adminA", ["s3api", "create-bucket", "--bucket", b]);
+    const all = { BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true };
+    expect(json(await ok("adminA", ["s3api", "get-public-access-block", "--bucket", b, "--output", "json"]))).toEqual({ PublicAccessBlockConfiguration: all });
+    await ok("adminA", ["s3api", "put-public-access-block", "--bucket", b, "--public-access-block-configuration", "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=false,RestrictPublicBuckets=false"]);
+    expect(json(await ok("adminA", ["s3api", "get-public-access-block", "--bucket", b, "--output", "json"]))).toEqual({
+      PublicAccessBlockConfiguration: { ...all, BlockPublicPolicy: false, RestrictPublicBuckets: false },
+    });
+    expect(json(await ok("adminA", ["s3api", "get-bucket-ownership-controls", "--bucket", b, "--output", "json"]))).toEqual({ OwnershipControls: { Rules: [{ ObjectOwnership: "BucketOwnerEnforced" }] } });
+    expect(await failing("adminA", ["s3api", "put-object", "--bucket", b, "--key", "k", "--body", file("acl-body", new Uint8Array([1])), "--acl", "public-read"])).toEqual({
+      code: "AccessControlListNotSupported",
+      status: 400,
+    });
+  });
+
+  it("put/get/delete-bucket-tagging", async () => {
+    const b = uniqueBucket("cli-tags");
+    await ok("adminA", ["s3api", "create-bucket", "--bucket", b]);
+    await ok("adminA", ["s3api", "put-bucket-tagging", "--bucket", b, "--tagging", "TagSet=[{Key=project,Value=Trinity},{Key=env,Value=dev}]"]);
+    expect(json(await ok("adminA", ["s3api", "get-bucket-tagging", "--bucket", b, "--output", "json"]))).toEqual({ TagSet: [{ Key: "project", Value: "Trinity" }, { Key: "env", Value: "dev" }] });
+    expect(await failing("adminA", ["s3api", "put-bucket-tagging", "--bucket", b, "--tagging", "TagSet=[{Key=dup,Value=1},{Key=dup,Value=2}]"])).toEqual({ code: "InvalidTag", status: 400 });
+    await ok("adminA", ["s3api", "delete-bucket-tagging", "--bucket", b]);
+    expect(await failing("adminA", ["s3api", "get-bucket-tagging", "--bucket", b])).toEqual({ code: "NoSuchTagSet", status: 404 });
+  });
+});

@@ -1,4 +1,4 @@
-import { CreateBucketCommand, GetObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client, type PutObjectCommandInput } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, GetObjectCommand, GetPublicAccessBlockCommand, ListBucketsCommand, PutObjectCommand, S3Client, type PutObjectCommandInput } from "@aws-sdk/client-s3";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -121,6 +121,25 @@ afterAll(async () => {
 });
 
 describe.skipIf(noAws)("operator CLI: tenants, users, access keys", () => {
+  it("tenants public-access-block: shows and sets what the tenant's new buckets start with", async () => {
+    const tenantId = "0000000000000000000000000000ba5e";
+    await admin("tenants", "create", "tenant-pab", "--id", tenantId);
+    expect((await admin("tenants", "public-access-block", "tenant-pab")).stdout).toMatch(/BlockPublicPolicy\s+true[\s\S]*\(the default: no tenant setting\)/);
+    const none = { BlockPublicAcls: false, IgnorePublicAcls: false, BlockPublicPolicy: false, RestrictPublicBuckets: false };
+    expect(await adminJson("tenants", "public-access-block", "tenant-pab", "off")).toEqual({ publicAccessBlock: none, isDefault: false });
+    expect(await adminJson("tenants", "public-access-block", tenantId, "BlockPublicAcls=true")).toEqual({ publicAccessBlock: { ...none, BlockPublicAcls: true }, isDefault: false });
+    await admin("users", "create", "tenant-pab", "ops", "--role", "tenant_admin");
+    const key = await adminJson("keys", "create", "tenant-pab", "ops");
+    const ops = clientFor({ id: key["accessKeyId"] as string, secret: key["secret"] as string });
+    const b = uniqueBucket("cli-pab");
+    await ops.send(new CreateBucketCommand({ Bucket: b }));
+    expect((await ops.send(new GetPublicAccessBlockCommand({ Bucket: b }))).PublicAccessBlockConfiguration).toEqual({ ...none, BlockPublicAcls: true });
+    expect(await adminJson("tenants", "public-access-block", "tenant-pab", "default")).toMatchObject({ isDefault: true, publicAccessBlock: { BlockPublicPolicy: true } });
+    const bad = await admin("tenants", "public-access-block", "tenant-pab", "Everything=false");
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("expected on, off, default");
+  });
+
   it("creates a tenant and an admin, then creates, rotates and revokes access keys", async () => {
     const tenantId = "0000000000000000000000000000c0de";
     expect((await admin("tenants", "create", "tenant-cli", "--id", tenantId)).stdout).toContain(`created: tenant ${tenantId} (tenant-cli)`);

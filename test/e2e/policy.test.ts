@@ -1,4 +1,4 @@
-import { CreateBucketCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, DeletePublicAccessBlockCommand, GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,6 +80,8 @@ describe.skipIf(noAws)("grants to other tenants and to anonymous callers", () =>
     await a.send(new PutObjectCommand({ Bucket: bucket, Key: "shared/secret.txt", Body: "tenant A only", ServerSideEncryption: "aws:kms" }));
     await a.send(new PutObjectCommand({ Bucket: bucket, Key: "public/index.html", Body: "<h1>hello</h1>", ContentType: "text/html" }));
     await a.send(new PutObjectCommand({ Bucket: bucket, Key: "private/x.txt", Body: "no" }));
+    // A public prefix: Block Public Access (on for every new bucket) must be lifted first.
+    await a.send(new DeletePublicAccessBlockCommand({ Bucket: bucket }));
     await a.send(
       new PutBucketPolicyCommand({
         Bucket: bucket,

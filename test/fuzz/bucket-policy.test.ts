@@ -13,7 +13,7 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TENANT_A, TENANT_B, createBucket, sameBytes, seedIdentities, send, uniqueBucket, type Who } from "../support/s3-harness";
+import { TENANT_A, TENANT_B, allowPublicPolicies, createBucket, sameBytes, seedIdentities, send, uniqueBucket, type Who } from "../support/s3-harness";
 import { checkResponse, expectOnlyKeys, fuzz, nastyString, writeSentinel, type Sentinel } from "./support";
 
 const bucket = uniqueBucket("fz-pol");
@@ -22,6 +22,8 @@ let sentinel: Sentinel;
 beforeAll(async () => {
   await seedIdentities();
   await createBucket("adminA", bucket);
+  // The fuzzer explores public policies too: Block Public Access would refuse them.
+  await allowPublicPolicies("adminA", bucket);
   sentinel = await writeSentinel(bucket);
 });
 

@@ -214,18 +214,15 @@ describe("a body that does not match what was signed or declared is never stored
 
 describe("unimplemented operations and error documents", () => {
   it.each([
-    // Object tagging is implemented (object-tagging.test.ts); the bucket's is not.
-    ["GET", "tagging", undefined],
-    ["PUT", "tagging", undefined],
-    ["GET", "lifecycle", undefined],
-    ["PUT", "lifecycle", undefined],
+    ["GET", "inventory", undefined],
+    ["PUT", "accelerate", undefined],
     ["GET", "website", undefined],
     ["GET", "replication", undefined],
     ["GET", "object-lock", undefined],
     ["GET", "notification", undefined],
     ["GET", "logging", undefined],
     ["PUT", "versioning", undefined],
-    ["PUT", "acl", "obj"],
+    ["PUT", "legal-hold", "obj"],
     ["POST", "restore", "obj"],
     ["POST", "select", "obj"],
     ["GET", "attributes", "obj"],

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { combine } from "../../src/multipart/checksum";
 import { MiB, completeRequest, concat, createUpload, multipartPut, uploadPart, uploadPartRequest } from "../support/multipart";
 import { pseudoRandom } from "../support/sources";
-import { createBucket, crc32Base64, expectError, readFully, sameBytes, seedIdentities, send, uniqueBucket, xmlValue } from "../support/s3-harness";
+import { allowPublicPolicies, createBucket, crc32Base64, expectError, readFully, sameBytes, seedIdentities, send, uniqueBucket, xmlValue } from "../support/s3-harness";
 
 /** Policies, tenant rules, copies and checksums around multipart uploads. */
 const SSE = "x-amz-server-side-encryption";
@@ -128,6 +128,7 @@ describe("copies", () => {
   it("UploadPartCopy from an SSE-KMS object of another tenant is refused", async () => {
     const other = uniqueBucket("mpu-b");
     await createBucket("adminB", other);
+    await allowPublicPolicies("adminB", other);
     const policy = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: `arn:aws:s3:::${other}/*` }] });
     expect((await send("adminB", { method: "PUT", bucket: other, query: { policy: "" }, body: policy })).status).toBe(204);
     expect((await send("adminB", { method: "PUT", bucket: other, key: "kms", body: "secret", headers: { [SSE]: "aws:kms" } })).status).toBe(200);

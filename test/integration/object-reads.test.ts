@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { pseudoRandom } from "../support/sources";
-import { createBucket, expectError, fetchWorker, presignedUrl, readFully, sameBytes, seedIdentities, send, uniqueBucket, xmlValue } from "../support/s3-harness";
+import { allowPublicPolicies, createBucket, expectError, fetchWorker, presignedUrl, readFully, sameBytes, seedIdentities, send, uniqueBucket, xmlValue } from "../support/s3-harness";
 
 const bucket = uniqueBucket("reads");
 const SIZE = 200_000; // three full 64 KiB chunks and a partial one
@@ -216,6 +216,7 @@ describe("response-* overrides", () => {
   it("are refused on anonymous requests with InvalidRequest (400), even where the policy lets anyone read", async () => {
     const open = uniqueBucket("public");
     await createBucket("adminA", open);
+    await allowPublicPolicies("adminA", open);
     const policy = JSON.stringify({
       Version: "2012-10-17",
       Statement: [{ Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: `arn:aws:s3:::${open}/*` }],

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { makeServices } from "../../src/services";
 import { pseudoRandom } from "../support/sources";
-import { createBucket, expectError, readFully, sameBytes, seedIdentities, send, TENANT_A, TENANT_B, uniqueBucket, type Send } from "../support/s3-harness";
+import { allowPublicPolicies, createBucket, expectError, readFully, sameBytes, seedIdentities, send, TENANT_A, TENANT_B, uniqueBucket, type Send } from "../support/s3-harness";
 
 const SSE = "x-amz-server-side-encryption";
 const KEY_ID = "x-amz-server-side-encryption-aws-kms-key-id";
@@ -356,6 +356,7 @@ describe("who may use SSE-KMS", () => {
   it("another tenant never reads an SSE-KMS object, even where a bucket policy grants s3:GetObject; SSE-S3 objects it can read", async () => {
     const b = uniqueBucket("shared");
     await createBucket("adminA", b);
+    await allowPublicPolicies("adminA", b);
     expect((await send("adminA", { method: "PUT", bucket: b, key: "kms", body: "kms secret", headers: kms })).status).toBe(200);
     expect((await send("adminA", { method: "PUT", bucket: b, key: "s3", body: "shared text", headers: { [SSE]: "AES256" } })).status).toBe(200);
     const policy = JSON.stringify({

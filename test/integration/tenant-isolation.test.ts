@@ -14,10 +14,12 @@ const kms = { [SSE]: "aws:kms" };
 const sseS3 = { [SSE]: "AES256" };
 const ROLE_MESSAGE = "Only users with the tenant_admin role can use SSE-KMS.";
 
-/** A bucket of tenant A whose policy grants everything to everyone (tenant B and anonymous included). */
+/** A bucket of tenant A whose policy grants everything to everyone (tenant B and anonymous included), Block Public Access lifted. */
 async function openBucket(name: string): Promise<string> {
   const b = uniqueBucket(name);
   await createBucket("adminA", b);
+  // New buckets block public policies (Block Public Access, on by default): lift it first, as a user would.
+  expect((await send("adminA", { method: "DELETE", bucket: b, query: { publicAccessBlock: "" } })).status).toBe(204);
   const policy = JSON.stringify({
     Version: "2012-10-17",
     Statement: [{ Effect: "Allow", Principal: "*", Action: "s3:*", Resource: [`arn:aws:s3:::${b}`, `arn:aws:s3:::${b}/*`] }],

@@ -15,7 +15,7 @@ import { CREDENTIALS, HOST, type Call, type Who } from "./worker-client";
 import { encodeKey } from "./sigv4-oracle";
 import { concatBytes } from "./sources";
 
-export { CREDENTIALS, HOST, TENANT_A, TENANT_B, createBucket, seedIdentities, type Who } from "./worker-client";
+export { CREDENTIALS, HOST, TENANT_A, TENANT_B, allowPublicPolicies, createBucket, seedIdentities, type Who } from "./worker-client";
 
 export interface Send extends Call {
   /** "http" (default) or "https": the URL scheme the worker sees. */

@@ -79,3 +79,13 @@ export async function createBucket(who: Who, bucket: string): Promise<void> {
   const r = await call(who, { method: "PUT", bucket });
   if (r.status !== 200) throw new Error(`create bucket ${bucket}: ${r.status} ${await r.text()}`);
 }
+
+/**
+ * Removes the bucket's Block Public Access configuration (DeletePublicAccessBlock), as a
+ * user must before giving a bucket a public policy: new buckets start with all four
+ * settings on, which refuses such a policy and keeps other tenants out of it.
+ */
+export async function allowPublicPolicies(who: Who, bucket: string): Promise<void> {
+  const r = await call(who, { method: "DELETE", bucket, query: { publicAccessBlock: "" } });
+  if (r.status !== 204) throw new Error(`delete public access block of ${bucket}: ${r.status} ${await r.text()}`);
+}

@@ -54,13 +54,19 @@ function refusal(fn: () => unknown): S3Error {
 
 describe("actions list", () => {
   it("marks every implemented action with its resource level", () => {
-    expect(ALL_ACTIONS).toHaveLength(25);
+    expect(ALL_ACTIONS).toHaveLength(35);
     expect(S3_ACTIONS["s3:GetObjectTagging"]).toBe("object");
     expect(S3_ACTIONS["s3:PutObject"]).toBe("object");
     expect(S3_ACTIONS["s3:ListBucket"]).toBe("bucket");
     expect(S3_ACTIONS["s3:GetBucketPolicyStatus"]).toBe("bucket");
     expect(S3_ACTIONS["s3:ListMultipartUploadParts"]).toBe("object");
     expect(S3_ACTIONS["s3:ListAllMyBuckets"]).toBe("service");
+    // The bucket settings (lifecycle, Block Public Access, ownership controls, tags) and ACL writes.
+    expect(S3_ACTIONS["s3:PutLifecycleConfiguration"]).toBe("bucket");
+    expect(S3_ACTIONS["s3:GetBucketPublicAccessBlock"]).toBe("bucket");
+    expect(S3_ACTIONS["s3:PutBucketOwnershipControls"]).toBe("bucket");
+    expect(S3_ACTIONS["s3:GetBucketTagging"]).toBe("bucket");
+    expect(S3_ACTIONS["s3:PutObjectAcl"]).toBe("object");
     expect(bucketArn("b")).toBe("arn:aws:s3:::b");
     expect(objectArn("b", "a/b c")).toBe("arn:aws:s3:::b/a/b c");
   });

@@ -6,6 +6,7 @@ import { validBucketName } from "../addressing";
 import { ObjectTagStore } from "../../store/object-tags";
 import type { S3Context } from "../context";
 import { requireBucket } from "../context";
+import { assertCreateBucketAcl } from "../acl";
 import { Errors } from "../../errors";
 import { buildXml, childToken, parseXmlDocument, xmlResponse } from "../xml";
 import { readBodyText } from "./body-text";
@@ -30,6 +31,7 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
   if (!principal) throw Errors.AccessDenied();
   const name = ctx.address.bucket!;
   if (!validBucketName(name)) throw Errors.InvalidBucketName({ BucketName: name });
+  assertCreateBucketAcl(ctx.request.headers, principal.tenantId);
   const region = ctx.services.config.region;
   const text = await readBodyText(ctx, 64 * 1024);
   if (text.trim() !== "") {
@@ -90,19 +92,4 @@ export async function getBucketLocation(ctx: S3Context): Promise<Response> {
 export async function getBucketVersioning(ctx: S3Context): Promise<Response> {
   requireBucket(ctx);
   return xmlResponse("VersioningConfiguration", {});
-}
-
-/** The canned "private" ACL: the owner has FULL_CONTROL (ACLs are not otherwise supported). */
-export async function getAcl(ctx: S3Context): Promise<Response> {
-  const bucket = requireBucket(ctx);
-  const owner = { ID: bucket.tenantId, DisplayName: bucket.tenantId };
-  return xmlResponse("AccessControlPolicy", {
-    Owner: owner,
-    AccessControlList: {
-      Grant: {
-        Grantee: { "@_xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance", "@_xsi:type": "CanonicalUser", ...owner },
-        Permission: "FULL_CONTROL",
-      },
-    },
-  });
 }

@@ -11,6 +11,7 @@ import { fromBase64, toHex } from "../../util/bytes";
 import { markDeadAfter } from "../../multipart/lifecycle";
 import { UploadStore } from "../../multipart/store";
 import { assertAllowed } from "../access";
+import { assertOwnerOnlyAclHeaders } from "../acl";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
 import { Errors, S3Error } from "../../errors";
@@ -23,6 +24,7 @@ import { tagsFromHeader } from "../tagging";
 import { assertMayDeleteKey, guardedWriteCondition, translateWriteError } from "../write-guard";
 import { authorizedObject, policyUsesExistingTags, tagsOf, tagStore } from "./object-tagging";
 import { buildXml } from "../xml";
+import { expirationHeader } from "./lifecycle";
 import { headPart, partNumberParam } from "./object-parts";
 
 /** Largest single PUT S3 accepts; bigger objects must be multipart uploads. */
@@ -66,6 +68,7 @@ export function newObjectIntent(ctx: S3Context) {
   const key = requireKey(ctx);
   assertKeyFits(bucket, key);
   const headers = ctx.request.headers;
+  assertOwnerOnlyAclHeaders(headers, bucket.tenantId);
   const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
   assertMayWriteWith(ctx, bucket, sse);
   const tags = tagsFromHeader(headers);
@@ -113,6 +116,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
   }
   await recordNewTags(ctx, bucket, key, written, tags);
   const response = new Headers({ ETag: `"${written.etag}"`, ...sseResponseHeaders(written) });
+  setExpiration(response, bucket, key, body.length, new Date());
   const checksum = body.result.checksum;
   if (checksum) response.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
   return new Response(null, { status: 200, headers: response });
@@ -147,6 +151,7 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
     evaluateConditions(conditions, info);
     const out = objectResponseHeaders(info, checksumMode);
     await setTaggingCount(ctx, bucket, info, out);
+    setExpiration(out, bucket, key, info.size, info.lastModified);
     applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
     if (range) {
       const span = resolveRange(range, info.size);
@@ -173,6 +178,7 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
     throw error;
   }
   if (read.partsCount !== undefined) out.set("x-amz-mp-parts-count", String(read.partsCount));
+  setExpiration(out, bucket, key, read.info.size, read.info.lastModified);
   applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
   const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
   if (read.span) out.set("Content-Range", `bytes ${read.span.first}-${read.span.last}/${read.info.size}`);
@@ -189,6 +195,12 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   const fixed = new FixedLengthStream(length);
   read.body.pipeTo(fixed.writable).catch((error) => logIntegrity(ctx, key, error));
   return new Response(fixed.readable, { status: read.span ? 206 : 200, headers: out });
+}
+
+/** x-amz-expiration when a lifecycle rule covers the object. */
+function setExpiration(headers: Headers, bucket: Bucket, key: string, size: number, lastModified: Date): void {
+  const value = expirationHeader(bucket, key, size, lastModified);
+  if (value !== null) headers.set("x-amz-expiration", value);
 }
 
 const operationDeferred = policyUsesExistingTags;
@@ -258,6 +270,7 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
   const key = requireKey(ctx);
   assertKeyFits(target, key);
   const headers = ctx.request.headers;
+  assertOwnerOnlyAclHeaders(headers, target.tenantId);
   const src = parseCopySource(ctx);
   const sourceBucket = await ctx.services.buckets.get(src.bucket);
   if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });

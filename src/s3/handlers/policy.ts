@@ -1,6 +1,7 @@
 import { invalidatePolicy, isPublic, MAX_POLICY_BYTES, parsePolicy } from "../../policy";
 import { requireBucket, type S3Context } from "../context";
 import { Errors } from "../../errors";
+import { publicAccessBlockOf } from "../public-access";
 import { xmlResponse } from "../xml";
 import { readBodyText } from "./body-text";
 
@@ -16,7 +17,10 @@ export async function putBucketPolicy(ctx: S3Context): Promise<Response> {
     }
     throw error;
   }
-  parsePolicy(text, bucket.name); // throws MalformedPolicy naming the problem
+  const policy = parsePolicy(text, bucket.name); // throws MalformedPolicy naming the problem
+  // Block Public Access: a policy that would make the bucket public is refused, as AWS
+  // does (403 AccessDenied), even for the owner's tenant_admin.
+  if (publicAccessBlockOf(bucket)?.BlockPublicPolicy && isPublic(policy)) throw Errors.AccessDenied();
   await ctx.services.buckets.setSetting(bucket.name, "policy", text);
   invalidatePolicy(bucket.name);
   return new Response(null, { status: 204 });
@@ -38,5 +42,8 @@ export async function deleteBucketPolicy(ctx: S3Context): Promise<Response> {
 export async function getBucketPolicyStatus(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   if (!bucket.policy) throw Errors.NoSuchBucketPolicy({ BucketName: bucket.name });
-  return xmlResponse("PolicyStatus", { IsPublic: isPublic(parsePolicy(bucket.policy, bucket.name)) });
+  // What is enforced: with RestrictPublicBuckets on, a public policy grants nobody outside
+  // the owning tenant anything (access.ts), so the bucket is not public.
+  const restricted = publicAccessBlockOf(bucket)?.RestrictPublicBuckets ?? false;
+  return xmlResponse("PolicyStatus", { IsPublic: !restricted && isPublic(parsePolicy(bucket.policy, bucket.name)) });
 }

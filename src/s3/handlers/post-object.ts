@@ -18,6 +18,7 @@ import { writeMultipartLayout } from "../../objects/write-streamed-multipart";
 import { UploadStore } from "../../multipart/store";
 import type { Bucket } from "../../store/buckets";
 import { assertAllowed } from "../access";
+import { assertOwnerOnlyCannedAcl } from "../acl";
 import { requireBucket, type S3Context } from "../context";
 import { Errors } from "../../errors";
 import { httpMetadataFrom, userMetadataFrom } from "../object-headers";
@@ -59,7 +60,7 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
   const key = rawKey.replaceAll("${filename}", baseName(form.file.filename ?? ""));
   if (key === "") throw Errors.InvalidArgument({ ArgumentName: "key", ArgumentValue: "" }, "User key must have a length greater than 0.");
   assertKeyFits(bucket, key);
-  checkAcl(values.get("acl"));
+  assertOwnerOnlyCannedAcl(values.get("acl"));
 
   const headers = fieldHeaders(form.fields);
   const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
@@ -134,11 +135,6 @@ function baseName(filename: string): string {
 }
 
 /** Buckets here have ACLs disabled (S3's default "bucket owner enforced"): only the canned ACLs that change nothing. */
-function checkAcl(acl: string | undefined): void {
-  if (acl === undefined || acl === "private" || acl === "bucket-owner-full-control") return;
-  throw Errors.AccessControlListNotSupported();
-}
-
 /** Form fields that S3 treats as the request headers of a PUT. */
 const HEADER_FIELDS = new Set(["content-type", "content-encoding", "content-disposition", "content-language", "cache-control", "expires"]);
 const AUTH_FIELDS = new Set(["x-amz-signature", "x-amz-credential", "x-amz-algorithm", "x-amz-date", "x-amz-security-token"]);
