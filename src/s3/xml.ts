@@ -78,11 +78,17 @@ const xmlEntities: EntityDecoderOptions = {
   setXmlVersion: () => {},
 };
 
+/** Elements whose text is an object key: kept byte for byte (S3 keys may be " " or end in spaces). */
+const VERBATIM = new Set(["Key"]);
+
 const parser = new XMLParser({
   ignoreAttributes: true,
   removeNSPrefix: true,
   parseTagValue: false,
-  trimValues: true,
+  // Every other value is trimmed (and whitespace between elements dropped), as before; a
+  // trimmed <Key> made DeleteObjects of "  a" delete "a", and of " " answer MalformedXML.
+  trimValues: false,
+  tagValueProcessor: (name, value) => (VERBATIM.has(name) ? value : value.trim()),
   processEntities: true,
   entityDecoder: xmlEntities,
   ignoreDeclaration: true,

@@ -1,0 +1,49 @@
+/**
+ * Minimal sequences the model run (test/model/s3-model.test.ts) found, kept as plain tests
+ * that assert the right answer, so they run in every `npm test` whatever the random sample.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { md5Base64, uniqueBucket, xmlBlocks, xmlValue } from "../support/s3-harness";
+import { request, seedWorld } from "./world";
+
+beforeAll(async () => {
+  await seedWorld();
+});
+
+async function newBucket(): Promise<string> {
+  const bucket = uniqueBucket("model-reg");
+  expect((await request("adminA", { method: "PUT", bucket })).status).toBe(200);
+  return bucket;
+}
+
+async function deleteObjects(bucket: string, keys: string[]): Promise<{ deleted: string[]; errors: string[] }> {
+  const xml = `<Delete>${keys.map((k) => `<Object><Key>${k}</Key></Object>`).join("")}</Delete>`;
+  const r = await request("adminA", { method: "POST", bucket, query: { delete: "" }, body: xml, headers: { "content-md5": await md5Base64(xml) } });
+  const text = await r.text();
+  expect(r.status, text).toBe(200);
+  return { deleted: xmlBlocks(text, "Deleted").map((b) => xmlValue(b, "Key")!), errors: xmlBlocks(text, "Error").map((b) => `${xmlValue(b, "Key")} ${xmlValue(b, "Code")}`) };
+}
+
+describe("found by the model run", () => {
+  it("DeleteObjects deletes the key it names, spaces included: \"  lead\" is not \"lead\", \" \" is a key", async () => {
+    const bucket = await newBucket();
+    for (const key of ["lead", "  lead", " ", "trail  "]) expect((await request("adminA", { method: "PUT", bucket, key, body: key })).status).toBe(200);
+
+    expect(await deleteObjects(bucket, ["  lead", " ", "trail  "])).toEqual({ deleted: ["  lead", " ", "trail  "], errors: [] });
+
+    for (const [key, status] of [["lead", 200], ["  lead", 404], [" ", 404], ["trail  ", 404]] as const) {
+      expect((await request("adminA", { method: "HEAD", bucket, key })).status, JSON.stringify(key)).toBe(status);
+    }
+  });
+
+  it("other request documents still read values trimmed (pretty-printed XML as clients send it)", async () => {
+    const bucket = await newBucket();
+    const doc = `<ServerSideEncryptionConfiguration>\n  <Rule>\n    <ApplyServerSideEncryptionByDefault>\n      <SSEAlgorithm> AES256 </SSEAlgorithm>\n    </ApplyServerSideEncryptionByDefault>\n  </Rule>\n</ServerSideEncryptionConfiguration>\n`;
+    expect((await request("adminA", { method: "PUT", bucket, query: { encryption: "" }, body: doc })).status).toBe(200);
+    const xml = "<Delete>\n  <Quiet> true </Quiet>\n  <Object>\n    <Key>k</Key>\n  </Object>\n</Delete>";
+    const r = await request("adminA", { method: "POST", bucket, query: { delete: "" }, body: xml, headers: { "content-md5": await md5Base64(xml) } });
+    const text = await r.text();
+    expect(r.status, text).toBe(200);
+    expect(xmlBlocks(text, "Deleted")).toEqual([]);
+  });
+});
