@@ -26,6 +26,7 @@ export default defineConfig({
                 MODEL_RUNS: process.env.MODEL_RUNS ?? "",
                 MODEL_COMMANDS: process.env.MODEL_COMMANDS ?? "",
                 MODEL_SEED: process.env.MODEL_SEED ?? "",
+                MODEL_EXCLUDE: process.env.MODEL_EXCLUDE ?? "",
               },
             },
           })),
