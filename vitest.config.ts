@@ -27,6 +27,7 @@ export default defineConfig({
                 MODEL_COMMANDS: process.env.MODEL_COMMANDS ?? "",
                 MODEL_SEED: process.env.MODEL_SEED ?? "",
                 MODEL_EXCLUDE: process.env.MODEL_EXCLUDE ?? "",
+                MODEL_MIN_COMMANDS: process.env.MODEL_MIN_COMMANDS ?? "",
               },
             },
           })),

@@ -82,6 +82,13 @@ function resolveKey(b: BucketModel, pick: KeyPick): string {
   return pick.existing !== null && held.length > 0 ? held[pick.existing % held.length]! : pick.key;
 }
 
+/** The bucket a read uses: the drawn one, or — when it is to read a held object and holds none — the next bucket that holds some. */
+function heldBucket(m: Model, drawn: number, pick: KeyPick): number {
+  if (pick.existing === null) return drawn;
+  for (let i = 0; i < m.buckets.length; i++) if (m.buckets[(drawn + i) % m.buckets.length]!.objects.size > 0) return (drawn + i) % m.buckets.length;
+  return drawn;
+}
+
 const PREFIXES = ["", "d", "dir/", " ", "a", "ü", "%", "t", "zz"];
 
 /** Owners more often than others, so sequences reach deep states (not mostly refusals). */
@@ -183,18 +190,20 @@ class PostFormCommand implements fc.AsyncCommand<Model, Real> {
 class CopyCommand implements fc.AsyncCommand<Model, Real> {
   constructor(
     readonly p: PrincipalName,
-    readonly sb: number,
+    readonly drawnSource: number,
     readonly sourceKeyPick: KeyPick,
     readonly b: number,
     readonly keyPick: KeyPick,
     readonly directive: "COPY" | "REPLACE",
     readonly ask: SseAsk,
   ) {}
-  /** Resolved when run (see resolveKey). */
+  /** Resolved when run (see heldBucket, resolveKey). */
+  sb = this.drawnSource;
   sourceKey = "";
   key = "";
   check = () => true;
   async run(m: Model, real: Real): Promise<void> {
+    this.sb = heldBucket(m, this.drawnSource, this.sourceKeyPick);
     const source = bucketOf(m, this.sb);
     const target = bucketOf(m, this.b);
     this.sourceKey = resolveKey(source, this.sourceKeyPick);
@@ -213,11 +222,13 @@ class CopyCommand implements fc.AsyncCommand<Model, Real> {
 }
 
 class GetCommand implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly p: PrincipalName, readonly b: number, readonly keyPick: KeyPick, readonly range: { first: number; last: number } | null, readonly head: boolean) {}
-  /** Resolved when run (see resolveKey). */
+  constructor(readonly p: PrincipalName, readonly drawnBucket: number, readonly keyPick: KeyPick, readonly range: { first: number; last: number } | null, readonly head: boolean) {}
+  /** Resolved when run (see heldBucket, resolveKey). */
+  b = this.drawnBucket;
   key = "";
   check = () => true;
   async run(m: Model, real: Real): Promise<void> {
+    this.b = heldBucket(m, this.drawnBucket, this.keyPick);
     const b = bucketOf(m, this.b);
     this.key = resolveKey(b, this.keyPick);
     const want = predictGet(b, this.p, this.key, this.range);
