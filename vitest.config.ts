@@ -1,5 +1,20 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import { defineConfig } from "vitest/config";
+import { readFileSync } from "node:fs";
+import { defineConfig, type Plugin } from "vitest/config";
+
+/**
+ * @cloud-copilot/iam-* (test/unit/policy-differential.test.ts) ship source-map comments
+ * whose sources are not in the package; vite would print one warning per module. Loading
+ * them without the comment keeps the test output readable.
+ */
+const withoutDanglingSourceMaps: Plugin = {
+  name: "without-dangling-source-maps",
+  enforce: "pre",
+  load(id) {
+    if (!/\/node_modules\/@cloud-copilot\/[^?]+\.js$/.test(id)) return null;
+    return readFileSync(id, "utf8").replace(/\/\/# sourceMappingURL=\S+\s*$/, "");
+  },
+};
 
 // Two projects: "workers" runs unit + integration tests inside workerd with local R2/D1;
 // "e2e" runs in Node and drives the worker on a real socket with real S3 clients.
@@ -8,6 +23,7 @@ export default defineConfig({
     projects: [
       {
         plugins: [
+          withoutDanglingSourceMaps,
           cloudflareTest(async () => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {

@@ -245,8 +245,11 @@ for (const [size, repeats] of PLAN) {
   };
 }
 
-// ---- bucket policy evaluation cost (issue 5) ---------------------------------------------
+// ---- bucket policy evaluation cost (issue 5; alone: node bench/lib/policy.mjs) ------------
 results.policy = await policyEvaluationMicros();
+
+// ---- body checksum throughput inside workerd (alone: node bench/checksum.mjs) -------------
+results.checksum = await (await import(`${here}checksum.mjs`)).run({ endpoint });
 
 // ---- optional suites contributed by other modules ----------------------------------------
 for (const name of ["multipart"]) {
@@ -291,6 +294,7 @@ console.log(`${l.objectSize} latency p50/p99 (ms): PUT ${f(l.putEncryptedP50Ms)}
 const r = results.range;
 console.log(`1-byte range of a ${r.objectSize} object: reads ${r.r2ChunksReadPerRange} chunk(s) (${r.r2BytesReadPerRange} B, ${r.r2GetsPerRange} get) from R2; p50 ${f(r.encryptedP50Ms)} ms vs ${f(r.passthroughP50Ms)} ms passthrough (ratio ${f(r.latencyRatioP50)}); p99 ${f(r.encryptedP99Ms)} vs ${f(r.passthroughP99Ms)} ms`);
 console.log(`Bucket policy evaluation (20 statements): ${f(results.policy.microsPerEvaluation)} µs per request`);
+console.log(`Checksums (MB/s in workerd, 64 KiB pieces): ${Object.entries(results.checksum.MBps).map(([a, v]) => `${a} ${f(v, 0)}`).join(", ")}`);
 if (results.multipart) console.log(`Multipart: ${JSON.stringify(results.multipart)}`);
 console.log("Targets:");
 for (const t of results.targets) console.log(`  ${t.met ? "met   " : "MISSED"} ${t.name}: ${t.value} (target ${t.target})`);

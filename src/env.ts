@@ -7,7 +7,10 @@ export interface Env {
   REQUIRE_TLS_FOR_SSE_KMS?: string;
   MULTIPART_EXPIRY_HOURS?: string;
   MULTIPART_RELEASE_GRACE_MINUTES?: string;
+  MULTIPART_COMPLETION_RETENTION_HOURS?: string;
   KEY_CACHE_TTL_SECONDS?: string;
+  /** Largest request body Cloudflare lets through to the worker (the zone plan's limit); default 100000000. */
+  MAX_REQUEST_BODY_BYTES?: string;
   /** Bearer token for the /_admin API and the admin CLI. */
   ADMIN_TOKEN?: string;
   /** Master secrets are MASTER_KEY_V1..MASTER_KEY_Vn (base64, 32 bytes each). */
@@ -20,8 +23,10 @@ export interface Env {
   UPLOAD_PAGE_BUCKET?: string;
   /** Largest file the page's forms allow (content-length-range; default 100 MB). */
   UPLOAD_PAGE_MAX_BYTES?: string;
-  /** Optional secret the page's JSON endpoints require as a Bearer token. */
+  /** Secret the page's JSON endpoints require as a Bearer token; without it the page refuses to serve unless LOCAL_DEV. */
   UPLOAD_PAGE_TOKEN?: string;
+  /** "true" only in local development (`npm run dev`'s .dev.vars, the test harness): the upload page may run without a token. */
+  LOCAL_DEV?: string;
 }
 
 export interface Config {
@@ -31,7 +36,16 @@ export interface Config {
   multipartExpiryHours: number;
   /** How long a replaced or deleted multipart object's parts outlive it (reads still streaming it). */
   multipartReleaseGraceMinutes: number;
+  /** How long a completed upload answers retried Completes with its recorded result. */
+  multipartCompletionRetentionHours: number;
   keyCacheTtlMs: number;
+  /**
+   * Cloudflare answers 413 itself, before the worker runs, to a request body over the zone
+   * plan's limit (100 MB Free/Pro, 200 MB Business, 500 MB or more Enterprise). PutObject,
+   * UploadPart and POST Object refuse such a body at once with S3's EntityTooLarge, so a
+   * client learns the limit in local dev too, and in S3's words.
+   */
+  maxRequestBodyBytes: number;
 }
 
 export function readConfig(env: Env): Config {
@@ -41,11 +55,20 @@ export function readConfig(env: Env): Config {
     requireTlsForSseKms: (env.REQUIRE_TLS_FOR_SSE_KMS ?? "true") !== "false",
     multipartExpiryHours: positiveNumber(env.MULTIPART_EXPIRY_HOURS, 168),
     multipartReleaseGraceMinutes: positiveNumber(env.MULTIPART_RELEASE_GRACE_MINUTES, 60),
+    multipartCompletionRetentionHours: positiveNumber(env.MULTIPART_COMPLETION_RETENTION_HOURS, 24),
     keyCacheTtlMs: positiveNumber(env.KEY_CACHE_TTL_SECONDS, 5) * 1000,
+    // Cloudflare's "100 MB" is decimal; 100,000,000 is below the limit whichever way it is read.
+    maxRequestBodyBytes: positiveInteger(env.MAX_REQUEST_BODY_BYTES, 100_000_000),
   };
 }
 
 function positiveNumber(value: string | undefined, fallback: number): number {
   const n = Number(value);
   return Number.isFinite(n) && n >= 0 && value !== undefined && value !== "" ? n : fallback;
+}
+
+/** A whole number of at least 1; anything else (unset, 0, garbage) is the default. */
+function positiveInteger(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return value !== undefined && /^\s*\d+\s*$/.test(value) && Number.isSafeInteger(n) && n >= 1 ? n : fallback;
 }

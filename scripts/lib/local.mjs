@@ -41,6 +41,10 @@ export function ensureDevVars(path = DEV_VARS) {
     additions.push("# Local dev serves plain HTTP; deployed workers keep the TLS requirement for SSE-KMS.");
     additions.push("REQUIRE_TLS_FOR_SSE_KMS=false");
   }
+  if (!("LOCAL_DEV" in vars)) {
+    additions.push("# Local development only (never set on a deployed worker): the upload page may run without UPLOAD_PAGE_TOKEN.");
+    additions.push("LOCAL_DEV=true");
+  }
   if (!("UPLOAD_PAGE_ACCESS_KEY_ID" in vars)) {
     additions.push("# Browser upload page at /_upload (docs/browser-uploads.md): uploads act as this access key's user.");
     additions.push(`UPLOAD_PAGE_ACCESS_KEY_ID=${vars.LOCAL_ADMIN_A_ACCESS_KEY || "LOCALADMINA"}`);

@@ -62,10 +62,15 @@ async function offTheWire<T>(read: Promise<T>): Promise<T> {
   try {
     return await read;
   } catch (error) {
-    if (error instanceof S3Error) throw error;
-    console.log(JSON.stringify({ event: "request-body-lost", message: error instanceof Error ? error.message : String(error) }));
-    throw Errors.IncompleteBody();
+    throw requestBodyLost(error);
   }
+}
+
+/** The S3 error for a failed read of the request body (logged once, as request-body-lost). */
+export function requestBodyLost(error: unknown): S3Error {
+  if (error instanceof S3Error) return error;
+  console.log(JSON.stringify({ event: "request-body-lost", message: error instanceof Error ? error.message : String(error) }));
+  return Errors.IncompleteBody();
 }
 
 export class WireReader {

@@ -15,6 +15,7 @@ import { toBase64, toHex, timingSafeEqualStrings, utf8 } from "../util/bytes";
 import {
   formatAmzDate,
   hasPresignedV4,
+  MAX_PRESIGN_EXPIRES,
   parseAmzDate,
   parseCredential,
   parsePresignedV2,
@@ -506,6 +507,19 @@ export async function verifySigV2(request: Request, auth: SigV2Auth, secret: str
   if (auth.via === "query") {
     const expiresAt = (auth.expires ?? 0) * 1000;
     if (now > expiresAt) throw Errors.AccessDenied({ Expires: isoSeconds(expiresAt), ServerTime: isoSeconds(now) }, "Request has expired");
+    // SigV2 URLs carry an absolute expiry and S3 itself sets no bound on it, so a leaked URL
+    // would be valid for years. We bound it as SigV4 is bound (X-Amz-Expires ≤ 604800 s,
+    // measured from a signing time that may be up to the skew allowance ahead of ours). The
+    // answer is SigV4's for the same fault — 400 AuthorizationQueryParametersError, a
+    // malformed query — not 403 "Request has expired": the URL has not expired, and a
+    // client shown "expired" would re-sign with the same far date.
+    if (expiresAt - now > MAX_PRESIGN_EXPIRES * 1000 + MAX_SKEW_MS) {
+      // (No Expires field: a far enough value is no date toISOString can write.)
+      throw Errors.AuthorizationQueryParametersError(
+        { ServerTime: isoSeconds(now) },
+        `Expires must be less than a week (in seconds) from now; that is, the given Expires must be less than ${MAX_PRESIGN_EXPIRES} seconds after the request time`,
+      );
+    }
   } else {
     const raw = request.headers.get("x-amz-date") ?? request.headers.get("date");
     const t = raw === null ? NaN : Date.parse(raw);

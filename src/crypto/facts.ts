@@ -11,6 +11,12 @@ import { seal, unseal } from "./keys";
 export interface ObjectFacts {
   etag: string;
   checksum?: { algorithm: string; value: string };
+  /**
+   * The object's plaintext length (the envelope's `n`), sealed too so a listing can show
+   * an authenticated size with the seal key alone — the envelope's MAC needs the data key.
+   * Absent in part facts and in objects written before it was added.
+   */
+  length?: number;
 }
 
 const encoder = new TextEncoder();
@@ -21,13 +27,14 @@ function factsAad(bucket: string, key: string): Uint8Array {
 }
 
 export function sealFacts(sealKey: CryptoKey, bucket: string, key: string, facts: ObjectFacts, iv?: Uint8Array): Promise<Uint8Array> {
-  const doc: { e: string; c?: { a: string; v: string } } = { e: facts.etag };
+  const doc: { e: string; c?: { a: string; v: string }; n?: number } = { e: facts.etag };
   if (facts.checksum) doc.c = { a: facts.checksum.algorithm, v: facts.checksum.value };
+  if (facts.length !== undefined) doc.n = facts.length;
   return seal(sealKey, encoder.encode(JSON.stringify(doc)), factsAad(bucket, key), iv);
 }
 
 export async function unsealFacts(sealKey: CryptoKey, bucket: string, key: string, sealed: Uint8Array): Promise<ObjectFacts> {
-  let doc: { e?: unknown; c?: { a?: unknown; v?: unknown } };
+  let doc: { e?: unknown; c?: { a?: unknown; v?: unknown }; n?: unknown };
   try {
     doc = JSON.parse(decoder.decode(await unseal(sealKey, sealed, factsAad(bucket, key))));
   } catch {
@@ -36,5 +43,9 @@ export async function unsealFacts(sealKey: CryptoKey, bucket: string, key: strin
   if (typeof doc.e !== "string") throw new IntegrityError("sealed object facts are malformed");
   const facts: ObjectFacts = { etag: doc.e };
   if (doc.c && typeof doc.c.a === "string" && typeof doc.c.v === "string") facts.checksum = { algorithm: doc.c.a, value: doc.c.v };
+  if (doc.n !== undefined) {
+    if (typeof doc.n !== "number" || !Number.isSafeInteger(doc.n) || doc.n < 0) throw new IntegrityError("sealed object facts are malformed");
+    facts.length = doc.n;
+  }
   return facts;
 }

@@ -13,7 +13,9 @@ import { UploadStore } from "./store";
  *    objects whose manifest is no longer live are marked dead when first seen so (PutObject,
  *    CopyObject, POST overwrite without telling us) and their part data is released once
  *    dead for MULTIPART_RELEASE_GRACE_MINUTES; prefixes no D1 row owns (a crash between
- *    steps) are deleted.
+ *    steps) are deleted;
+ * 3. delete completion records (answers for retried Completes) older than
+ *    MULTIPART_COMPLETION_RETENTION_HOURS.
  * Each tick does a bounded amount of work, so a backlog drains over several ticks.
  */
 const RETIRE_PER_TICK = 100;
@@ -22,6 +24,8 @@ const SWEEP_PAGES_PER_TICK = 5;
 /** An unowned prefix younger than this may belong to an upload being created. */
 const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 const SWEEP = "parts";
+/** Completion records deleted per tick at most (one D1 statement each batch). */
+const EXPIRE_COMPLETIONS_PER_TICK = 1000;
 
 export interface CleanupReport {
   aborted: number;
@@ -30,6 +34,8 @@ export interface CleanupReport {
   marked: number;
   released: number;
   orphans: number;
+  /** Completion records past MULTIPART_COMPLETION_RETENTION_HOURS deleted (retries of those Completes are NoSuchUpload). */
+  expired: number;
   sweepDone: boolean;
 }
 
@@ -38,7 +44,8 @@ export async function runMultipartCleanup(env: Env, now = Date.now()): Promise<C
   const config = readConfig(env);
   const expiryMs = config.multipartExpiryHours * 3600 * 1000;
   const graceMs = config.multipartReleaseGraceMinutes * 60 * 1000;
-  const report: CleanupReport = { aborted: 0, settled: 0, marked: 0, released: 0, orphans: 0, sweepDone: false };
+  const retentionMs = config.multipartCompletionRetentionHours * 3600 * 1000;
+  const report: CleanupReport = { aborted: 0, settled: 0, marked: 0, released: 0, orphans: 0, expired: 0, sweepDone: false };
 
   for (const upload of await deps.store.dueForCleanup(now - expiryMs, now - STALE_COMPLETE_MS, RETIRE_PER_TICK)) {
     if (upload.state === "completing") {
@@ -73,7 +80,9 @@ export async function runMultipartCleanup(env: Env, now = Date.now()): Promise<C
       break;
     }
   }
-  if (report.aborted + report.settled + report.marked + report.released + report.orphans > 0) {
+  report.expired = await deps.store.expireCompletions(now - retentionMs, EXPIRE_COMPLETIONS_PER_TICK);
+
+  if (report.aborted + report.settled + report.marked + report.released + report.orphans + report.expired > 0) {
     console.log(JSON.stringify({ event: "multipart-cleanup", ...report }));
   }
   return report;

@@ -8,10 +8,14 @@ import { objectR2Key } from "../objects/location";
 import { encodeManifest, manifestHash, type Manifest } from "../objects/manifest";
 import { partR2Key, uploadPrefix } from "../objects/parts";
 import { Errors } from "../s3/errors";
-import { concatBytes, fromBase64, fromHex, toHex, utf8 } from "../util/bytes";
+import type { SseMode } from "../crypto/envelope";
+import { concatBytes, fromBase64, fromHex, timingSafeEqual, toHex, utf8 } from "../util/bytes";
 import { objectChecksum } from "./checksum";
+import { normalizeEtag, openCompletion, partListDigest, sealCompletion } from "./completion";
 import { manifestIsLive, markKeysDead, recoverStaleComplete, STALE_COMPLETE_MS } from "./lifecycle";
-import type { PartRecord, UploadRecord, UploadStore } from "./store";
+import type { ChecksumType, CompletionRecord, PartRecord, UploadRecord, UploadStore } from "./store";
+
+export { normalizeEtag };
 
 /** S3's minimum size for every part but the last. */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -20,7 +24,19 @@ export interface CompleteDeps {
   r2: R2Bucket;
   keys: KeyService;
   store: UploadStore;
+  /**
+   * How long a completed upload answers retried Completes (MULTIPART_COMPLETION_RETENTION_HOURS).
+   * 0: no completion record is kept (uploads no client can retry, or the feature turned off).
+   */
+  retentionMs: number;
 }
+
+/**
+ * How long a Complete waits for another Complete holding the same upload (a racing
+ * duplicate, or the original of a retry whose response was lost) before 409
+ * OperationAborted. A complete holds its upload for one manifest put and one D1 batch.
+ */
+export const COMPLETE_WAIT_MS = 10_000;
 
 /** One <Part> of the CompleteMultipartUpload document. */
 export interface RequestedPart {
@@ -29,35 +45,61 @@ export interface RequestedPart {
   checksums: Partial<Record<ChecksumAlgorithm, string>>;
 }
 
-export interface Completed {
-  upload: UploadRecord;
+/** The upload's encryption, as the response headers state it. */
+export interface CompletedSse {
+  mode: SseMode;
+  keyArn: string;
+  context?: string;
+  bucketKeyEnabled: boolean;
+}
+
+/** What CompleteMultipartUpload answers: the same for the Complete that wrote and for its retries. */
+export interface CompleteAnswer {
   etag: string;
   checksum?: { algorithm: ChecksumAlgorithm; value: string };
+  checksumType?: ChecksumType;
+  sse: CompletedSse;
+}
+
+/** This request wrote the object. */
+export interface Completed extends CompleteAnswer {
+  kind: "written";
   size: number;
   uploaded: Date;
 }
+
+/** An earlier Complete of the same part list wrote it; nothing was written now. */
+export interface Replayed extends CompleteAnswer {
+  kind: "replayed";
+}
+
+/** R2's condition and the client header it answers to; null: the gateway's tenant guard (s3/write-guard.ts). */
+type WriteCondition = { onlyIf: R2Conditional; header: "If-None-Match" | "If-Match" | null };
 
 /** Where a part's facts are sealed: a namespace no bucket can have ("_"), the part number as key. */
 export function partFactsLocation(uploadId: string, partNumber: number): [string, string] {
   return [`_mpu/${uploadId}`, String(partNumber)];
 }
 
-export function normalizeEtag(etag: string): string {
-  return etag.trim().replace(/^"(.*)"$/, "$1").toLowerCase();
-}
-
 /**
  * CompleteMultipartUpload, after the request was parsed and authorized:
  * 1. check the listed parts against the recorded ones (InvalidPart, EntityTooSmall) and
- *    against what R2 holds under the upload's prefix;
- * 2. claim the upload in D1 — only if no part changed since step 1 — so no part can be
- *    replaced or the upload aborted while its manifest is written;
+ *    against what R2 holds under the upload's prefix, and compute the object's ETag and
+ *    checksum (BadDigest);
+ * 2. claim the upload in D1 — only if no part changed since step 1 — with the sealed
+ *    result, so no part can be replaced or the upload aborted while its manifest is
+ *    written, and whoever settles this complete can record its result;
  * 3. write the manifest object (envelope MAC'd like any object, with the manifest hash,
  *    part count and total length bound in);
- * 4. hand the part data over to the object (multipart_objects) and drop the upload rows;
+ * 4. hand the part data over to the object (multipart_objects), keep the result for
+ *    retries (multipart_completions) and drop the upload rows;
  * 5. delete attempts and parts the manifest does not use, and mark the multipart object
  *    this one replaced dead (the sweep releases its parts after the grace, so reads
  *    already streaming it finish).
+ *
+ * An upload that is already complete (or completes while this request waits for another
+ * Complete holding it) is answered from its completion record when the part list is the
+ * same — the object is not written again — and NoSuchUpload otherwise, as S3 does.
  */
 export async function completeUpload(
   deps: CompleteDeps,
@@ -65,33 +107,71 @@ export async function completeUpload(
     uploadId: string;
     bucket: string;
     key: string;
+    /** The bucket's owner: an upload or record of another tenant (a bucket re-created by it) is not this one. */
+    tenantId: string;
     parts: RequestedPart[];
     fullChecksum?: { algorithm: ChecksumAlgorithm; value: string };
-    /** If-None-Match: * / If-Match: the manifest is written only if R2's condition holds (atomic with the write). */
-    condition?: { onlyIf: R2Conditional; header: "If-None-Match" | "If-Match" | null };
+    /**
+     * If-None-Match: * / If-Match: the manifest is written only if R2's condition holds
+     * (atomic with the write). Asked for only when this request is about to write: a
+     * retry answers what the write it repeats answered.
+     */
+    condition?: () => Promise<WriteCondition | undefined>;
   },
-): Promise<Completed> {
-  for (let attempt = 0; ; attempt++) {
-    let upload = await deps.store.get(req.uploadId);
-    if (!upload || upload.bucket !== req.bucket || upload.key !== req.key) throw Errors.NoSuchUpload({ UploadId: req.uploadId });
+): Promise<Completed | Replayed> {
+  const digest = await partListDigest(req.parts);
+  let waitUntil: number | undefined;
+  let pause = 25;
+  let condition: Promise<WriteCondition | undefined> | undefined;
+  for (let claims = 0; ; ) {
+    const upload = await deps.store.get(req.uploadId);
+    if (!upload || upload.bucket !== req.bucket || upload.key !== req.key || upload.tenantId !== req.tenantId) return replay(deps, req, digest);
     if (upload.state === "completing") {
-      if (Date.now() - (upload.completingAt ?? 0) < STALE_COMPLETE_MS) throw Errors.OperationAborted();
-      if ((await recoverStaleComplete(deps, upload)) === "completed") throw Errors.NoSuchUpload({ UploadId: req.uploadId });
-      upload = await deps.store.get(req.uploadId);
-      if (!upload) throw Errors.NoSuchUpload({ UploadId: req.uploadId });
+      if (Date.now() - (upload.completingAt ?? 0) >= STALE_COMPLETE_MS) {
+        // A complete that died holding the upload: finished if its manifest landed, else given back.
+        if ((await recoverStaleComplete(deps, upload)) === "completed") return replay(deps, req, digest);
+        continue;
+      }
+      // Another Complete holds it. If its manifest is already the object, the upload is
+      // complete (its bookkeeping pending, or it failed after an ambiguous R2 error):
+      // settle it here and answer as a retry.
+      if (upload.manifestHash && (await manifestIsLive(deps.r2, upload.bucket, upload.key, upload.manifestHash))) {
+        await deps.store.finish(upload, upload.manifestHash, upload.completingAt ?? Date.now());
+        await markKeysDead(deps, upload.bucket, [upload.key]).catch((error: unknown) =>
+          console.error(JSON.stringify({ event: "multipart-complete-mark-failed", uploadId: upload.uploadId, message: String(error) })),
+        );
+        return replay(deps, req, digest);
+      }
+      waitUntil ??= Date.now() + COMPLETE_WAIT_MS;
+      if (Date.now() >= waitUntil) throw Errors.OperationAborted();
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 500);
+      continue;
     }
+    for (let i = 1; i < req.parts.length; i++) if (req.parts[i]!.partNumber <= req.parts[i - 1]!.partNumber) throw Errors.InvalidPartOrder();
+    condition ??= req.condition?.() ?? Promise.resolve(undefined);
+    const onlyIf = await condition;
     const plan = await planCompletion(deps, upload, req.parts);
+    const facts = await objectFacts(upload, plan, req.fullChecksum);
     const bytes = encodeManifest(plan.manifest);
     const hash = await manifestHash(bytes);
+    const record =
+      deps.retentionMs > 0
+        ? await sealCompletion(await deps.keys.sealKey(upload.tenantId, upload.masterVersion), upload.uploadId, upload.bucket, upload.key, {
+            etag: facts.etag,
+            ...(facts.checksum ? { checksum: facts.checksum } : {}),
+            parts: digest,
+          })
+        : undefined;
     const now = Date.now();
-    if (!(await deps.store.claim(upload.uploadId, upload.partsVersion, hash, now))) {
+    if (!(await deps.store.claim(upload.uploadId, upload.partsVersion, hash, now, record))) {
       // A part was recorded (or the upload aborted, or another complete began) meanwhile.
-      if (attempt < 2) continue;
+      if (++claims < 3) continue;
       throw Errors.OperationAborted();
     }
     let done: Completed;
     try {
-      done = await writeManifest(deps, upload, plan, bytes, hash, req.fullChecksum, req.condition);
+      done = await writeManifest(deps, upload, plan, bytes, hash, facts, onlyIf);
     } catch (error) {
       // Give the upload back — unless the manifest did land (an ambiguous storage error):
       // then the object exists and its parts must stay.
@@ -101,7 +181,7 @@ export async function completeUpload(
       throw error;
     }
     // The object is complete from here on. Should the bookkeeping fail, the upload stays
-    // claimed and the scheduled clean-up finishes it (recoverStaleComplete).
+    // claimed and a retry or the scheduled clean-up finishes it (recoverStaleComplete).
     try {
       await deps.store.finish(upload, hash, now);
       await cleanUp(deps, upload, plan);
@@ -110,6 +190,46 @@ export async function completeUpload(
     }
     return done;
   }
+}
+
+function sseOf(r: UploadRecord | CompletionRecord): CompletedSse {
+  return { mode: r.mode, keyArn: r.keyArn, ...(r.context !== undefined ? { context: r.context } : {}), bucketKeyEnabled: r.bucketKeyEnabled };
+}
+
+/**
+ * The upload is no longer in progress: answer a retry of the Complete that finished it,
+ * from its record, if this request lists the same parts. Anything else is NoSuchUpload,
+ * as S3 answers for a completed upload (and for one it never knew).
+ */
+async function replay(deps: CompleteDeps, req: { uploadId: string; bucket: string; key: string; tenantId: string; fullChecksum?: { algorithm: ChecksumAlgorithm; value: string } }, digest: Uint8Array): Promise<Replayed> {
+  const missing = () => Errors.NoSuchUpload({ UploadId: req.uploadId });
+  const record = await deps.store.getCompletion(req.uploadId);
+  if (!record || !completionApplies(record, req, Date.now(), deps.retentionMs)) throw missing();
+  let result;
+  try {
+    result = await openCompletion(await deps.keys.sealKey(record.tenantId, record.masterVersion), record.uploadId, record.bucket, record.key, record.result);
+  } catch (error) {
+    // Unreadable (its master version no longer configured, or tampered with): as if expired.
+    console.error(JSON.stringify({ event: "multipart-completion-unreadable", uploadId: record.uploadId, message: error instanceof Error ? error.message : String(error) }));
+    throw missing();
+  }
+  if (!timingSafeEqual(result.parts, digest)) throw missing();
+  const full = req.fullChecksum;
+  if (full && result.checksum && (full.algorithm !== result.checksum.algorithm || full.value.trim() !== result.checksum.value)) {
+    // As the Complete being repeated would have answered.
+    throw Errors.BadDigest({}, `The ${full.algorithm.toLowerCase()} you specified did not match the calculated checksum.`);
+  }
+  return {
+    kind: "replayed",
+    etag: result.etag,
+    ...(result.checksum ? { checksum: result.checksum, checksumType: record.checksumType ?? "COMPOSITE" } : {}),
+    sse: sseOf(record),
+  };
+}
+
+/** A completion record answers for (bucket, key) of this tenant, within the retention. */
+export function completionApplies(record: CompletionRecord, at: { bucket: string; key: string; tenantId: string }, now: number, retentionMs: number): boolean {
+  return record.bucket === at.bucket && record.key === at.key && record.tenantId === at.tenantId && now - record.completedAt < retentionMs;
 }
 
 interface Plan {
@@ -166,24 +286,32 @@ async function planCompletion(deps: CompleteDeps, upload: UploadRecord, requeste
   return { manifest, parts, etags, digests: algorithm ? digests : null, garbage: [...stored.keys()].filter((k) => !used.has(k)) };
 }
 
+/** The object's ETag and checksum (checked against a full-object checksum the client sent). */
+async function objectFacts(
+  upload: UploadRecord,
+  plan: Plan,
+  fullChecksum: { algorithm: ChecksumAlgorithm; value: string } | undefined,
+): Promise<{ etag: string; checksum?: { algorithm: ChecksumAlgorithm; value: string } }> {
+  const etag = await multipartEtag(plan.etags);
+  if (!upload.checksumAlgorithm || !plan.digests) return { etag };
+  const value = await objectChecksum(upload.checksumAlgorithm, upload.checksumType ?? "COMPOSITE", plan.digests);
+  if (fullChecksum && (fullChecksum.algorithm !== upload.checksumAlgorithm || fullChecksum.value.trim() !== value)) {
+    throw Errors.BadDigest({}, `The ${fullChecksum.algorithm.toLowerCase()} you specified did not match the calculated checksum.`);
+  }
+  return { etag, checksum: { algorithm: upload.checksumAlgorithm, value } };
+}
+
 async function writeManifest(
   deps: CompleteDeps,
   upload: UploadRecord,
   plan: Plan,
   bytes: Uint8Array,
   hash: Uint8Array,
-  fullChecksum: { algorithm: ChecksumAlgorithm; value: string } | undefined,
-  condition: { onlyIf: R2Conditional; header: "If-None-Match" | "If-Match" | null } | undefined,
+  computed: { etag: string; checksum?: { algorithm: ChecksumAlgorithm; value: string } },
+  condition: WriteCondition | undefined,
 ): Promise<Completed> {
   const length = plan.parts.reduce((n, p) => n + p.size, 0);
-  const facts: ObjectFacts = { etag: await multipartEtag(plan.etags) };
-  if (upload.checksumAlgorithm && plan.digests) {
-    const value = await objectChecksum(upload.checksumAlgorithm, upload.checksumType ?? "COMPOSITE", plan.digests);
-    if (fullChecksum && (fullChecksum.algorithm !== upload.checksumAlgorithm || fullChecksum.value.trim() !== value)) {
-      throw Errors.BadDigest({}, `The ${fullChecksum.algorithm.toLowerCase()} you specified did not match the calculated checksum.`);
-    }
-    facts.checksum = { algorithm: upload.checksumAlgorithm, value };
-  }
+  const facts: ObjectFacts = { etag: computed.etag, length, ...(computed.checksum ? { checksum: computed.checksum } : {}) };
   const kek = await deps.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
   const dataKey = await unwrapDataKey(kek, upload.wrappedKey);
   const sealed = await sealFacts(await deps.keys.sealKey(upload.tenantId, upload.masterVersion), upload.bucket, upload.key, facts);
@@ -212,7 +340,14 @@ async function writeManifest(
   // The client's own condition is 412; the gateway's tenant guard (header null) means the
   // object changed while we checked it: 409, retry.
   if (!put) throw condition?.header === null ? Errors.OperationAborted() : Errors.PreconditionFailed({ Condition: condition?.header ?? "If-None-Match" });
-  return { upload, etag: facts.etag, ...(facts.checksum ? { checksum: facts.checksum as Completed["checksum"] } : {}), size: length, uploaded: put.uploaded };
+  return {
+    kind: "written",
+    etag: computed.etag,
+    ...(computed.checksum ? { checksum: computed.checksum, checksumType: upload.checksumType ?? "COMPOSITE" } : {}),
+    sse: sseOf(upload),
+    size: length,
+    uploaded: put.uploaded,
+  };
 }
 
 async function cleanUp(deps: CompleteDeps, upload: UploadRecord, plan: Plan): Promise<void> {

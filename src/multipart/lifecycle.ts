@@ -109,6 +109,7 @@ export async function markKeysDead(deps: CleanupDeps, bucket: string, keys: stri
  * them at once (nobody can read an incomplete upload). Completed objects are gone already
  * (the bucket is empty) but a GET of one may still be streaming, so their rows are only
  * marked dead, as DeleteObject does: the sweep releases them after the grace.
+ * Completion records of its uploads (kept for retried Completes) are deleted.
  */
 export async function releaseBucket(deps: CleanupDeps, bucket: string): Promise<void> {
   for (;;) {
@@ -125,6 +126,9 @@ export async function releaseBucket(deps: CleanupDeps, bucket: string): Promise<
     // Rows left unmarked are live (a Complete racing the delete): the sweep judges them.
     if (rows.length === 0 || (await settleObjects(deps, rows, now, Infinity)).marked === 0) break;
   }
+  // Retries of Completes in a deleted bucket are NoSuchBucket; in a bucket re-created
+  // under the same name they must not answer for objects of the old one.
+  await deps.store.forgetCompletionsIn(bucket);
 }
 
 /**

@@ -31,9 +31,11 @@ export interface UploadRecord {
   createdAt: number;
   completingAt?: number;
   manifestHash?: Uint8Array;
+  /** While completing: the result being written, sealed (multipart/completion.ts); kept as the completion record. */
+  completion?: Uint8Array;
 }
 
-export type NewUpload = Omit<UploadRecord, "state" | "partsVersion" | "completingAt" | "manifestHash">;
+export type NewUpload = Omit<UploadRecord, "state" | "partsVersion" | "completingAt" | "manifestHash" | "completion">;
 
 export interface PartRecord {
   partNumber: number;
@@ -53,6 +55,26 @@ export interface MultipartObjectRecord {
   createdAt: number;
   /** When its manifest was first seen dead (no longer the object at the key); unset while live. */
   deadSince?: number;
+}
+
+/**
+ * What a completed upload leaves for retried Completes (multipart_completions): its SSE
+ * settings (the retry's headers and authorization) and its sealed result.
+ */
+export interface CompletionRecord {
+  uploadId: string;
+  bucket: string;
+  key: string;
+  tenantId: string;
+  mode: SseMode;
+  keyArn: string;
+  context?: string;
+  bucketKeyEnabled: boolean;
+  masterVersion: number;
+  checksumType?: ChecksumType;
+  /** Sealed {ETag, checksum, part-list digest} (multipart/completion.ts). */
+  result: Uint8Array;
+  completedAt: number;
 }
 
 interface UploadRow {
@@ -78,6 +100,22 @@ interface UploadRow {
   created_at: number;
   completing_at: number | null;
   manifest_hash: ArrayBuffer | number[] | null;
+  completion: ArrayBuffer | number[] | null;
+}
+
+interface CompletionRow {
+  upload_id: string;
+  bucket: string;
+  object_key: string;
+  tenant_id: string;
+  mode: SseMode;
+  key_arn: string;
+  context: string | null;
+  bucket_key: number;
+  master_version: number;
+  checksum_type: ChecksumType | null;
+  result: ArrayBuffer | number[];
+  completed_at: number;
 }
 
 interface PartRow {
@@ -124,6 +162,24 @@ function toUpload(r: UploadRow): UploadRecord {
     createdAt: r.created_at,
     ...(r.completing_at !== null ? { completingAt: r.completing_at } : {}),
     ...(r.manifest_hash !== null ? { manifestHash: bytes(r.manifest_hash) } : {}),
+    ...(r.completion !== null && r.completion !== undefined ? { completion: bytes(r.completion) } : {}),
+  };
+}
+
+function toCompletion(r: CompletionRow): CompletionRecord {
+  return {
+    uploadId: r.upload_id,
+    bucket: r.bucket,
+    key: r.object_key,
+    tenantId: r.tenant_id,
+    mode: r.mode,
+    keyArn: r.key_arn,
+    ...(r.context !== null ? { context: r.context } : {}),
+    bucketKeyEnabled: r.bucket_key === 1,
+    masterVersion: r.master_version,
+    ...(r.checksum_type !== null ? { checksumType: r.checksum_type } : {}),
+    result: bytes(r.result),
+    completedAt: r.completed_at,
   };
 }
 
@@ -220,14 +276,18 @@ export class UploadStore {
     return results.map(toPart);
   }
 
-  /** Takes an active upload for completion if no part changed since its parts were read (`partsVersion`). */
-  async claim(uploadId: string, partsVersion: number, manifestHash: Uint8Array, now: number): Promise<boolean> {
+  /**
+   * Takes an active upload for completion if no part changed since its parts were read
+   * (`partsVersion`), with the sealed result it is about to write (`completion`, which
+   * becomes the completion record when it finishes).
+   */
+  async claim(uploadId: string, partsVersion: number, manifestHash: Uint8Array, now: number, completion?: Uint8Array): Promise<boolean> {
     const result = await this.db
       .prepare(
-        `UPDATE multipart_uploads SET state = 'completing', completing_at = ?, manifest_hash = ?
+        `UPDATE multipart_uploads SET state = 'completing', completing_at = ?, manifest_hash = ?, completion = ?
          WHERE upload_id = ? AND parts_version = ? AND state = 'active'`,
       )
-      .bind(now, manifestHash, uploadId, partsVersion)
+      .bind(now, manifestHash, completion ?? null, uploadId, partsVersion)
       .run();
     return (result.meta.changes ?? 0) > 0;
   }
@@ -235,14 +295,26 @@ export class UploadStore {
   /** Gives a claimed upload back (the complete failed before its manifest was written). */
   async unclaim(uploadId: string, completingAt: number): Promise<void> {
     await this.db
-      .prepare("UPDATE multipart_uploads SET state = 'active', completing_at = NULL, manifest_hash = NULL WHERE upload_id = ? AND completing_at = ?")
+      .prepare("UPDATE multipart_uploads SET state = 'active', completing_at = NULL, manifest_hash = NULL, completion = NULL WHERE upload_id = ? AND completing_at = ?")
       .bind(uploadId, completingAt)
       .run();
   }
 
-  /** The upload became an object: its part data now belongs to the object's row. */
+  /**
+   * The upload became an object: its part data now belongs to the object's row, and the
+   * result its claim recorded becomes the completion record (retried Completes answer it).
+   * Idempotent: whoever settles a complete (itself, a retry, the cron job) may call it.
+   */
   async finish(upload: UploadRecord, manifestHash: Uint8Array, now: number): Promise<void> {
     await this.db.batch([
+      this.db
+        .prepare(
+          `INSERT OR IGNORE INTO multipart_completions (upload_id, bucket, object_key, tenant_id, mode, key_arn, context, bucket_key, master_version,
+             checksum_type, result, completed_at)
+           SELECT upload_id, bucket, object_key, tenant_id, mode, key_arn, context, bucket_key, master_version, checksum_type, completion, ?2
+           FROM multipart_uploads WHERE upload_id = ?1 AND completion IS NOT NULL`,
+        )
+        .bind(upload.uploadId, now),
       this.db
         .prepare("INSERT OR REPLACE INTO multipart_objects (upload_id, bucket, object_key, manifest_hash, created_at) VALUES (?, ?, ?, ?, ?)")
         .bind(upload.uploadId, upload.bucket, upload.key, manifestHash, now),
@@ -262,18 +334,24 @@ export class UploadStore {
   }
 
   /**
-   * Uploads of a bucket in ListMultipartUploads order (key, then upload id, which sorts
-   * by initiation time): those after (keyMarker, uploadIdMarker), starting with `prefix`.
+   * One tenant's uploads of a bucket in ListMultipartUploads order (key, then upload id,
+   * which sorts by initiation time): those after (afterKey, afterUploadId) and with keys
+   * from `from` on and before `before` (null: no upper bound). A range scan of
+   * multipart_uploads_by_tenant_key that reads at most `limit` rows: the lower bound is one
+   * row value (SQLite seeks on one lower bound per column, so `from` is folded into it).
    */
-  async listUploads(bucket: string, q: { prefix: string; keyMarker: string; uploadIdMarker: string; limit: number }): Promise<UploadRecord[]> {
-    const { results } = await this.db
-      .prepare(
-        `SELECT * FROM multipart_uploads
-         WHERE bucket = ?1 AND substr(object_key, 1, length(?2)) = ?2 AND (object_key > ?3 OR (object_key = ?3 AND upload_id > ?4))
-         ORDER BY object_key, upload_id LIMIT ?5`,
-      )
-      .bind(bucket, q.prefix, q.keyMarker, q.uploadIdMarker, q.limit)
-      .all<UploadRow>();
+  async listUploads(bucket: string, tenantId: string, q: { afterKey: string; afterUploadId: string; from: string; before: string | null; limit: number }): Promise<UploadRecord[]> {
+    // Every upload id is longer than "", so (from, "") admits the key `from` itself.
+    const [key, id] = q.afterKey < q.from ? [q.from, ""] : [q.afterKey, q.afterUploadId];
+    const upper = q.before === null ? "" : " AND object_key < ?6";
+    const stmt = this.db.prepare(
+      `SELECT * FROM multipart_uploads INDEXED BY multipart_uploads_by_tenant_key
+       WHERE bucket = ?1 AND tenant_id = ?2 AND (object_key, upload_id) > (?3, ?4)${upper}
+       ORDER BY object_key, upload_id LIMIT ?5`,
+    );
+    const args: unknown[] = [bucket, tenantId, key, id, q.limit];
+    if (q.before !== null) args.push(q.before);
+    const { results } = await stmt.bind(...args).all<UploadRow>();
     return results.map(toUpload);
   }
 
@@ -328,6 +406,26 @@ export class UploadStore {
   /** The manifest is live again (a re-put by the rewrap job): only a mark still as read is cleared. */
   async clearDead(uploadId: string, deadSince: number): Promise<void> {
     await this.db.prepare("UPDATE multipart_objects SET dead_since = NULL WHERE upload_id = ? AND dead_since = ?").bind(uploadId, deadSince).run();
+  }
+
+  /** The record a completed upload left for retried Completes, if still kept. */
+  async getCompletion(uploadId: string): Promise<CompletionRecord | null> {
+    const row = await this.db.prepare("SELECT * FROM multipart_completions WHERE upload_id = ?").bind(uploadId).first<CompletionRow>();
+    return row ? toCompletion(row) : null;
+  }
+
+  /** Deletes up to `limit` completion records made at or before `before`; returns how many went. */
+  async expireCompletions(before: number, limit: number): Promise<number> {
+    const result = await this.db
+      .prepare("DELETE FROM multipart_completions WHERE upload_id IN (SELECT upload_id FROM multipart_completions WHERE completed_at <= ? LIMIT ?)")
+      .bind(before, limit)
+      .run();
+    return result.meta.changes ?? 0;
+  }
+
+  /** DeleteBucket: its uploads' completion records go with it. */
+  async forgetCompletionsIn(bucket: string): Promise<void> {
+    await this.db.prepare("DELETE FROM multipart_completions WHERE bucket = ?").bind(bucket).run();
   }
 
   async forgetObject(uploadId: string): Promise<void> {

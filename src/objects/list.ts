@@ -1,6 +1,6 @@
 import { decodeEnvelope, ENVELOPE_KEY } from "../crypto/envelope";
 import { unsealFacts } from "../crypto/facts";
-import { plaintextSize } from "../crypto/format";
+import { encryptedSize, plaintextSize } from "../crypto/format";
 import type { Bucket } from "../store/buckets";
 import { bucketR2Prefix } from "./location";
 import type { ObjectDeps } from "./write";
@@ -36,10 +36,11 @@ export interface ListRequest {
 
 /**
  * One page of a bucket listing from R2 (R2 counts keys and common prefixes against the
- * limit as S3 does). Sizes are the authenticated plaintext lengths from each envelope and
- * ETags are unsealed with the tenant's seal key; a listing never needs the per-object data
- * keys, so it does not depend on any CMK's state. An object whose envelope cannot be read
- * is still listed (size from its stored length, empty ETag) — the audit reports it.
+ * limit as S3 does). A listing never needs the per-object data keys, so it does not depend
+ * on any CMK's state — and so it cannot check the envelope's MAC (its key derives from the
+ * data key). What it shows is authenticated only as far as the tenant's seal key reaches:
+ * see describe(). An object whose envelope cannot be read is still listed (size from its
+ * stored length, empty ETag) — GET/HEAD refuse it and the audit reports it.
  */
 export async function listObjects(deps: ObjectDeps, bucket: Bucket, req: ListRequest): Promise<ListPage> {
   const root = bucketR2Prefix(bucket.name);
@@ -60,19 +61,32 @@ export async function listObjects(deps: ObjectDeps, bucket: Bucket, req: ListReq
   };
 }
 
+/**
+ * One listed object. The ETag comes from the sealed facts (AES-GCM under the tenant's seal
+ * key, bound to bucket and key: authentic, though an older version's facts of the same key
+ * could be replayed — a rollback, out of the format's scope). The size:
+ * - facts written since they carry the length (`n`): that sealed length — authentic in the
+ *   same sense — whatever the envelope's unauthenticated `n` says;
+ * - older facts, single layout: the envelope's `n` only if the stored ciphertext has
+ *   exactly its size, else the size the ciphertext's length implies (a GET refuses such an
+ *   object; the audit names it). Not authenticated: consistent with what R2 holds;
+ * - older facts, multipart layout: the envelope's `n`, unauthenticated (the stored object
+ *   is the manifest; its parts' sizes would need the manifest read and its hash checked
+ *   under the MAC). The master-secret rewrap job reseals facts with the length.
+ * Cost: no WebCrypto operation beyond the one AES-GCM open per object the ETag already
+ * needs (and one seal-key derivation per tenant and master version, cached).
+ */
 async function describe(deps: ObjectDeps, bucket: Bucket, object: R2Object, root: string, opaqueKmsEtags: boolean): Promise<ListedObject> {
   const key = object.key.slice(root.length);
-  const listed: ListedObject = { key, etag: "", size: Math.max(0, plaintextSize(object.size)), lastModified: object.uploaded };
+  const stored = Math.max(0, plaintextSize(object.size));
+  const listed: ListedObject = { key, etag: "", size: stored, lastModified: object.uploaded };
   try {
     const envelope = decodeEnvelope(object.customMetadata?.[ENVELOPE_KEY]);
-    listed.size = envelope.length;
+    if (envelope.layout.kind === "multipart" || encryptedSize(envelope.length) === object.size) listed.size = envelope.length;
     if (envelope.lastModified !== undefined) listed.lastModified = new Date(envelope.lastModified);
-    if (opaqueKmsEtags && envelope.mode !== "AES256") {
-      listed.etag = `${object.etag}-1`;
-      return listed;
-    }
     const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
-    listed.etag = facts.etag;
+    listed.etag = opaqueKmsEtags && envelope.mode !== "AES256" ? `${object.etag}-1` : facts.etag;
+    if (facts.length !== undefined) listed.size = facts.length;
   } catch {
     // Listed as-is; GET/HEAD refuse it and the audit names it.
   }

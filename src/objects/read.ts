@@ -61,6 +61,8 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
   // envelope when it is read (read-multipart.ts).
   if (envelope.layout.kind === "single" && object.size !== encryptedSize(envelope.length)) throw new IntegrityError("stored size does not match the authenticated length");
   const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
+  // Both are under the MAC here; they disagree only if the writer was wrong. Listings trust the sealed one.
+  if (facts.length !== undefined && facts.length !== envelope.length) throw new IntegrityError("sealed length does not match the authenticated length");
   const info: ObjectInfo = {
     key,
     etag: facts.etag,

@@ -100,13 +100,17 @@ export async function writeMultipartLayout(
       current = next;
       if (!next.ended) rest = prepend((next as BufferedPlaintextWithMore).more, rest);
     }
-    const done = await completeUpload({ r2: deps.r2, keys: deps.keys, store: deps.store }, {
+    // A fresh upload only this request knows: no client can retry its Complete, so no
+    // completion record is kept (retentionMs 0).
+    const done = await completeUpload({ r2: deps.r2, keys: deps.keys, store: deps.store, retentionMs: 0 }, {
       uploadId,
       bucket: req.bucket.name,
       key: req.key,
+      tenantId,
       parts,
-      ...(req.onlyIf ? { condition: { onlyIf: req.onlyIf, header: null } } : {}),
+      ...(req.onlyIf ? { condition: async () => ({ onlyIf: req.onlyIf!, header: null }) } : {}),
     });
+    if (done.kind !== "written") throw new Error("streamed multipart write was not written");
     return {
       etag: done.etag,
       size: done.size,

@@ -50,7 +50,7 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
   const wk = await deps.keys.forWrite(tenantId, req.sse.mode, req.sse.keyId);
   const { wrapped, dataKey } = await newDataKey(wk.kek);
   const salt = randomBytes(SALT_SIZE);
-  const sealed = await sealFacts(await deps.keys.sealKey(tenantId, wk.masterVersion), req.bucket.name, req.key, req.facts);
+  const sealed = await sealFacts(await deps.keys.sealKey(tenantId, wk.masterVersion), req.bucket.name, req.key, { ...req.facts, length: req.length });
   const envelope = await signEnvelope(
     await deriveMacKey(dataKey),
     {

@@ -12,10 +12,11 @@
  *   true." This is what makes the classic DenyUnEncryptedObjectUploads policy deny an
  *   upload that carries no x-amz-server-side-encryption header at all.
  * - A positive operator with the key absent is false; `…IfExists` makes any operator
- *   true when the key is absent; Null tests presence only.
+ *   but a ForAnyValue one true when the key is absent; Null tests presence only.
  * - ForAllValues: every request value satisfies the operator (true when the key is
- *   absent: the empty set). ForAnyValue: at least one does (false when absent). With a
- *   negated operator the per-value test is "matches none of the policy values".
+ *   absent: the empty set). ForAnyValue: at least one does (false when absent, with
+ *   IfExists too). With a negated operator the per-value test is "matches none of the
+ *   policy values".
  * - Without a qualifier a multi-valued key behaves like ForAnyValue for positive
  *   operators and as "no request value matches" for negated ones.
  */
@@ -251,9 +252,13 @@ export function conditionHolds(c: CompiledCondition, lookup: Lookup): boolean {
     return c.test(values.length === 0 ? "true" : "false", lookup);
   }
   if (values.length === 0) {
-    if (c.ifExists || c.qualifier === "all") return true;
+    if (c.qualifier === "all") return true;
+    // ForAnyValue with no request value is false even with IfExists: AWS's set-operator rule
+    // ("for no matching key or a null dataset, the condition returns false") wins over
+    // IfExists, as AWS answers (an Allow with ForAnyValue:StringEqualsIfExists on an absent
+    // aws:TagKeys does not apply) and iam-simulate models (test/unit/policy-differential).
     if (c.qualifier === "any") return false;
-    return c.negated;
+    return c.ifExists || c.negated;
   }
   const holds = (v: string) => c.test(v, lookup) !== c.negated;
   switch (c.qualifier) {

@@ -6,6 +6,7 @@
 import { isS3Action } from "./actions";
 import type { CompiledPolicy, CompiledStatement } from "./compiled";
 import { conditionHolds } from "./conditions";
+import { keyDefinedFor } from "./keys";
 import { principalKey, principalMatches } from "./principal";
 import type { Decision, Lookup, PolicyRequest } from "./types";
 
@@ -72,10 +73,12 @@ function actionMatches(st: CompiledStatement, action: string): boolean {
 /**
  * Condition keys from the request's context; principal keys fall back to the request's
  * principal so a caller that forgot them cannot make aws:username conditions vacuous.
+ * A key AWS does not define for the request's action is absent (keys.ts), as on AWS.
  */
 function lookupFor(req: PolicyRequest): Lookup {
   const ctx = req.context;
   return (key) => {
+    if (!keyDefinedFor(key, req.action)) return undefined;
     const v = ctx[key];
     return v !== undefined ? v : principalKey(key, req.principal);
   };

@@ -111,3 +111,64 @@ export function canonicalKey(name: string): string | null {
   }
   return null;
 }
+
+const PUT_OBJECT = ["s3:PutObject"];
+const PUT_OBJECT_OR_CREATE_BUCKET = ["s3:PutObject", "s3:CreateBucket"];
+const LIST_OBJECTS = ["s3:ListBucket", "s3:ListBucketVersions"];
+
+/**
+ * S3 keys AWS defines only for some actions (Service Authorization Reference, "Actions
+ * defined by Amazon S3", condition keys column, for the actions this endpoint implements).
+ * In a request for any other action AWS's request context does not hold them, whatever the
+ * request carries: a GetObject with `?prefix=home/alice/` has no s3:prefix, so a statement
+ * conditioned on s3:prefix cannot grant it. Keys not listed here apply to every action.
+ */
+const ACTION_SCOPED_KEYS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  (
+    [
+      ["s3:prefix", LIST_OBJECTS],
+      ["s3:delimiter", LIST_OBJECTS],
+      ["s3:max-keys", LIST_OBJECTS],
+      ["s3:x-amz-server-side-encryption", PUT_OBJECT],
+      ["s3:x-amz-server-side-encryption-aws-kms-key-id", PUT_OBJECT],
+      ["s3:x-amz-server-side-encryption-customer-algorithm", PUT_OBJECT],
+      ["s3:x-amz-storage-class", PUT_OBJECT],
+      ["s3:x-amz-website-redirect-location", PUT_OBJECT],
+      ["s3:x-amz-metadata-directive", PUT_OBJECT],
+      ["s3:x-amz-copy-source", PUT_OBJECT],
+      ["s3:requestobjecttagkeys", PUT_OBJECT],
+      ["s3:objectcreationoperation", PUT_OBJECT],
+      ["s3:object-lock-mode", PUT_OBJECT],
+      ["s3:object-lock-retain-until-date", PUT_OBJECT],
+      ["s3:object-lock-remaining-retention-days", PUT_OBJECT],
+      ["s3:object-lock-legal-hold", PUT_OBJECT],
+      ["s3:if-none-match", PUT_OBJECT],
+      ["s3:if-match", ["s3:PutObject", "s3:DeleteObject"]],
+      ["s3:x-amz-acl", PUT_OBJECT_OR_CREATE_BUCKET],
+      ["s3:x-amz-grant-read", PUT_OBJECT_OR_CREATE_BUCKET],
+      ["s3:x-amz-grant-write", PUT_OBJECT_OR_CREATE_BUCKET],
+      ["s3:x-amz-grant-read-acp", PUT_OBJECT_OR_CREATE_BUCKET],
+      ["s3:x-amz-grant-write-acp", PUT_OBJECT_OR_CREATE_BUCKET],
+      ["s3:x-amz-grant-full-control", PUT_OBJECT_OR_CREATE_BUCKET],
+      ["s3:x-amz-object-ownership", ["s3:CreateBucket"]],
+      ["s3:locationconstraint", ["s3:CreateBucket"]],
+      ["s3:versionid", ["s3:GetObjectVersion", "s3:DeleteObjectVersion"]],
+      ["aws:tagkeys", ["s3:CreateBucket"]],
+    ] as const
+  ).map(([key, actions]) => [key, new Set<string>(actions)]),
+);
+
+/** Tag-key families, scoped the same way. */
+const ACTION_SCOPED_FAMILIES: readonly (readonly [string, ReadonlySet<string>])[] = [
+  ["s3:requestobjecttag/", new Set(PUT_OBJECT)],
+  ["s3:existingobjecttag/", new Set(["s3:GetObject", "s3:GetObjectVersion"])],
+  ["aws:requesttag/", new Set(["s3:CreateBucket"])],
+];
+
+/** Is the (lowercase) key part of AWS's request context for this action? */
+export function keyDefinedFor(key: string, action: string): boolean {
+  const scoped = ACTION_SCOPED_KEYS.get(key);
+  if (scoped) return scoped.has(action);
+  for (const [family, actions] of ACTION_SCOPED_FAMILIES) if (key.startsWith(family)) return actions.has(action);
+  return true;
+}

@@ -104,7 +104,8 @@ export async function rewrapLoaded(deps: RewrapDeps, bucket: Bucket, key: string
         ...unsigned,
         masterVersion: target,
         wrappedKey: await rewrapDataKey(oldKek, newKek, envelope.wrappedKey),
-        sealed: await sealFacts(await deps.keys.sealKey(tenantId, target), bucket.name, name.key, facts),
+        // The MAC verified above, so the envelope's length is authentic: sealed from now on.
+        sealed: await sealFacts(await deps.keys.sealKey(tenantId, target), bucket.name, name.key, { ...facts, length: envelope.length }),
         lastModified: envelope.lastModified ?? object.uploaded.getTime(),
       },
       { bucket: bucket.name, key: name.key, userMetadata: splitCustomMetadata(object.customMetadata).userMetadata },

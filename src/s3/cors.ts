@@ -10,7 +10,7 @@
  */
 import type { Bucket } from "../store/buckets";
 import { Errors } from "./errors";
-import { childArray, childText } from "./xml";
+import { childArray, childText, childTexts, childToken } from "./xml";
 
 export interface CorsRule {
   id?: string;
@@ -36,14 +36,10 @@ export function parseCorsConfiguration(doc: Record<string, unknown>): CorsRule[]
 
 function parseRule(node: unknown): CorsRule {
   if (node === null || typeof node !== "object") throw Errors.MalformedXML();
-  const texts = (name: string) =>
-    childArray(node, name).map((v) => {
-      if (typeof v === "string") return v;
-      if (typeof v === "number") return String(v);
-      throw Errors.MalformedXML();
-    });
+  // Origins and header patterns are matched as sent; methods are tokens (an enum).
+  const texts = (name: string) => childTexts(node, name);
   const allowedOrigins = texts("AllowedOrigin");
-  const allowedMethods = texts("AllowedMethod");
+  const allowedMethods = texts("AllowedMethod").map((m) => m.replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, ""));
   if (allowedOrigins.length === 0 || allowedMethods.length === 0) throw Errors.MalformedXML();
   for (const method of allowedMethods) {
     if (!METHODS.has(method)) throw Errors.InvalidRequest({}, `Found unsupported HTTP method in CORS config. Unsupported method is ${method}`);
@@ -58,7 +54,7 @@ function parseRule(node: unknown): CorsRule {
   const exposeHeaders = texts("ExposeHeader");
   const id = childText(node, "ID");
   if (id !== undefined && id.length > MAX_ID_LENGTH) throw Errors.InvalidArgument({ ArgumentName: "ID", ArgumentValue: id }, "The ID of a CORS rule can have at most 255 characters.");
-  const maxAge = childText(node, "MaxAgeSeconds");
+  const maxAge = childToken(node, "MaxAgeSeconds");
   if (maxAge !== undefined && !/^\d{1,9}$/.test(maxAge)) throw Errors.MalformedXML();
   return {
     ...(id !== undefined && id !== "" ? { id } : {}),

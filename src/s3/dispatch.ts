@@ -3,6 +3,7 @@ import type { Services } from "../services";
 import { assertAllowed, isOwner } from "./access";
 import { parseAddress } from "./addressing";
 import { authenticate } from "./authenticate";
+import { refuseOversizedBody } from "./body-limit";
 import type { S3Context } from "./context";
 import { Errors } from "./errors";
 import { assertKeyFits } from "./handlers/objects";
@@ -13,6 +14,8 @@ export async function handleS3(request: Request, services: Services, requestId: 
   const url = new URL(request.url);
   const address = parseAddress(request, services.config.baseDomain);
   const operation = resolveOperation(request.method, address, url.searchParams, request.headers);
+  // Before anything else, as Cloudflare's edge would: nothing of the body is read.
+  if (operation.uploadsData) refuseOversizedBody(request, services.config.maxRequestBodyBytes);
   const { auth, verified, principal } = await authenticate(request, services, address);
   if (auth.kind === "query") request = withHoistedHeaders(request, url);
   const ctx: S3Context = { request, url, requestId, services, address, auth, verified, principal, bucket: null };

@@ -25,6 +25,8 @@ export interface Operation {
   action: S3Action | null;
   needsBucket: boolean;
   config?: "policy" | "owner";
+  /** Its body is object data (PutObject, UploadPart, POST Object): held to MAX_REQUEST_BODY_BYTES. */
+  uploadsData?: true;
   handler: Handler;
 }
 
@@ -95,7 +97,7 @@ export function resolveOperation(method: string, address: Address, query: URLSea
       case "POST":
         if (query.has("delete")) return op("DeleteObjects", null, deleteObjects, { needsBucket: true });
         // Browser form upload: authenticated by the form's signed policy, authorized per key by its handler.
-        return op("PostObject", null, postObject, { needsBucket: true });
+        return op("PostObject", null, postObject, { needsBucket: true, uploadsData: true });
     }
     throw Errors.MethodNotAllowed({ Method: m, ResourceType: "BUCKET" });
   }
@@ -112,9 +114,9 @@ export function resolveOperation(method: string, address: Address, query: URLSea
       // UploadPart(Copy) and Complete are s3:PutObject, authorized by their handlers with the
       // upload's recorded encryption as the policy's SSE condition keys.
       if (query.has("uploadId") && headers.has("x-amz-copy-source")) return op("UploadPartCopy", null, multipart.uploadPartCopy, { needsBucket: true });
-      if (query.has("uploadId")) return op("UploadPart", null, multipart.uploadPart, { needsBucket: true });
+      if (query.has("uploadId")) return op("UploadPart", null, multipart.uploadPart, { needsBucket: true, uploadsData: true });
       if (headers.has("x-amz-copy-source")) return op("CopyObject", "s3:PutObject", objects.copyObjectHandler);
-      return op("PutObject", "s3:PutObject", objects.putObject);
+      return op("PutObject", "s3:PutObject", objects.putObject, { uploadsData: true });
     case "DELETE":
       if (query.has("uploadId")) return op("AbortMultipartUpload", "s3:AbortMultipartUpload", multipart.abortMultipartUpload);
       return op("DeleteObject", "s3:DeleteObject", objects.deleteObject);

@@ -10,6 +10,7 @@
  * bounded by about one chunk whatever its size. Fields are small and buffered, capped.
  */
 import { decodeField, make, type MultipartError, type PartInfo } from "multipasta";
+import { requestBodyLost } from "../auth/body";
 import type { PlaintextSource } from "../crypto/encrypt";
 import { Errors, S3Error } from "./errors";
 
@@ -73,6 +74,9 @@ class FormReader implements PostFormReader {
   private preFileBytes = 0;
   private failure: S3Error | null = null;
   private wireEnded = false;
+  /** Content-Length as declared (null when absent or not a number), and bytes read so far. */
+  private readonly declared: number | null;
+  private received = 0;
   private fileInfo: PartInfo | null = null;
   private fileEnded = false;
   private readonly queue: Uint8Array[] = [];
@@ -80,6 +84,8 @@ class FormReader implements PostFormReader {
 
   constructor(request: Request) {
     this.wire = openWire(request.body);
+    const length = request.headers.get("content-length");
+    this.declared = length !== null && /^\d+$/.test(length) ? Number(length) : null;
     this.parser = make({
       headers: { "content-type": request.headers.get("content-type") ?? "" },
       isFile: (info) => info.name.toLowerCase() === "file",
@@ -137,12 +143,26 @@ class FormReader implements PostFormReader {
   /** Feeds one wire chunk to the parser; false once the wire has ended. */
   private async pump(): Promise<boolean> {
     if (this.wireEnded) return false;
-    const chunk = await readWire(this.wire);
+    let chunk: Uint8Array | null;
+    try {
+      chunk = await readWire(this.wire);
+    } catch (error) {
+      // The client went away mid-form (as on PUT, src/auth/body.ts): 400 IncompleteBody,
+      // not a 500. Nothing is stored: the file's end, and so the commit, is never reached.
+      this.wireEnded = true;
+      const lost = requestBodyLost(error);
+      this.fail(lost);
+      throw lost;
+    }
     if (chunk === null) {
       this.wireEnded = true;
+      // Fewer bytes than Content-Length promised: the client went away (a service binding
+      // or proxy may end the stream instead of failing it), not a malformed form.
+      if (this.declared !== null && this.received < this.declared) this.fail(Errors.IncompleteBody());
       this.parser.end();
       return false;
     }
+    this.received += chunk.byteLength;
     if (!this.fileInfo) {
       this.preFileBytes += chunk.byteLength;
       if (this.preFileBytes > MAX_PRE_FILE_WIRE_BYTES + WIRE_CHUNK) this.fail(Errors.MaxPostPreDataLengthExceededError());

@@ -5,10 +5,13 @@ export const S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
 const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
 
 /**
- * Characters XML 1.0 cannot carry literally. S3 keys may contain them; S3 emits numeric
- * references (clients that care ask for encoding-type=url), so do we.
+ * Characters XML 1.0 cannot carry literally, and CR and LF: S3 keys may contain them and S3
+ * emits numeric references (clients that care ask for encoding-type=url), so do we. CR and
+ * LF are legal but a literal CR (or CRLF) reaches the client's parser as LF (XML 1.0
+ * §2.11), so a key "a\rb" would be listed as "a\nb"; S3 writes both as references
+ * ("Object key naming guidelines", XML related object key constraints).
  */
-const CONTROL = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/g;
+const CONTROL = /[\x00-\x08\x0A-\x1F\uFFFE\uFFFF]/g;
 
 export function escapeXml(value: string): string {
   return value
@@ -78,17 +81,16 @@ const xmlEntities: EntityDecoderOptions = {
   setXmlVersion: () => {},
 };
 
-/** Elements whose text is an object key: kept byte for byte (S3 keys may be " " or end in spaces). */
-const VERBATIM = new Set(["Key"]);
-
 const parser = new XMLParser({
   ignoreAttributes: true,
   removeNSPrefix: true,
   parseTagValue: false,
-  // Every other value is trimmed (and whitespace between elements dropped), as before; a
-  // trimmed <Key> made DeleteObjects of "  a" delete "a", and of " " answer MalformedXML.
+  // Text is kept byte-exact: keys, ETags and every user-chosen value are xs:string in S3's
+  // schema (whitespace preserved), so `<Key>_ </Key>` names "_ " and `<Key> </Key>` names
+  // " ". Whitespace between elements (pretty-printed documents) is dropped by
+  // dropLayoutText below instead. The parser still normalises literal CRLF and CR to LF in
+  // text, as XML 1.0 §2.11 requires of every processor; a CR in a key arrives as &#xD;.
   trimValues: false,
-  tagValueProcessor: (name, value) => (VERBATIM.has(name) ? value : value.trim()),
   processEntities: true,
   entityDecoder: xmlEntities,
   ignoreDeclaration: true,
@@ -96,6 +98,26 @@ const parser = new XMLParser({
   maxNestedTags: 32,
   isArray: (name) => REPEATING.has(name),
 });
+
+/** XML's whitespace (the S production); after line-end normalisation CR only comes from &#xD;. */
+const XML_SPACE = /^[ \t\n\r]*$/;
+
+/**
+ * Removes whitespace-only text that sits between elements (indentation and line breaks of a
+ * pretty-printed document): it is layout, not content. Text of an element without child
+ * elements is left alone, so `<Key> </Key>` stays " ". Non-blank text mixed with elements
+ * stays under "#text", which no reader looks at (as before).
+ */
+function dropLayoutText(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(dropLayoutText);
+  if (node === null || typeof node !== "object") return node;
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(node as Record<string, unknown>)) {
+    if (name === "#text" && typeof value === "string" && XML_SPACE.test(value)) continue;
+    out[name] = dropLayoutText(value);
+  }
+  return out;
+}
 
 /** Largest request document we parse (DeleteObjects with 1000 keys fits well under it). */
 export const MAX_XML_BYTES = 2 * 1024 * 1024;
@@ -112,12 +134,17 @@ export function parseXmlDocument(text: string, root: string): Record<string, unk
   } catch {
     throw Errors.MalformedXML();
   }
-  const content = doc[root];
+  const content = dropLayoutText(doc[root]);
   if (content === undefined) throw Errors.MalformedXML();
-  return content === "" ? {} : (content as Record<string, unknown>);
+  // A root with no child elements: blank (`<Delete>\n</Delete>`) is empty content.
+  if (typeof content === "string" && XML_SPACE.test(content)) return {};
+  return content as Record<string, unknown>;
 }
 
-/** Text of a child element that must appear at most once. */
+/**
+ * Text of a child element that must appear at most once, exactly as sent (no trimming):
+ * for keys, ETags, checksums, IDs, origins and every other user-chosen value.
+ */
 export function childText(node: unknown, name: string): string | undefined {
   if (!node || typeof node !== "object") return undefined;
   const value = (node as Record<string, unknown>)[name];
@@ -126,6 +153,26 @@ export function childText(node: unknown, name: string): string | undefined {
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   if (value !== null && typeof value === "object" && Object.keys(value).length === 0) return "";
   throw Errors.MalformedXML();
+}
+
+/**
+ * Text of a child element whose schema type is a token — a boolean, a number or an enum value
+ * (Quiet, PartNumber, SSEAlgorithm, BucketKeyEnabled, LocationConstraint, AllowedMethod,
+ * MaxAgeSeconds): leading and trailing XML whitespace is removed, as XML Schema's
+ * whiteSpace="collapse" does for xs:boolean and xs:int and as this endpoint always has
+ * (`<Quiet> true </Quiet>` is quiet). Never for values a user chose.
+ */
+export function childToken(node: unknown, name: string): string | undefined {
+  return childText(node, name)?.replace(/^[ \t\n\r]+|[ \t\n\r]+$/g, "");
+}
+
+/** Texts of a repeatable child element, exactly as sent; an element inside one is MalformedXML. */
+export function childTexts(node: unknown, name: string): string[] {
+  return childArray(node, name).map((v) => {
+    if (typeof v === "string") return v;
+    if (v !== null && typeof v === "object" && Object.keys(v).length === 0) return "";
+    throw Errors.MalformedXML();
+  });
 }
 
 export function childArray(node: unknown, name: string): unknown[] {

@@ -1,11 +1,9 @@
 /**
- * The upload page: plain HTML and a small script, no build step. The script asks the
- * worker for a presigned POST (SSE-KMS), uploads the file with XMLHttpRequest (for the
- * progress events fetch lacks on uploads), then shows what was stored and a presigned
- * download link.
+ * The upload page: plain HTML and a small script (script.ts), no build step. Settings the
+ * script needs travel as data attributes, since the CSP allows no inline script.
  */
 
-export function pageHtml(options: { bucket: string; maxBytes: number; tokenRequired: boolean }): string {
+export function pageHtml(options: { bucket: string; maxBytes: number; singlePostMaxBytes: number; tokenRequired: boolean }): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -30,10 +28,12 @@ export function pageHtml(options: { bucket: string; maxBytes: number; tokenRequi
 </style>
 </head>
 <body>
-<main>
+<main data-single-post-max="${options.singlePostMaxBytes}">
   <h1>Encrypted upload</h1>
   <p class="muted">Files go straight from this browser to bucket <strong id="bucket">${escapeHtml(options.bucket)}</strong>
-  through a presigned POST form and are stored encrypted with SSE-KMS. Largest file: ${formatBytes(options.maxBytes)}.</p>
+  and are stored encrypted with SSE-KMS: up to ${formatBytes(options.singlePostMaxBytes)} in one presigned POST form, larger
+  files in parts, four at a time, each retried on failure; an interrupted upload resumes when the same file is chosen again
+  (also after reloading the page). Largest file: ${formatBytes(options.maxBytes)}.</p>
   <form id="upload-form">
     <div ${options.tokenRequired ? "" : "hidden"}>
       <label for="token">Access token</label>
@@ -48,6 +48,7 @@ export function pageHtml(options: { bucket: string; maxBytes: number; tokenRequi
     <progress id="progress" max="100" value="0"></progress>
     <div class="muted"><span id="percent">0%</span> <span id="progress-bytes"></span></div>
   </div>
+  <p id="status" class="muted" role="status" hidden></p>
   <div id="error" class="error" role="alert" hidden></div>
   <section id="result" hidden>
     <dl>
@@ -64,107 +65,6 @@ export function pageHtml(options: { bucket: string; maxBytes: number; tokenRequi
 </body>
 </html>`;
 }
-
-export const PAGE_SCRIPT = `"use strict";
-(() => {
-  const $ = (id) => document.getElementById(id);
-  const form = $("upload-form");
-  const fileInput = $("file");
-  const button = $("upload");
-  const tokenInput = $("token");
-  tokenInput.value = sessionStorage.getItem("upload-token") || "";
-
-  function authHeaders() {
-    const token = tokenInput.value.trim();
-    if (token) sessionStorage.setItem("upload-token", token);
-    return token ? { authorization: "Bearer " + token } : {};
-  }
-
-  function showError(message) {
-    $("error").textContent = message;
-    $("error").hidden = false;
-  }
-
-  function formatBytes(n) {
-    const units = ["bytes", "KiB", "MiB", "GiB"];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
-  }
-
-  /** S3 answers errors as XML: show its Code and Message. */
-  function s3Error(xhr) {
-    const doc = xhr.responseXML || new DOMParser().parseFromString(xhr.responseText || "", "application/xml");
-    const code = doc.querySelector("Error > Code");
-    const message = doc.querySelector("Error > Message");
-    return code ? code.textContent + ": " + (message ? message.textContent : "") : "HTTP " + xhr.status;
-  }
-
-  async function json(response) {
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.error || "HTTP " + response.status);
-    return body;
-  }
-
-  function upload(grant, file) {
-    const data = new FormData();
-    for (const [name, value] of Object.entries(grant.fields)) data.append(name, value);
-    data.append("Content-Type", file.type || "application/octet-stream");
-    data.append("file", file);
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", grant.url);
-      xhr.upload.addEventListener("progress", (event) => {
-        if (!event.lengthComputable) return;
-        const percent = Math.floor((event.loaded / event.total) * 100);
-        $("progress").value = percent;
-        $("percent").textContent = percent + "%";
-        $("progress-bytes").textContent = formatBytes(event.loaded) + " of " + formatBytes(event.total);
-      });
-      xhr.addEventListener("load", () => {
-        if (xhr.status === 201) {
-          const key = xhr.responseXML && xhr.responseXML.querySelector("PostResponse > Key");
-          resolve(key ? key.textContent : "");
-        } else reject(new Error(s3Error(xhr)));
-      });
-      xhr.addEventListener("error", () => reject(new Error("The upload failed (network error).")));
-      xhr.send(data);
-    });
-  }
-
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const file = fileInput.files[0];
-    if (!file) return;
-    $("error").hidden = true;
-    $("result").hidden = true;
-    $("progress-box").hidden = false;
-    $("progress").value = 0;
-    $("percent").textContent = "0%";
-    button.disabled = true;
-    try {
-      const grant = await json(await fetch("/_upload/form", {
-        method: "POST",
-        headers: { "content-type": "application/json", ...authHeaders() },
-        body: JSON.stringify({ filename: file.name, size: file.size, contentType: file.type }),
-      }));
-      const key = await upload(grant, file);
-      const info = await json(await fetch("/_upload/object?key=" + encodeURIComponent(key), { headers: authHeaders() }));
-      $("result-key").textContent = info.key;
-      $("result-size").textContent = formatBytes(info.size) + " (" + info.size + " bytes)";
-      $("result-etag").textContent = info.etag;
-      $("result-encryption").textContent = info.encryption;
-      $("result-key-arn").textContent = info.keyArn;
-      $("download").href = info.download;
-      $("result").hidden = false;
-    } catch (error) {
-      showError(error.message);
-    } finally {
-      button.disabled = false;
-    }
-  });
-})();
-`;
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

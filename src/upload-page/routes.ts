@@ -2,52 +2,32 @@
  * The browser upload page under /_upload (bucket names cannot start with "_", so it
  * never shadows S3). Enabled only when UPLOAD_PAGE_ACCESS_KEY_ID names an access key: the
  * page's uploads act as that key's user, whose secret is read from D1 and never leaves
- * the worker. With UPLOAD_PAGE_TOKEN set, the JSON endpoints require it as a Bearer
- * token (anyone who can reach an enabled page can otherwise upload as that user).
+ * the worker. The JSON endpoints require UPLOAD_PAGE_TOKEN as a Bearer token; without a
+ * token the page refuses to serve at all, except in local development (config.ts).
  *
  *   GET  /_upload             the page
  *   GET  /_upload/app.js      its script
- *   POST /_upload/form        {filename} → presigned POST {url, fields} (SSE-KMS, 15 min)
- *   GET  /_upload/object?key  what was stored (size, ETag, key ARN) + presigned GET link
+ *   POST /_upload/form        {filename, size} → presigned POST {url, fields} (SSE-KMS, 15 min) + receipt
+ *   GET  /_upload/object?key&receipt   what was stored (size, ETag, key ARN) + presigned GET link,
+ *                             only for a key the receipt's grant created
+ *   POST /_upload/multipart/* files above one part: multipart.ts
  */
 import { Hono, type Context } from "hono";
-import type { Env } from "../env";
 import { statObject } from "../objects/read";
-import { validBucketName } from "../s3/addressing";
 import { S3Error } from "../s3/errors";
-import { makeServices, type Services } from "../services";
-import { timingSafeEqualStrings, toHex } from "../util/bytes";
-import { pageHtml, PAGE_SCRIPT } from "./page";
-import { presignGet, presignPost, type Signer } from "./signing";
+import { makeServices } from "../services";
+import { authorize, ensureBucket, newPrefix, pageSigner, requireReceipt, type PageEnv } from "./access";
+import { pageConfig, refusal } from "./config";
+import { PageError, readJsonObject } from "./json-body";
+import { addMultipartRoutes } from "./multipart";
+import { pageHtml } from "./page";
+import { PAGE_SCRIPT } from "./script";
+import { issueReceipt } from "./receipt";
+import { presignGet, presignPost } from "./signing";
 
-type PageEnv = { Bindings: Env };
-
-/** Keys the page writes (and is willing to describe) all start here. */
-export const PAGE_PREFIX = "page-uploads/";
-const DEFAULT_BUCKET = "uploads";
-/** Workers accept request bodies up to 100 MB on the smaller plans. */
-const DEFAULT_MAX_BYTES = 100 * 1000 * 1000;
+export { PAGE_PREFIX } from "./access";
 const FORM_TTL_SECONDS = 15 * 60;
 const DOWNLOAD_TTL_SECONDS = 60 * 60;
-
-interface PageConfig {
-  accessKeyId: string;
-  bucket: string;
-  maxBytes: number;
-  token: string | null;
-}
-
-function pageConfig(env: Env): PageConfig | null {
-  const accessKeyId = env.UPLOAD_PAGE_ACCESS_KEY_ID?.trim();
-  if (!accessKeyId) return null;
-  const max = Number(env.UPLOAD_PAGE_MAX_BYTES);
-  return {
-    accessKeyId,
-    bucket: env.UPLOAD_PAGE_BUCKET?.trim() || DEFAULT_BUCKET,
-    maxBytes: Number.isSafeInteger(max) && max > 0 ? max : DEFAULT_MAX_BYTES,
-    token: env.UPLOAD_PAGE_TOKEN?.trim() || null,
-  };
-}
 
 export const uploadPage = new Hono<PageEnv>();
 
@@ -58,55 +38,83 @@ const SECURITY_HEADERS = {
   "Cache-Control": "no-store",
 };
 
+/** Logged once per isolate, so a misconfigured or open page is visible in the logs without flooding them. */
+const logged = new Set<string>();
+function logOnce(event: string, fields: Record<string, string>, level: "error" | "warn"): void {
+  if (logged.has(event)) return;
+  logged.add(event);
+  console[level](JSON.stringify({ event, ...fields }));
+}
+
 uploadPage.use("*", async (c, next) => {
-  if (!pageConfig(c.env)) return c.text("Not Found", 404);
+  const config = pageConfig(c.env);
+  if (!config) return c.text("Not Found", 404);
+  const refused = refusal(config);
+  if (refused) {
+    logOnce("upload-page-refused", { reason: "UPLOAD_PAGE_TOKEN is not set and LOCAL_DEV is not true; every /_upload request answers 503 until it is", message: refused }, "error");
+    const response = c.req.path.replace(/\/+$/, "") === "/_upload" ? c.text(refused, 503) : c.json({ error: refused, code: "UploadPageTokenRequired" }, 503);
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.headers.set(name, value);
+    return response;
+  }
+  if (config.token === null) logOnce("upload-page-open-local-dev", { reason: "LOCAL_DEV=true and no UPLOAD_PAGE_TOKEN: the page's endpoints take no token" }, "warn");
+  c.set("config", config);
   await next();
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(name, value);
 });
 
 uploadPage.onError((error, c) => {
-  if (error instanceof S3Error) return c.json({ error: `${error.code}: ${error.message}` }, error.status as 400);
-  console.error(JSON.stringify({ event: "upload-page-error", name: error.name, message: error.message }));
-  return c.json({ error: "internal error" }, 500);
+  const response = errorJson(c, error);
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.headers.set(name, value);
+  return response;
 });
 
+function errorJson(c: Context<PageEnv>, error: Error): Response {
+  if (error instanceof PageError) return c.json({ error: error.message, code: error.code }, error.status);
+  if (error instanceof S3Error) return c.json({ error: `${error.code}: ${error.message}`, code: error.code }, error.status as 400);
+  console.error(JSON.stringify({ event: "upload-page-error", name: error.name, message: error.message }));
+  return c.json({ error: "internal error", code: "InternalError" }, 500);
+}
+
 uploadPage.get("/", (c) => {
-  const config = pageConfig(c.env)!;
-  return c.html(pageHtml({ bucket: config.bucket, maxBytes: config.maxBytes, tokenRequired: config.token !== null }));
+  const config = c.get("config");
+  return c.html(pageHtml({ bucket: config.bucket, maxBytes: config.maxBytes, singlePostMaxBytes: config.singlePostMaxBytes, tokenRequired: config.token !== null }));
 });
 
 uploadPage.get("/app.js", (c) => c.body(PAGE_SCRIPT, 200, { "Content-Type": "text/javascript; charset=utf-8" }));
 
 uploadPage.post("/form", async (c) => {
-  const config = pageConfig(c.env)!;
-  if (!authorized(c, config)) return c.json({ error: "a valid access token is required" }, 401);
-  const body = await c.req.json<{ filename?: unknown; size?: unknown }>().catch(() => ({}) as { filename?: unknown; size?: unknown });
-  if (typeof body.size === "number" && body.size > config.maxBytes) return c.json({ error: `The file is larger than ${config.maxBytes} bytes.` }, 400);
+  const config = c.get("config");
+  authorize(c, config);
+  const body = await readJsonObject(c.req.raw);
+  if (typeof body.size === "number" && body.size > config.singlePostMaxBytes) {
+    throw new PageError(400, "EntityTooLarge", `Files above ${config.singlePostMaxBytes} bytes are uploaded in parts (POST /_upload/multipart/create).`);
+  }
   const services = makeServices(c.env);
   const signer = await pageSigner(services, config);
   await ensureBucket(services, config, signer.tenantId);
-  const day = new Date().toISOString().slice(0, 10);
-  const random = toHex(crypto.getRandomValues(new Uint8Array(6)));
+  const prefix = newPrefix();
   const grant = await presignPost(signer, {
     origin: new URL(c.req.url).origin,
     bucket: config.bucket,
-    key: `${PAGE_PREFIX}${day}/${random}/\${filename}`,
+    key: `${prefix}\${filename}`,
     fields: { "x-amz-server-side-encryption": "aws:kms", success_action_status: "201" },
-    conditions: [["starts-with", "$Content-Type", ""], ["content-length-range", 0, config.maxBytes]],
+    conditions: [["starts-with", "$Content-Type", ""], ["content-length-range", 0, config.singlePostMaxBytes]],
     expiresInSeconds: FORM_TTL_SECONDS,
   });
-  return c.json(grant);
+  const receipt = await issueReceipt(c.env, config.accessKeyId, { b: config.bucket, p: prefix });
+  return c.json({ ...grant, receipt });
 });
 
 uploadPage.get("/object", async (c) => {
-  const config = pageConfig(c.env)!;
-  if (!authorized(c, config)) return c.json({ error: "a valid access token is required" }, 401);
+  const config = c.get("config");
+  authorize(c, config);
   const key = c.req.query("key") ?? "";
-  if (!key.startsWith(PAGE_PREFIX)) return c.json({ error: "not an upload-page key" }, 400);
+  const claims = await requireReceipt(c, config, c.req.query("receipt"));
+  if (!key.startsWith(claims.p) || (claims.k !== undefined && key !== claims.k)) throw new PageError(403, "ReceiptMismatch", "The receipt does not cover this key: the page only links to what its own upload stored.");
   const services = makeServices(c.env);
   const signer = await pageSigner(services, config);
   const bucket = await services.buckets.get(config.bucket);
-  if (!bucket || bucket.tenantId !== signer.tenantId) return c.json({ error: "the upload bucket does not exist" }, 404);
+  if (!bucket || bucket.tenantId !== signer.tenantId) throw new PageError(404, "NoSuchBucket", "The upload bucket does not exist.");
   const info = await statObject(services.objects, bucket, key);
   const name = key.slice(key.lastIndexOf("/") + 1);
   const download = await presignGet(signer, {
@@ -129,22 +137,4 @@ uploadPage.get("/object", async (c) => {
   });
 });
 
-function authorized(c: Context<PageEnv>, config: PageConfig): boolean {
-  if (config.token === null) return true;
-  const header = c.req.header("authorization") ?? "";
-  return header.startsWith("Bearer ") && timingSafeEqualStrings(header.slice(7).trim(), config.token);
-}
-
-async function pageSigner(services: Services, config: PageConfig): Promise<Signer & { tenantId: string }> {
-  const identity = await services.identities.lookup(config.accessKeyId);
-  if (!identity) throw new S3Error("InvalidAccessKeyId", 500, "UPLOAD_PAGE_ACCESS_KEY_ID does not name an active access key.");
-  return { accessKeyId: config.accessKeyId, secret: identity.secret, region: services.config.region, tenantId: identity.principal.tenantId };
-}
-
-/** The page's bucket is created for the page's tenant on first use. */
-async function ensureBucket(services: Services, config: PageConfig, tenantId: string): Promise<void> {
-  if (!validBucketName(config.bucket)) throw new S3Error("InvalidBucketName", 500, "UPLOAD_PAGE_BUCKET is not a valid bucket name.");
-  const existing = await services.buckets.get(config.bucket);
-  const bucket = existing ?? (await services.buckets.create({ name: config.bucket, tenantId, region: services.config.region })).bucket;
-  if (bucket.tenantId !== tenantId) throw new S3Error("BucketAlreadyExists", 409, "UPLOAD_PAGE_BUCKET belongs to another tenant.");
-}
+addMultipartRoutes(uploadPage);

@@ -54,26 +54,54 @@ export async function presignPost(signer: Signer, grant: PostGrant): Promise<Pre
   return { url: `${grant.origin}/${grant.bucket}`, fields: { ...fields, key: grant.key, Policy: policy, "X-Amz-Signature": signature } };
 }
 
-/** A path-style presigned GET URL (SigV4 query, host signed, UNSIGNED-PAYLOAD). */
-export async function presignGet(
-  signer: Signer,
-  target: { origin: string; bucket: string; key: string; expiresInSeconds: number; responseContentDisposition?: string; now?: number },
-): Promise<string> {
+/** What a presigned URL authorises: one method on one object, with these query parameters and headers. */
+export interface PresignTarget {
+  method: "GET" | "PUT" | "POST" | "DELETE";
+  origin: string;
+  bucket: string;
+  key: string;
+  /** Operation parameters (uploads, uploadId, partNumber, response-*), signed with the rest. */
+  query?: ReadonlyArray<readonly [string, string]>;
+  /** Headers the request must carry with exactly these values (e.g. content-length), signed. */
+  headers?: Readonly<Record<string, string>>;
+  expiresInSeconds: number;
+  now?: number;
+}
+
+/**
+ * A path-style SigV4 query-presigned URL (host and `headers` signed, UNSIGNED-PAYLOAD), as
+ * the SDKs' presigners build them. Signing content-length pins a part's exact size.
+ */
+export async function presignUrl(signer: Signer, target: PresignTarget): Promise<string> {
   const url = new URL(target.origin);
   const datetime = formatAmzDate(target.now ?? Date.now());
   const scope = `${datetime.slice(0, 8)}/${signer.region}/s3/aws4_request`;
   const path = `/${target.bucket}/${uriEncode(utf8(target.key), true)}`;
-  const params: Array<[string, string]> = [
+  const headers = new Map<string, string>([["host", url.host]]);
+  for (const [name, value] of Object.entries(target.headers ?? {})) headers.set(name.toLowerCase(), value.trim());
+  const signedNames = [...headers.keys()].sort();
+  const signedHeaders = signedNames.join(";");
+  const params: Array<readonly [string, string]> = [
     ["X-Amz-Algorithm", ALGORITHM],
     ["X-Amz-Credential", `${signer.accessKeyId}/${scope}`],
     ["X-Amz-Date", datetime],
     ["X-Amz-Expires", String(target.expiresInSeconds)],
-    ["X-Amz-SignedHeaders", "host"],
+    ["X-Amz-SignedHeaders", signedHeaders],
+    ...(target.query ?? []),
   ];
-  if (target.responseContentDisposition) params.push(["response-content-disposition", target.responseContentDisposition]);
   const encoded = params.map(([k, v]) => [uriEncode(utf8(k), false), uriEncode(utf8(v), false)] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const query = encoded.map(([k, v]) => `${k}=${v}`).join("&");
-  const canonical = buildCanonicalRequest("GET", path, query, `host:${url.host}\n`, "host", UNSIGNED_PAYLOAD);
+  const canonicalHeaders = signedNames.map((name) => `${name}:${headers.get(name)!}\n`).join("");
+  const canonical = buildCanonicalRequest(target.method, path, query, canonicalHeaders, signedHeaders, UNSIGNED_PAYLOAD);
   const signature = await hmacHex(await signingKey(signer.secret, datetime.slice(0, 8), signer.region, "s3"), stringToSignV4(datetime, scope, await sha256Hex(canonical)));
   return `${url.origin}${path}?${query}&X-Amz-Signature=${signature}`;
+}
+
+/** A path-style presigned GET URL (SigV4 query, host signed, UNSIGNED-PAYLOAD). */
+export function presignGet(
+  signer: Signer,
+  target: { origin: string; bucket: string; key: string; expiresInSeconds: number; responseContentDisposition?: string; now?: number },
+): Promise<string> {
+  const query: Array<[string, string]> = target.responseContentDisposition ? [["response-content-disposition", target.responseContentDisposition]] : [];
+  return presignUrl(signer, { method: "GET", origin: target.origin, bucket: target.bucket, key: target.key, query, expiresInSeconds: target.expiresInSeconds, now: target.now });
 }

@@ -12,8 +12,10 @@ import type { AddressInfo } from "node:net";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endpoint, s3, uniqueBucket } from "./support/clients";
+import { missing, programPath } from "./support/programs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+/** CHROMIUM_PATH, else chromium on PATH (support/programs.ts); skipped with the install command when absent. */
+const noChromium = missing("browser-uploads.test.ts", "chromium");
 const client = s3("adminA");
 const bucket = uniqueBucket("browser");
 let browser: Browser;
@@ -43,7 +45,7 @@ beforeAll(async () => {
     }),
   );
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: programPath("chromium"),
     args: ["--headless", "--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
   });
 });
@@ -85,7 +87,7 @@ async function withPage<T>(work: (page: Page) => Promise<T>): Promise<T> {
   }
 }
 
-describe("in Chromium", () => {
+describe.skipIf(noChromium)("in Chromium", () => {
   it("submits a plain HTML form and follows success_action_redirect", async () => {
     const content = randomBytes(300_000);
     const { url, fields } = await presignedForm("forms/${filename}", { success_action_redirect: `${appOrigin}/done`, "x-amz-server-side-encryption": "aws:kms" });

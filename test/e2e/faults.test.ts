@@ -1,7 +1,7 @@
 /**
  * Faults on the wire (issue 8, item 3; docs/testing.md "Faults"), against the worker on a
  * real socket: a client that disconnects halfway through a PutObject or an UploadPart body,
- * and a 100 MiB aws-chunked upload whose CRC32 trailer does not match. Nothing may be
+ * and a 95 MiB aws-chunked upload whose CRC32 trailer does not match. Nothing may be
  * created or overwritten, the previous version must stay byte-identical, and the local
  * R2/D1 state (read from the persistence directory) must hold nothing extra.
  */
@@ -25,6 +25,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { endpoint, IDENTITIES, REGION, runWith, s3, uniqueBucket } from "./support/clients";
+import { missing } from "./support/programs";
 
 const MiB = 1024 * 1024;
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -32,6 +33,9 @@ const bucket = uniqueBucket("faults");
 const client = s3("adminA");
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const KMS = { "x-amz-server-side-encryption": "aws:kms" };
+
+/** What reached local R2 and D1 is read with python3 (support/*.py, sqlite3). */
+const noPython = missing("faults.test.ts", "python3");
 
 beforeAll(async () => {
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -128,7 +132,7 @@ async function getSha(key: string): Promise<string> {
 
 // ---- client disconnects ---------------------------------------------------------------------------
 
-describe("a client disconnects mid-upload", () => {
+describe.skipIf(noPython)("a client disconnects mid-upload", () => {
   it("PutObject: nothing is created or overwritten; the previous version stays byte-identical", async () => {
     const key = "disconnect/put";
     const previous = randomBytes(3 * MiB + 17);
@@ -175,16 +179,18 @@ describe("a client disconnects mid-upload", () => {
   });
 });
 
-// ---- a bad trailer at the end of 100 MiB ---------------------------------------------------------
+// ---- a bad trailer at the end of 95 MiB ----------------------------------------------------------
 
-describe("aws-chunked upload with a wrong trailer", () => {
-  it("100 MiB, STREAMING-UNSIGNED-PAYLOAD-TRAILER, x-amz-checksum-crc32 that does not match: 400 BadDigest, nothing stored, the previous version intact", async () => {
+describe.skipIf(noPython)("aws-chunked upload with a wrong trailer", () => {
+  it("95 MiB, STREAMING-UNSIGNED-PAYLOAD-TRAILER, x-amz-checksum-crc32 that does not match: 400 BadDigest, nothing stored, the previous version intact", async () => {
     const key = "trailer/big";
     const previous = randomBytes(MiB + 3);
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: previous, ServerSideEncryption: "aws:kms" }));
     const keysBefore = await storedKeys(`${bucket}/`);
 
-    const total = 100 * MiB;
+    // As large as a request body may be: just under MAX_REQUEST_BODY_BYTES (100,000,000 by
+    // default; Cloudflare's limit for Free and Pro zones), framing included.
+    const total = 95 * MiB;
     const chunk = 64 * 1024;
     const trailer = "x-amz-checksum-crc32:AAAAAA==\r\n"; // CRC32 0x00000000: not this body's (2^-32 odds)
     const chunks = Math.ceil(total / chunk);
@@ -223,7 +229,7 @@ describe("aws-chunked upload with a wrong trailer", () => {
         req.end(`0\r\n${trailer}\r\n`);
       })().catch(reject);
     });
-    console.log(`100 MiB aws-chunked upload with a bad trailer: ${status} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`95 MiB aws-chunked upload with a bad trailer: ${status} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     expect(status, body).toBe(400);
     expect(body).toContain("<Code>BadDigest</Code>");
     await settlesAndStays(() => storedKeys(`${bucket}/`), keysBefore);

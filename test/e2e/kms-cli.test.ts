@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IDENTITIES, awsCli, s3, uniqueBucket, type CommandResult, type IdentityName } from "./support/clients";
+import { missing } from "./support/programs";
 
 /**
  * The machine's aws-cli (v1) against the worker: `aws kms` for every KMS operation the
@@ -53,6 +54,8 @@ async function createKey(description: string): Promise<{ KeyId: string; Arn: str
   return (await kms("adminA", "create-key", "--description", description))["KeyMetadata"] as { KeyId: string; Arn: string };
 }
 
+const noAws = missing("kms-cli.test.ts", "aws-cli-v1");
+
 beforeAll(async () => {
   writeFileSync(payload, "kms cli payload\n");
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -60,7 +63,7 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe("aws kms against the worker", () => {
+describe.skipIf(noAws)("aws kms against the worker", () => {
   it("create-key, describe-key, list-keys", async () => {
     const meta = (await kms("adminA", "create-key", "--description", "cli key"))["KeyMetadata"] as Record<string, unknown>;
     expect(meta).toMatchObject({ Description: "cli key", KeyState: "Enabled", KeyManager: "CUSTOMER", KeySpec: "SYMMETRIC_DEFAULT", KeyUsage: "ENCRYPT_DECRYPT", Enabled: true, Origin: "AWS_KMS" });

@@ -121,6 +121,41 @@ describe("presigned URLs", () => {
   });
 });
 
+/** A SigV2 presigned URL (AWSAccessKeyId, Expires, Signature) as legacy SDKs make it (AWS SigV2 documentation). */
+async function presignedV2(method: string, key: string, expires: number): Promise<string> {
+  const signature = await signV2(`${method}\n\n\n${expires}\n/${bucket}/${key}`, CREDENTIALS.adminA.secretAccessKey);
+  const q = new URLSearchParams({ AWSAccessKeyId: CREDENTIALS.adminA.accessKeyId, Expires: String(expires), Signature: signature });
+  return `http://${HOST}/${bucket}/${key}?${q.toString()}`;
+}
+
+describe("SigV2 presigned URLs", () => {
+  const WEEK = 604_800;
+  const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+  it("an Expires up to a week (plus the 15-minute skew allowance) from now works", async () => {
+    for (const ahead of [60, WEEK, WEEK + 14 * 60]) {
+      const r = await fetchWorker(await presignedV2("GET", "obj", nowSeconds() + ahead));
+      expect(r.status, `${ahead} s ahead`).toBe(200);
+      expect(sameBytes((await readFully(r)).bytes, body)).toBe(true);
+    }
+  });
+
+  it("an Expires more than a week from now: 400 AuthorizationQueryParametersError (as SigV4's X-Amz-Expires over 604800), not 'expired'; a PUT stores nothing", async () => {
+    for (const expires of [nowSeconds() + WEEK + 16 * 60, nowSeconds() + 10 * 365 * 86_400, 99_999_999_999_999]) {
+      const e = await expectError(fetchWorker(await presignedV2("GET", "obj", expires)), 400, "AuthorizationQueryParametersError");
+      expect(e.message).toBe("Expires must be less than a week (in seconds) from now; that is, the given Expires must be less than 604800 seconds after the request time");
+    }
+    const put = await presignedV2("PUT", "v2-far-put", nowSeconds() + 30 * 86_400);
+    await expectError(fetchWorker(put, { method: "PUT", body: "far", headers: { "content-length": "3" } }), 400, "AuthorizationQueryParametersError");
+    await absent("v2-far-put");
+  });
+
+  it("an Expires in the past is still 403 AccessDenied 'Request has expired'", async () => {
+    const e = await expectError(fetchWorker(await presignedV2("GET", "obj", nowSeconds() - 5)), 403, "AccessDenied");
+    expect(e.message).toBe("Request has expired");
+  });
+});
+
 describe("header-signed requests", () => {
   it.each([
     ["behind", -16 * 60_000],

@@ -10,10 +10,11 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runMultipartCleanup } from "../../src/multipart/cleanup-job";
+import { multipartEtag } from "../../src/multipart/complete";
 import { faultyBucket, type Fault, type FaultyBucket } from "../support/faulty-r2";
 import { completeRequest, createUpload, multipartPut, traces, uploadPart, uploadPartRequest, xmlValues } from "../support/multipart";
 import { pseudoRandom } from "../support/sources";
-import { createBucket, expectError, rawGet, readFully, sameBytes, seedIdentities, send, uniqueBucket, type RawObject, type Send } from "../support/s3-harness";
+import { createBucket, expectError, rawGet, readFully, sameBytes, seedIdentities, send, uniqueBucket, xmlValue, type RawObject, type Send } from "../support/s3-harness";
 
 const bucket = uniqueBucket("faults");
 const KMS = { "x-amz-server-side-encryption": "aws:kms" };
@@ -333,9 +334,9 @@ describe("CompleteMultipartUpload", () => {
     const faulty = faultyBucket([{ op: "put", key: is(`${bucket}/${key}`), kind: "throw-after" }]);
     await expectStorageError(completeRequest("adminA", bucket, key, id, [{ partNumber: 1, etag }], { env: { OBJECTS: faulty.bucket } }), faulty);
     await expectIntact(key, part);
-    // The upload stays held until the clean-up sees the complete has died (STALE_COMPLETE_MS).
+    // Nobody retries: the upload stays held until the clean-up sees the complete has died
+    // (STALE_COMPLETE_MS). A retry settles it at once (next test).
     expect(await uploadState(id)).toBe("completing");
-    await expectError(completeRequest("adminA", bucket, key, id, [{ partNumber: 1, etag }]), 409, "OperationAborted");
     const settledAt = Date.now() + 16 * 60 * 1000;
     await sweep(settledAt);
     expect(await traces(id)).toMatchObject({ uploads: 0, parts: 0, objects: 1 });
@@ -348,6 +349,32 @@ describe("CompleteMultipartUpload", () => {
     expect(await traces(old.uploadId)).toEqual({ uploads: 0, parts: 0, objects: 0, r2: [] });
     expect(await deadSince(id)).toBeNull();
     expect((await traces(id)).r2).toHaveLength(1);
+    await expectIntact(key, part);
+  });
+
+  it("the manifest lands but R2 reports an error: the client's retry of the Complete answers 200 with the object's ETag and settles the upload", async () => {
+    const key = fresh("complete-ambiguous-retry");
+    const old = await multipartPut("adminA", bucket, key, [pseudoRandom(40_000, 28)], KMS);
+    const id = await createUpload("adminA", bucket, key, KMS);
+    const part = pseudoRandom(90_000, 29);
+    const etag = await uploadPart("adminA", bucket, key, id, 1, part);
+    const faulty = faultyBucket([{ op: "put", key: is(`${bucket}/${key}`), kind: "throw-after" }]);
+    await expectStorageError(completeRequest("adminA", bucket, key, id, [{ partNumber: 1, etag }], { env: { OBJECTS: faulty.bucket } }), faulty);
+    expect(await uploadState(id)).toBe("completing");
+    const stored = await rawGet(bucket, key);
+    // The SDK retries: the object is there with this part list, so the answer is success (was 409 OperationAborted until the clean-up ran).
+    const before = Date.now();
+    const retry = await completeRequest("adminA", bucket, key, id, [{ partNumber: 1, etag }]);
+    const text = await retry.text();
+    expect(retry.status, text).toBe(200);
+    expect(xmlValue(text, "ETag")).toBe(`"${await multipartEtag([etag.replace(/"/g, "")])}"`);
+    expect(retry.headers.get("x-amz-server-side-encryption")).toBe("aws:kms");
+    expect(await traces(id)).toMatchObject({ uploads: 0, parts: 0, objects: 1 });
+    // Nothing was written again; the object it replaced is marked dead now (released after the grace).
+    expect(await rawGet(bucket, key)).toEqual(stored);
+    expect(await deadSince(old.uploadId)).toBeGreaterThanOrEqual(before);
+    const again = await completeRequest("adminA", bucket, key, id, [{ partNumber: 1, etag }]);
+    expect(await again.text()).toBe(text);
     await expectIntact(key, part);
   });
 

@@ -1,5 +1,7 @@
 import { env, exports } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import type { Env } from "../../src/env";
+import worker from "../../src/index";
 import { obsDenyUnencryptedPolicy } from "../support/obs-policy";
 import { amzDate, encodePolicy, multipartBody, signV2, signV4, v4Fields, type Part } from "../support/post-form";
 import { call, createBucket, CREDENTIALS, HOST, seedIdentities, type Who } from "../support/worker-client";
@@ -8,6 +10,7 @@ const BUCKET = "post-forms";
 const DENY = "post-deny";
 const DEFAULT_KMS = "post-default-kms";
 
+const inertContext = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
 const fetchWorker = (request: Request) => (exports as unknown as { default: Fetcher }).default.fetch(request);
 
 function post(bucket: string, parts: readonly Part[], headers: Record<string, string> = {}): Promise<Response> {
@@ -392,4 +395,42 @@ describe("malformed requests", () => {
     await expectError(r, 400, "MalformedPOSTRequest");
     expect(await stored(BUCKET, "cut")).toBe(false);
   });
+
+  // As PutObject (object-writes.test.ts, "a client that goes away mid-body"): a body stream
+  // that errors is the client going away — 400 IncompleteBody, logged as request-body-lost,
+  // never an internal error, and nothing stored or overwritten.
+  const cuts = [["in the fields", 200], ["inside the file", 150_000], ["inside an 8 MiB+ file (multipart layout)", 9_000_000]] as const;
+  for (const [[where, cutAt], via] of cuts.flatMap((c) => (["in-process", "service binding"] as const).map((v) => [c, v] as const))) {
+    it(`a body that breaks off ${where}: 400 IncompleteBody, nothing stored, the previous version intact (${via})`, async () => {
+      const key = `lost-form-${cutAt}-${via === "in-process" ? "p" : "b"}`;
+      expect((await call("adminA", { method: "PUT", bucket: BUCKET, key, body: "previous" })).status).toBe(200);
+      const file = new Uint8Array(cutAt > 1_000_000 ? 10_000_000 : 400_000).fill(0x61);
+      const { body, contentType } = multipartBody(await v4Form({ key, file }));
+      let sent = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent >= cutAt) return controller.error(new Error("connection reset by peer"));
+          const n = Math.min(cutAt - sent, 64 * 1024);
+          controller.enqueue(body.slice(sent, sent + n));
+          sent += n;
+        },
+      });
+      const logged: string[] = [];
+      const log = vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => void logged.push(a.join(" ")));
+      const errors = vi.spyOn(console, "error");
+      try {
+        const init = { method: "POST", body: stream, headers: { "content-type": contentType, "content-length": String(body.byteLength) }, duplex: "half" } as RequestInit;
+        const request = new Request(`http://${HOST}/${BUCKET}`, init);
+        // In process the worker sees the stream's error; through the binding, a short body.
+        const r = via === "in-process" ? await worker.fetch(request, env as Env, inertContext) : await fetchWorker(request);
+        await expectError(r, 400, "IncompleteBody");
+        if (via === "in-process") expect(logged.some((l) => l.includes('"event":"request-body-lost"'))).toBe(true);
+        expect(errors.mock.calls.map((c) => c.join(" ")).filter((l) => l.includes("internal-error"))).toEqual([]);
+      } finally {
+        log.mockRestore();
+        errors.mockRestore();
+      }
+      expect(await (await getText(key)).text()).toBe("previous");
+    });
+  }
 });

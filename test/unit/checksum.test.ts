@@ -102,16 +102,4 @@ describe("checksums", () => {
     expect(await checksumBase64("CRC32", CHECK)).toBe(toBase64(new Uint8Array([0xcb, 0xf4, 0x39, 0x26])));
     expect(fromBase64(await checksumBase64("SHA256", CHECK))?.byteLength).toBe(32);
   });
-
-  it("throughput (informational)", async () => {
-    const data = randomBytes(16 << 20);
-    for (const alg of [...CHECKSUM_ALGORITHMS, "MD5"] as const) {
-      const h = make(alg);
-      const t = performance.now();
-      for (let o = 0; o < data.length; o += 65536) h.update(data.subarray(o, o + 65536));
-      await h.digest();
-      const ms = performance.now() - t;
-      console.log(`${alg}: ${((data.length / 1e6) / (ms / 1000)).toFixed(0)} MB/s`);
-    }
-  });
 });

@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { decryptingStream, type DecryptPlan } from "../../src/crypto/decrypt";
 import { encryptingStream } from "../../src/crypto/encrypt";
-import { CHUNK_SIZE, HEADER_SIZE, chunkSpan, encryptedSize, plaintextSize, chunkCount, type StreamHeader } from "../../src/crypto/format";
+import { IntegrityError } from "../../src/crypto/errors";
+import { CHUNK_SIZE, CHUNKS_PER_STEP, HEADER_SIZE, chunkSpan, encryptedSize, plaintextSize, chunkCount, type StreamHeader } from "../../src/crypto/format";
 import { importHkdf, randomBytes } from "../../src/crypto/keys";
-import { bytesSource, collect, pseudoRandom, streamOf } from "../support/sources";
+import { bytesSource, collect, concatBytes, pseudoRandom, streamOf } from "../support/sources";
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
 
 async function setup(length: number, seed = 7) {
   const dataKey = await importHkdf(randomBytes(32));
@@ -76,26 +79,47 @@ describe("stream encryption", () => {
 describe("tamper detection", () => {
   const n = 3 * CHUNK_SIZE + 10;
   const encChunk = CHUNK_SIZE + 16;
+  /** Spans two decryption steps (CHUNKS_PER_STEP chunks each), so a prefix can be emitted before a failure. */
+  const long = (CHUNKS_PER_STEP + 4) * CHUNK_SIZE + 10;
+  const chunkAt = (i: number) => HEADER_SIZE + i * encChunk;
 
-  async function refuses(mutate: (stored: Uint8Array) => Uint8Array, plan?: (h: StreamHeader) => DecryptPlan) {
-    const { dataKey, header, stored } = await setup(n);
-    const tampered = mutate(stored.slice());
+  /**
+   * Reads the stream to its end or error. It must error with IntegrityError, and what it
+   * emitted must be authenticated plaintext only: the true plaintext from `from` (the read's
+   * start) up to a chunk boundary (or the end of the object), holding no byte of chunk
+   * `firstBad` (the first chunk that cannot authenticate) or after it.
+   */
+  async function expectRefused(stream: ReadableStream<Uint8Array>, plain: Uint8Array, firstBad: number, from = 0): Promise<Uint8Array> {
     const emitted: Uint8Array[] = [];
-    const reader = decryptingStream(streamOf(tampered), dataKey, (plan ?? fullPlan)(header)).getReader();
-    await expect(
-      (async () => {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          emitted.push(value);
-        }
-      })(),
-    ).rejects.toThrow();
+    const reader = stream.getReader();
+    let error: unknown = null;
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        emitted.push(value);
+      }
+    } catch (e) {
+      error = e;
+    }
+    expect(error, "the stream ended cleanly").toBeInstanceOf(IntegrityError);
+    const out = concatBytes(emitted);
+    const end = from + out.byteLength;
+    if (out.byteLength > 0) expect(end % CHUNK_SIZE === 0 || end === plain.byteLength, `emitted up to ${end}: not a chunk boundary`).toBe(true);
+    expect(end, "bytes of a chunk that failed authentication were emitted").toBeLessThanOrEqual(Math.max(from, Math.min(firstBad * CHUNK_SIZE, plain.byteLength)));
+    expect(sameBytes(out, plain.subarray(from, end)), "emitted bytes are not the plaintext").toBe(true);
+    return out;
   }
 
-  it("flipped header bit", () => refuses((s) => ((s[5]! ^= 1), s)));
-  it("flipped ciphertext bit", () => refuses((s) => ((s[HEADER_SIZE + 10]! ^= 0x80), s)));
-  it("flipped tag bit", () => refuses((s) => ((s[HEADER_SIZE + encChunk - 1]! ^= 1), s)));
+  async function refuses(mutate: (stored: Uint8Array) => Uint8Array, o: { firstBad: number; length?: number; plan?: (h: StreamHeader) => DecryptPlan }): Promise<Uint8Array> {
+    const { dataKey, header, plain, stored } = await setup(o.length ?? n);
+    const tampered = mutate(stored.slice());
+    return expectRefused(decryptingStream(streamOf(tampered), dataKey, (o.plan ?? fullPlan)(header)), plain, o.firstBad);
+  }
+
+  it("flipped header bit", () => refuses((s) => ((s[5]! ^= 1), s), { firstBad: 0 }));
+  it("flipped ciphertext bit", () => refuses((s) => ((s[HEADER_SIZE + 10]! ^= 0x80), s), { firstBad: 0 }));
+  it("flipped tag bit", () => refuses((s) => ((s[HEADER_SIZE + encChunk - 1]! ^= 1), s), { firstBad: 0 }));
   it("swapped chunks", () =>
     refuses((s) => {
       const a = s.slice(HEADER_SIZE, HEADER_SIZE + encChunk);
@@ -103,20 +127,46 @@ describe("tamper detection", () => {
       s.set(b, HEADER_SIZE);
       s.set(a, HEADER_SIZE + encChunk);
       return s;
-    }));
-  it("dropped chunk", () => refuses((s) => new Uint8Array([...s.subarray(0, HEADER_SIZE + encChunk), ...s.subarray(HEADER_SIZE + 2 * encChunk)])));
-  it("duplicated chunk", () => refuses((s) => new Uint8Array([...s.subarray(0, HEADER_SIZE + 2 * encChunk), ...s.subarray(HEADER_SIZE + encChunk)])));
-  it("truncated at a chunk boundary", () => refuses((s) => s.subarray(0, HEADER_SIZE + 3 * encChunk)));
-  it("appended bytes", () => refuses((s) => new Uint8Array([...s, 0])));
+    }, { firstBad: 0 }));
+  it("dropped chunk", () => refuses((s) => new Uint8Array([...s.subarray(0, HEADER_SIZE + encChunk), ...s.subarray(HEADER_SIZE + 2 * encChunk)]), { firstBad: 1 }));
+  it("duplicated chunk", () => refuses((s) => new Uint8Array([...s.subarray(0, HEADER_SIZE + 2 * encChunk), ...s.subarray(HEADER_SIZE + encChunk)]), { firstBad: 2 }));
+  it("truncated at a chunk boundary", () => refuses((s) => s.subarray(0, HEADER_SIZE + 3 * encChunk), { firstBad: 3 }));
+  // Every chunk authenticates; the stream still errors (nothing may follow the final chunk).
+  it("appended bytes", () => refuses((s) => new Uint8Array([...s, 0]), { firstBad: chunkCount(n) }));
   it("chunks spliced from another object of the same key", async () => {
     const dataKey = await importHkdf(randomBytes(32));
     const h1 = { partNumber: 0, length: n, salt: randomBytes(16) };
     const h2 = { partNumber: 0, length: n, salt: randomBytes(16) };
-    const s1 = await collect(encryptingStream(bytesSource(pseudoRandom(n, 1)), dataKey, h1));
+    const p1 = pseudoRandom(n, 1);
+    const s1 = await collect(encryptingStream(bytesSource(p1), dataKey, h1));
     const s2 = await collect(encryptingStream(bytesSource(pseudoRandom(n, 2)), dataKey, h2));
     s1.set(s2.subarray(HEADER_SIZE + encChunk, HEADER_SIZE + 2 * encChunk), HEADER_SIZE + encChunk);
-    await expect(collect(decryptingStream(streamOf(s1), dataKey, fullPlan(h1)))).rejects.toThrow(/authentication/);
+    await expectRefused(decryptingStream(streamOf(s1), dataKey, fullPlan(h1)), p1, 1);
   });
   it("a wrong length in the authenticated header", () =>
-    refuses((s) => s, (h) => ({ ...fullPlan(h), header: { ...h, length: h.length - 1 }, take: h.length - 1 })));
+    refuses((s) => s, { firstBad: 0, plan: (h) => ({ ...fullPlan(h), header: { ...h, length: h.length - 1 }, take: h.length - 1 }) }));
+
+  describe("past the first decryption step: the verified steps before the failure, nothing of the failing one", () => {
+    const bad = CHUNKS_PER_STEP + 2;
+    it("flipped ciphertext bit in a later chunk", async () => {
+      const out = await refuses((s) => ((s[chunkAt(bad) + 100]! ^= 1), s), { length: long, firstBad: bad });
+      expect(out.byteLength).toBe(CHUNKS_PER_STEP * CHUNK_SIZE);
+    });
+    it("a later chunk dropped, and the object truncated inside a later chunk", async () => {
+      await refuses((s) => new Uint8Array([...s.subarray(0, chunkAt(bad)), ...s.subarray(chunkAt(bad + 1))]), { length: long, firstBad: bad });
+      await refuses((s) => s.subarray(0, chunkAt(bad) + 7), { length: long, firstBad: bad });
+    });
+    it("truncated after the last full chunk (the short final chunk missing)", () =>
+      refuses((s) => s.subarray(0, chunkAt(CHUNKS_PER_STEP + 4)), { length: long, firstBad: CHUNKS_PER_STEP + 4 }));
+    it("a ranged read starting inside the first step", async () => {
+      const { dataKey, header, plain, stored } = await setup(long);
+      const tampered = stored.slice();
+      tampered[chunkAt(bad) + 5]! ^= 1;
+      const first = CHUNK_SIZE + 5;
+      const { span, plan } = rangePlan(header, first, long - 1);
+      const out = await expectRefused(decryptingStream(streamOf(tampered.slice(span.offset, span.offset + span.size)), dataKey, plan), plain, bad, first);
+      // The read's first step is chunks 1..CHUNKS_PER_STEP: all verified, all emitted.
+      expect(out.byteLength).toBe((1 + CHUNKS_PER_STEP) * CHUNK_SIZE - first);
+    });
+  });
 });

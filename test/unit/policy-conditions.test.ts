@@ -6,18 +6,31 @@ const T = "domainiddomainiddomainiddoma0001";
 const alice: TenantPrincipal = { tenantId: T, userName: "alice", userId: "AIDAALICE", isTenantAdmin: true };
 const ABSENT = Symbol("absent");
 
+/**
+ * An action AWS defines the key for (keys outside their actions are absent: keys.ts):
+ * listing keys on ListBucket, upload keys on PutObject, anything else on GetObject.
+ */
+function actionFor(key: string, fallback = "s3:GetObject"): { action: string; resource: string } {
+  const k = key.toLowerCase();
+  if (["s3:prefix", "s3:delimiter", "s3:max-keys"].includes(k)) return { action: "s3:ListBucket", resource: `arn:aws:s3:::${BUCKET}` };
+  if (k.startsWith("aws:requesttag/") || k === "aws:tagkeys") return { action: "s3:CreateBucket", resource: `arn:aws:s3:::${BUCKET}` };
+  if (k.startsWith("s3:existingobjecttag/")) return { action: "s3:GetObject", resource: objectArn(BUCKET, "k") };
+  if (k.startsWith("s3:x-amz-") || k.startsWith("s3:requestobjecttag")) return { action: "s3:PutObject", resource: objectArn(BUCKET, "k") };
+  return { action: fallback, resource: objectArn(BUCKET, "k") };
+}
+
 /** Does `{operator: {key: values}}` hold when the request carries `value` for `key`? */
 function holds(operator: string, key: string, values: unknown, value: ConditionValue | typeof ABSENT): boolean {
   const p = parsePolicy(
     JSON.stringify({
       Version: "2012-10-17",
-      Statement: { Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: `arn:aws:s3:::${BUCKET}/*`, Condition: { [operator]: { [key]: values } } },
+      Statement: { Effect: "Allow", Principal: "*", Action: "s3:*", Resource: [`arn:aws:s3:::${BUCKET}`, `arn:aws:s3:::${BUCKET}/*`], Condition: { [operator]: { [key]: values } } },
     }),
     BUCKET,
   );
   const context = value === ABSENT ? {} : { [key.toLowerCase()]: value };
   // Anonymous so principal-derived keys never leak into operator tests.
-  return evaluate(p, { action: "s3:GetObject", resource: objectArn(BUCKET, "k"), principal: "anonymous", context }) === "Allow";
+  return evaluate(p, { ...actionFor(key), principal: "anonymous", context }) === "Allow";
 }
 
 type Row = [operator: string, key: string, values: unknown, value: ConditionValue | typeof ABSENT, expected: boolean];
@@ -198,7 +211,13 @@ const rows: Row[] = [
   ["ForAnyValue:StringNotEquals", TAGS, "a", ["a", "b"], true],
   ["ForAnyValue:StringNotEquals", TAGS, "a", ["a"], false],
   ["ForAnyValue:StringNotEquals", TAGS, "a", ABSENT, false],
-  ["ForAnyValue:StringEqualsIfExists", TAGS, "a", ABSENT, true],
+  // IfExists does not rescue ForAnyValue: with no request value there is no value to match
+  // (IAM User Guide, set operators: "for no matching key or a null dataset, the condition
+  // returns false"; AWS answers so, and iam-simulate agrees — test/unit/policy-differential).
+  ["ForAnyValue:StringEqualsIfExists", TAGS, "a", ABSENT, false],
+  ["ForAnyValue:StringNotEqualsIfExists", TAGS, "a", ABSENT, false],
+  ["ForAnyValue:StringEqualsIfExists", TAGS, "a", ["a"], true],
+  ["ForAllValues:StringEqualsIfExists", TAGS, "a", ABSENT, true],
   // ForAllValues: every request value; true when absent (the empty set)
   ["ForAllValues:StringEquals", TAGS, ["a", "b"], ["a", "b"], true],
   ["ForAllValues:StringEquals", TAGS, ["a", "b"], ["a"], true],
@@ -261,7 +280,7 @@ describe("condition operators", () => {
         Statement: {
           Effect: "Allow",
           Principal: "*",
-          Action: "s3:GetObject",
+          Action: "s3:PutObject",
           Resource: `arn:aws:s3:::${BUCKET}/*`,
           Condition: {
             StringEquals: { "s3:x-amz-server-side-encryption": ["aws:kms", "AES256"], "s3:x-amz-acl": "private" },
@@ -272,7 +291,7 @@ describe("condition operators", () => {
       BUCKET,
     );
     const run = (context: Record<string, string>) =>
-      evaluate(p, { action: "s3:GetObject", resource: objectArn(BUCKET, "k"), principal: "anonymous", context });
+      evaluate(p, { action: "s3:PutObject", resource: objectArn(BUCKET, "k"), principal: "anonymous", context });
     const full = { "s3:x-amz-server-side-encryption": "AES256", "s3:x-amz-acl": "private", "aws:securetransport": "true" };
     expect(run(full)).toBe("Allow");
     expect(run({ ...full, "s3:x-amz-server-side-encryption": "aws:kms" })).toBe("Allow");
@@ -289,15 +308,15 @@ describe("condition operators", () => {
         Statement: {
           Effect: "Allow",
           Principal: "*",
-          Action: "s3:GetObject",
-          Resource: `arn:aws:s3:::${BUCKET}/*`,
+          Action: "s3:ListBucket",
+          Resource: `arn:aws:s3:::${BUCKET}`,
           Condition: { StringLike: { "s3:prefix": "home/${aws:username}/*" }, ArnEquals: { "aws:PrincipalArn": "arn:aws:iam::${aws:PrincipalAccount}:user/${aws:username}" } },
         },
       }),
       BUCKET,
     );
     const run = (principal: TenantPrincipal | "anonymous", prefix: string) =>
-      evaluate(p, { action: "s3:GetObject", resource: objectArn(BUCKET, "k"), principal, context: { "s3:prefix": prefix } });
+      evaluate(p, { action: "s3:ListBucket", resource: `arn:aws:s3:::${BUCKET}`, principal, context: { "s3:prefix": prefix } });
     expect(run(alice, "home/alice/docs")).toBe("Allow");
     expect(run(alice, "home/bob/docs")).toBe("NoMatch");
     expect(run({ ...alice, userName: "bob" }, "home/bob/docs")).toBe("Allow");
@@ -344,12 +363,12 @@ describe("condition keys: built from request facts and evaluated", () => {
     const p = parsePolicy(
       JSON.stringify({
         Version: "2012-10-17",
-        Statement: { Effect: "Allow", Principal: "*", Action: "s3:*", Resource: `arn:aws:s3:::${BUCKET}/*`, Condition: { [op]: { [key]: value } } },
+        Statement: { Effect: "Allow", Principal: "*", Action: "s3:*", Resource: [`arn:aws:s3:::${BUCKET}`, `arn:aws:s3:::${BUCKET}/*`], Condition: { [op]: { [key]: value } } },
       }),
       BUCKET,
     );
     const principal = facts.principal ?? "anonymous";
-    return evaluate(p, { action: "s3:PutObject", resource: objectArn(BUCKET, "k"), principal, context: buildConditionContext(facts) });
+    return evaluate(p, { ...actionFor(key, "s3:PutObject"), principal, context: buildConditionContext(facts) });
   };
 
   it.each(keys)("%s (%s)", (key, op, value, yes, no) => {

@@ -274,10 +274,10 @@ describe("Resource / NotResource", () => {
     expect(evaluate(p, req({ principal: star, resource: o("home/*/x") }))).toBe("Allow");
   });
   it("supports ${*}, ${?}, ${$} and defaults", () => {
-    const p = policy([allow({ Resource: `arn:aws:s3:::${BUCKET}/lit\${*}\${?}\${$}/\${s3:prefix, 'none'}/*` })]);
+    const p = policy([allow({ Resource: `arn:aws:s3:::${BUCKET}/lit\${*}\${?}\${$}/\${aws:Referer, 'none'}/*` })]);
     expect(evaluate(p, req({ resource: o("lit*?$/none/x") }))).toBe("Allow");
     expect(evaluate(p, req({ resource: o("litab$/none/x") }))).toBe("NoMatch");
-    expect(evaluate(p, req({ resource: o("lit*?$/p1/x"), context: { "s3:prefix": "p1" } }))).toBe("Allow");
+    expect(evaluate(p, req({ resource: o("lit*?$/p1/x"), context: { "aws:referer": "p1" } }))).toBe("Allow");
   });
   it("treats ${…} literally under Version 2008-10-17", () => {
     const p = policy([allow({ Resource: `arn:aws:s3:::${BUCKET}/home/\${aws:username}/*` })], "2008-10-17");
@@ -384,9 +384,42 @@ describe("validation (PutBucketPolicy)", () => {
 
 describe("context keys are case-insensitive", () => {
   it("lowercase context keys match mixed-case policy keys", () => {
-    const p = policy([allow({ Condition: { StringEquals: { "S3:X-Amz-Server-Side-Encryption": "aws:kms" } } })]);
+    const p = policy([allow({ Action: "s3:PutObject", Condition: { StringEquals: { "S3:X-Amz-Server-Side-Encryption": "aws:kms" } } })]);
     const ctx: ConditionContext = { "s3:x-amz-server-side-encryption": "aws:kms" };
-    expect(evaluate(p, req({ context: ctx }))).toBe("Allow");
+    expect(evaluate(p, req({ action: "s3:PutObject", context: ctx }))).toBe("Allow");
+  });
+});
+
+describe("condition keys AWS defines only for some actions", () => {
+  // Service Authorization Reference, "Actions defined by Amazon S3": s3:prefix exists for
+  // ListBucket(Versions) only, s3:x-amz-server-side-encryption for PutObject only, …; on
+  // any other action the key is absent whatever the request carries. Found by
+  // test/unit/policy-differential.test.ts: a GetObject sent with ?prefix=home/alice/ used to
+  // satisfy a statement granting ListBucket and GetObject under an s3:prefix condition.
+  const p = policy([
+    allow({
+      Principal: "*",
+      Action: ["s3:ListBucket", "s3:GetObject"],
+      Resource: [`arn:aws:s3:::${BUCKET}`, `arn:aws:s3:::${BUCKET}/*`],
+      Condition: { StringLike: { "s3:prefix": "home/${aws:username}/*" } },
+    }),
+  ]);
+  const ctx = (prefix: string) => buildConditionContext({ principal: mallory, query: { prefix } });
+  const o = (k: string) => objectArn(BUCKET, k);
+
+  it("a key outside its actions is absent, whatever the request carries", () => {
+    expect(evaluate(p, req({ action: "s3:ListBucket", resource: bucketArn(BUCKET), principal: mallory, context: ctx("home/mallory/") }))).toBe("Allow");
+    expect(evaluate(p, req({ action: "s3:GetObject", resource: o("secret"), principal: mallory, context: ctx("home/mallory/") }))).toBe("NoMatch");
+    expect(authorize({ policy: p, request: req({ action: "s3:GetObject", resource: o("secret"), principal: mallory, context: ctx("home/mallory/") }), isOwner: false })).toBe(false);
+  });
+
+  it("so a negated operator on it holds, and Null sees it absent", () => {
+    const deny = policy([{ Effect: "Deny", Principal: "*", Action: "s3:*", Resource: `arn:aws:s3:::${BUCKET}/*`, Condition: { StringNotEquals: { "s3:x-amz-server-side-encryption": "aws:kms" } } }]);
+    const sse = buildConditionContext({ headers: { "x-amz-server-side-encryption": "aws:kms" } });
+    expect(evaluate(deny, req({ action: "s3:PutObject", context: sse }))).toBe("NoMatch");
+    expect(evaluate(deny, req({ action: "s3:GetObject", context: sse }))).toBe("Deny");
+    const isNull = policy([allow({ Condition: { Null: { "s3:x-amz-server-side-encryption": "true" } } })]);
+    expect(evaluate(isNull, req({ action: "s3:GetObject", context: sse }))).toBe("Allow");
   });
 });
 

@@ -6,7 +6,7 @@ import { validBucketName } from "../addressing";
 import type { S3Context } from "../context";
 import { requireBucket } from "../context";
 import { Errors } from "../errors";
-import { buildXml, childText, parseXmlDocument, xmlResponse } from "../xml";
+import { buildXml, childToken, parseXmlDocument, xmlResponse } from "../xml";
 import { readBodyText } from "./body-text";
 
 export async function listBuckets(ctx: S3Context): Promise<Response> {
@@ -33,7 +33,7 @@ export async function createBucket(ctx: S3Context): Promise<Response> {
   const text = await readBodyText(ctx, 64 * 1024);
   if (text.trim() !== "") {
     const config = parseXmlDocument(text, "CreateBucketConfiguration");
-    const constraint = childText(config, "LocationConstraint");
+    const constraint = childToken(config, "LocationConstraint");
     // us-east-1 has no explicit constraint in S3; we accept our own region either way.
     if (constraint !== undefined && constraint !== "" && constraint !== region) {
       // Like a region-specific S3 endpoint: another real region is "incompatible", anything

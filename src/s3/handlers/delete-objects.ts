@@ -8,7 +8,7 @@ import { isAllowed } from "../access";
 import { inOwningTenant } from "../sse-rules";
 import { requireBucket, type S3Context } from "../context";
 import { Errors } from "../errors";
-import { childArray, childText, xmlResponse } from "../xml";
+import { childArray, childText, childToken, xmlResponse } from "../xml";
 import { readBodyXml, requireIntegrityHeader } from "./body-text";
 
 const MAX_KEYS = 1000;
@@ -20,7 +20,7 @@ export async function deleteObjects(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   requireIntegrityHeader(ctx.request.headers);
   const doc = await readBodyXml(ctx, "Delete");
-  const quiet = (childText(doc, "Quiet") ?? "false").toLowerCase() === "true";
+  const quiet = (childToken(doc, "Quiet") ?? "false").toLowerCase() === "true";
   const entries = childArray(doc, "Object");
   if (entries.length === 0 || entries.length > MAX_KEYS) throw Errors.MalformedXML();
 

@@ -4,7 +4,7 @@ import type { SseMode } from "../../crypto/envelope";
 import type { Bucket } from "../../store/buckets";
 import { parseDefaultEncryption, type DefaultEncryption } from "../sse";
 import { assertMayChangeDefault } from "../sse-rules";
-import { childArray, childText, xmlResponse } from "../xml";
+import { childArray, childText, childToken, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
 
 /**
@@ -35,9 +35,9 @@ export async function putBucketEncryption(ctx: S3Context): Promise<Response> {
   if (rules.length !== 1 || rule === null || typeof rule !== "object") throw Errors.MalformedXML();
   const apply = (rule as Record<string, unknown>)["ApplyServerSideEncryptionByDefault"];
   if (apply === undefined || typeof apply !== "object" || apply === null) throw Errors.MalformedXML();
-  const algorithm = childText(apply, "SSEAlgorithm");
-  const keyId = childText(apply, "KMSMasterKeyID");
-  const bucketKey = childText(rule, "BucketKeyEnabled");
+  const algorithm = childToken(apply, "SSEAlgorithm");
+  const keyId = childText(apply, "KMSMasterKeyID"); // a key id or alias the user chose: as sent
+  const bucketKey = childToken(rule, "BucketKeyEnabled");
   if (algorithm !== "AES256" && algorithm !== "aws:kms") {
     throw Errors.MalformedXML({}, "The XML you provided was not well-formed or did not validate against our published schema");
   }

@@ -68,9 +68,35 @@ export async function listParts(ctx: S3Context): Promise<Response> {
 }
 
 /**
+ * Rows per D1 query (max-uploads + 1 for a full page and the sign of more), and queries per
+ * ListMultipartUploads request: at most 3,003 rows read.
+ */
+const UPLOAD_PAGE = 1001;
+const MAX_UPLOAD_QUERIES = 3;
+
+/**
+ * The least string greater than every string that starts with `prefix` (code point order,
+ * which is SQLite's byte order of UTF-8), or null when there is none. "photos/" → "photos0".
+ */
+export function prefixEnd(prefix: string): string | null {
+  const cps = Array.from(prefix);
+  while (cps.length > 0) {
+    const last = cps.pop()!.codePointAt(0)!;
+    if (last < 0x10ffff) return cps.join("") + String.fromCodePoint(last + 1 === 0xd800 ? 0xe000 : last + 1);
+  }
+  return null;
+}
+
+/**
  * ListMultipartUploads: uploads in (key, initiation time) order after (key-marker,
  * upload-id-marker); with a delimiter, keys sharing a prefix up to it roll up into one
  * CommonPrefixes entry, which counts against max-uploads like an upload does.
+ *
+ * Work per request is bounded: each query is a range scan of the tenant's own rows (index
+ * multipart_uploads_by_tenant_key, keys within the prefix's range) of at most UPLOAD_PAGE
+ * rows, a page that ends inside a rolled-up prefix resumes past every key under it, and
+ * after MAX_UPLOAD_QUERIES queries the answer is truncated where it stands (IsTruncated with
+ * the next markers, possibly with fewer than max-uploads entries, as S3 allows).
  */
 export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
@@ -90,36 +116,51 @@ export async function listMultipartUploads(ctx: S3Context): Promise<Response> {
   const prefixes: string[] = [];
   let truncated = false;
   let next: { key: string; uploadId?: string } | null = null;
+  const before = prefixEnd(prefix);
+  let cursor: { key: string; uploadId: string } | null = { key: keyMarker, uploadId: uploadIdMarker };
   // A marker naming a common prefix ("photos/") skips every key under it.
-  const skipUnder = delimiter && keyMarker.startsWith(prefix) && keyMarker.endsWith(delimiter) ? keyMarker : null;
-  let cursor = { key: keyMarker, uploadId: uploadIdMarker };
+  if (delimiter && keyMarker.startsWith(prefix) && keyMarker.endsWith(delimiter)) {
+    const end = prefixEnd(keyMarker);
+    cursor = end === null ? null : { key: end, uploadId: "" };
+  }
   let lastPrefix: string | null = null;
-  scan: for (;;) {
-    const rows = await store.listUploads(bucket.name, { prefix, keyMarker: cursor.key, uploadIdMarker: cursor.uploadId, limit: 1000 });
+  const limit = Math.min(UPLOAD_PAGE, maxUploads + 1);
+  let queries = 0;
+  scan: while (cursor !== null) {
+    if (queries === MAX_UPLOAD_QUERIES) {
+      truncated = next !== null;
+      break;
+    }
+    queries++;
+    const rows = await store.listUploads(bucket.name, bucket.tenantId, { afterKey: cursor.key, afterUploadId: cursor.uploadId, from: prefix, before: prefix === "" ? null : before, limit });
     for (const row of rows) {
-      cursor = { key: row.key, uploadId: row.uploadId };
-      // Leftovers of an earlier bucket of the same name (another tenant) await clean-up.
-      if (row.tenantId !== bucket.tenantId || (skipUnder && row.key.startsWith(skipUnder))) continue;
       let common: string | null = null;
       if (delimiter) {
         const at = row.key.indexOf(delimiter, prefix.length);
         if (at >= 0) common = row.key.slice(0, at + delimiter.length);
       }
-      if (common !== null && common === lastPrefix) continue;
-      if (uploads.length + prefixes.length >= maxUploads) {
-        truncated = true;
-        break scan;
+      if (common === null || common !== lastPrefix) {
+        if (uploads.length + prefixes.length >= maxUploads) {
+          truncated = true;
+          break scan;
+        }
+        if (common !== null) {
+          prefixes.push(common);
+          lastPrefix = common;
+          next = { key: common };
+        } else {
+          uploads.push(row);
+          next = { key: row.key, uploadId: row.uploadId };
+        }
       }
-      if (common !== null) {
-        prefixes.push(common);
-        lastPrefix = common;
-        next = { key: common };
-      } else {
-        uploads.push(row);
-        next = { key: row.key, uploadId: row.uploadId };
-      }
+      cursor = { key: row.key, uploadId: row.uploadId };
     }
-    if (rows.length < 1000) break;
+    if (rows.length < limit) break;
+    // The page ended inside a rolled-up prefix: go on after every key under it.
+    if (lastPrefix !== null && cursor.key.startsWith(lastPrefix)) {
+      const end = prefixEnd(lastPrefix);
+      cursor = end === null ? null : { key: end, uploadId: "" };
+    }
   }
 
   return xmlResponse("ListMultipartUploadsResult", {

@@ -6,10 +6,10 @@ import { newDataKey, unwrapDataKey, randomBytes } from "../../crypto/keys";
 import { partR2Key, writePart, MAX_PART_BYTES } from "../../objects/parts";
 import { readObject } from "../../objects/read";
 import { assertChecksumType, defaultChecksumType } from "../../multipart/checksum";
-import { completeUpload, partFactsLocation, type RequestedPart } from "../../multipart/complete";
+import { completeUpload, completionApplies, partFactsLocation, type CompleteDeps, type RequestedPart } from "../../multipart/complete";
 import { isUploadId, newUploadId } from "../../multipart/ids";
 import { abortUpload } from "../../multipart/lifecycle";
-import { UploadStore, type ChecksumType, type UploadRecord } from "../../multipart/store";
+import { UploadStore, type ChecksumType, type CompletionRecord, type UploadRecord } from "../../multipart/store";
 import type { Bucket } from "../../store/buckets";
 import { toBase64, toHex } from "../../util/bytes";
 import { ExactReader } from "../../util/exact-reader";
@@ -20,7 +20,7 @@ import { Errors } from "../errors";
 import { sseResponseHeaders, type SseChoice } from "../sse";
 import { assertMayRead, assertMayReplace, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
 import { guardedWriteCondition, translateWriteError } from "../write-guard";
-import { childArray, childText, xmlResponse } from "../xml";
+import { childArray, childText, childToken, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
 import { chooseEtag, newObjectIntent, parseCopySource } from "./objects";
 
@@ -34,7 +34,7 @@ export function uploadStore(ctx: S3Context): UploadStore {
   return new UploadStore(ctx.services.env.DB);
 }
 
-function uploadSse(upload: UploadRecord): SseChoice & { keyArn: string } {
+function uploadSse(upload: UploadRecord | CompletionRecord): SseChoice & { keyArn: string } {
   return {
     mode: upload.mode,
     keyArn: upload.keyArn,
@@ -54,6 +54,17 @@ async function writableUpload(ctx: S3Context, bucket: Bucket, key: string): Prom
   const uploadId = ctx.url.searchParams.get("uploadId") ?? "";
   const found = isUploadId(uploadId) ? await uploadStore(ctx).get(uploadId) : null;
   const upload = found && found.bucket === bucket.name && found.key === key && found.tenantId === bucket.tenantId ? found : null;
+  authorizeUploadWrite(ctx, bucket, key, upload);
+  if (!upload) throw Errors.NoSuchUpload({ UploadId: uploadId });
+  return upload;
+}
+
+/**
+ * s3:PutObject with the policy keys set from the upload's recorded encryption, then the
+ * SSE-KMS tenant rules for it. `upload` null (unknown to this bucket): the request alone
+ * is authorized, and the caller answers NoSuchUpload.
+ */
+function authorizeUploadWrite(ctx: S3Context, bucket: Bucket, key: string, upload: UploadRecord | CompletionRecord | null): void {
   const extra = upload
     ? {
         "s3:x-amz-server-side-encryption": upload.mode,
@@ -61,9 +72,40 @@ async function writableUpload(ctx: S3Context, bucket: Bucket, key: string): Prom
       }
     : undefined;
   assertAllowed(ctx, bucket, "s3:PutObject", key, extra ? { extra } : {});
-  if (!upload) throw Errors.NoSuchUpload({ UploadId: uploadId });
-  assertMayWriteWith(ctx, bucket, uploadSse(upload));
-  return upload;
+  if (upload) assertMayWriteWith(ctx, bucket, uploadSse(upload));
+}
+
+function completeDeps(ctx: S3Context): CompleteDeps {
+  return {
+    r2: ctx.services.objects.r2,
+    keys: ctx.services.keys,
+    store: uploadStore(ctx),
+    retentionMs: ctx.services.config.multipartCompletionRetentionHours * 3600 * 1000,
+  };
+}
+
+/**
+ * The upload a Complete names, authorized exactly as a first Complete: an upload in
+ * progress, or one already completed whose record is kept for retries (same policy keys
+ * from its recorded encryption, same SSE-KMS tenant rules), so a retry tells another
+ * principal nothing a first Complete would not.
+ */
+async function completableUpload(ctx: S3Context, bucket: Bucket, key: string): Promise<string> {
+  const uploadId = ctx.url.searchParams.get("uploadId") ?? "";
+  const store = uploadStore(ctx);
+  const here = { bucket: bucket.name, key, tenantId: bucket.tenantId };
+  let target: UploadRecord | CompletionRecord | null = null;
+  if (isUploadId(uploadId)) {
+    const found = await store.get(uploadId);
+    if (found && found.bucket === bucket.name && found.key === key && found.tenantId === bucket.tenantId) target = found;
+    else if (!found) {
+      const record = await store.getCompletion(uploadId);
+      if (record && completionApplies(record, here, Date.now(), completeDeps(ctx).retentionMs)) target = record;
+    }
+  }
+  authorizeUploadWrite(ctx, bucket, key, target);
+  if (!target) throw Errors.NoSuchUpload({ UploadId: uploadId });
+  return uploadId;
 }
 
 /** The upload a request names (Abort, ListParts: the dispatcher already authorized them). */
@@ -312,16 +354,21 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
 
 const PART_CHECKSUMS: ChecksumAlgorithm[] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
 
-/** The document's parts: PartNumber and ETag required, strictly ascending part numbers. */
+/**
+ * The document's parts: PartNumber and ETag required. Their order is checked by
+ * completeUpload (InvalidPartOrder when it writes; a retry of a completed upload that
+ * lists them otherwise is another list: NoSuchUpload).
+ */
 function requestedParts(doc: Record<string, unknown>): RequestedPart[] {
   const entries = childArray(doc, "Part");
   if (entries.length === 0 || entries.length > 10_000) throw Errors.MalformedXML();
   const parts: RequestedPart[] = [];
   for (const entry of entries) {
-    const number = childText(entry, "PartNumber");
+    const number = childToken(entry, "PartNumber");
+    // The ETag is compared as sent (after its quotes are stripped), never trimmed.
     const etag = childText(entry, "ETag");
-    if (number === undefined || !/^\d{1,5}$/.test(number.trim()) || etag === undefined) throw Errors.MalformedXML();
-    const partNumber = Number(number.trim());
+    if (number === undefined || !/^\d{1,5}$/.test(number) || etag === undefined) throw Errors.MalformedXML();
+    const partNumber = Number(number);
     if (partNumber < 1 || partNumber > 10_000) {
       throw Errors.InvalidArgument({ ArgumentName: "partNumber", ArgumentValue: number }, "Part number must be an integer between 1 and 10000, inclusive");
     }
@@ -332,7 +379,6 @@ function requestedParts(doc: Record<string, unknown>): RequestedPart[] {
     }
     parts.push({ partNumber, etag, checksums });
   }
-  for (let i = 1; i < parts.length; i++) if (parts[i]!.partNumber <= parts[i - 1]!.partNumber) throw Errors.InvalidPartOrder();
   return parts;
 }
 
@@ -355,24 +401,34 @@ async function completeDocument(ctx: S3Context): Promise<{ doc: Record<string, u
   return full ? { doc, full } : { doc };
 }
 
+/**
+ * CompleteMultipartUpload. A retry of a Complete that succeeded (same part list) gets the
+ * same answer — body and headers — from the upload's completion record, without writing
+ * the object again (docs/multipart.md, "Complete and its retries").
+ */
 export async function completeMultipartUpload(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   assertNoSseHeaders(ctx.request.headers);
-  const upload = await writableUpload(ctx, bucket, key);
-  // If-None-Match: * (only if the key is free) or If-Match (only over that version), as PutObject.
-  const condition = await guardedWriteCondition(ctx, bucket, key);
+  const uploadId = await completableUpload(ctx, bucket, key);
   const { doc, full } = await completeDocument(ctx);
   const parts = requestedParts(doc);
-  const done = await completeUpload(
-    { r2: ctx.services.objects.r2, keys: ctx.services.keys, store: uploadStore(ctx) },
-    { uploadId: upload.uploadId, bucket: bucket.name, key, parts, ...(condition ? { condition } : {}), ...(full ? { fullChecksum: full } : {}) },
-  );
+  const done = await completeUpload(completeDeps(ctx), {
+    uploadId,
+    bucket: bucket.name,
+    key,
+    tenantId: bucket.tenantId,
+    parts,
+    // If-None-Match: * (only if the key is free) or If-Match (only over that version), as
+    // PutObject; evaluated only if this request writes (a retry answers the original's result).
+    condition: () => guardedWriteCondition(ctx, bucket, key),
+    ...(full ? { fullChecksum: full } : {}),
+  });
   const result: Record<string, unknown> = { Location: `${ctx.url.origin}${ctx.url.pathname}`, Bucket: bucket.name, Key: key, ETag: `"${done.etag}"` };
-  const out = new Headers(sseResponseHeaders(uploadSse(upload)));
+  const out = new Headers(sseResponseHeaders(done.sse));
   if (done.checksum) {
     result[`Checksum${done.checksum.algorithm}`] = done.checksum.value;
-    result.ChecksumType = upload.checksumType ?? "COMPOSITE";
+    result.ChecksumType = done.checksumType ?? "COMPOSITE";
   }
   return xmlResponse("CompleteMultipartUploadResult", result, { headers: out });
 }

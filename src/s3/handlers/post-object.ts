@@ -78,7 +78,10 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
   const condition = await guardedWriteCondition(formCtx, bucket, key);
   const range = contentLengthRange(policy);
   const checksum = checksumField(form.fields);
-  const guarded = guard(form.file.source, { min: range?.min ?? 0, max: Math.min(range?.max ?? MAX_PUT_BYTES, MAX_PUT_BYTES) }, checksum);
+  // A form sent without Content-Length (chunked) escaped the up-front body limit
+  // (s3/body-limit.ts); its file alone must still fit in it.
+  const max = Math.min(range?.max ?? MAX_PUT_BYTES, MAX_PUT_BYTES, ctx.services.config.maxRequestBodyBytes);
+  const guarded = guard(form.file.source, { min: range?.min ?? 0, max }, checksum);
   let written;
   try {
     const deps = ctx.services.objects;
