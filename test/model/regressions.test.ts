@@ -26,6 +26,8 @@ async function deleteObjects(bucket: string, keys: string[]): Promise<{ deleted:
 }
 
 describe("found by the model run", () => {
+  // Found as: DeleteObjects of "  lead" deleted "lead" (request XML values were trimmed);
+  // fixed on this branch for <Key>, then by main's byte-exact XML values.
   it("DeleteObjects deletes the key it names, spaces included: \"  lead\" is not \"lead\", \" \" is a key", async () => {
     const bucket = await newBucket();
     for (const key of ["lead", "  lead", " ", "trail  "]) expect((await request("adminA", { method: "PUT", bucket, key, body: key })).status).toBe(200);
@@ -37,20 +39,9 @@ describe("found by the model run", () => {
     }
   });
 
-  it("other request documents still read values trimmed (pretty-printed XML as clients send it)", async () => {
-    const bucket = await newBucket();
-    const doc = `<ServerSideEncryptionConfiguration>\n  <Rule>\n    <ApplyServerSideEncryptionByDefault>\n      <SSEAlgorithm> AES256 </SSEAlgorithm>\n    </ApplyServerSideEncryptionByDefault>\n  </Rule>\n</ServerSideEncryptionConfiguration>\n`;
-    expect((await request("adminA", { method: "PUT", bucket, query: { encryption: "" }, body: doc })).status).toBe(200);
-    const xml = "<Delete>\n  <Quiet> true </Quiet>\n  <Object>\n    <Key>k</Key>\n  </Object>\n</Delete>";
-    const r = await request("adminA", { method: "POST", bucket, query: { delete: "" }, body: xml, headers: { "content-md5": await md5Base64(xml) } });
-    const text = await r.text();
-    expect(r.status, text).toBe(200);
-    expect(xmlBlocks(text, "Deleted")).toEqual([]);
-  });
-
-  // Not fixed yet (reported): the retry answers 404 NoSuchUpload. AWS answers a retried
-  // Complete of a completed upload, with the same part list, with the same 200 — clients
-  // retry a Complete whose answer they lost.
+  // Found as 404 NoSuchUpload; main's completion records (migration 0005) fixed it. AWS
+  // answers a retried Complete of a completed upload, with the same part list, with the
+  // same 200 — clients retry a Complete whose answer they lost.
   it("a retried CompleteMultipartUpload of a completed upload, same part list, answers the same 200 and changes nothing", async () => {
     const bucket = await newBucket();
     const uploadId = await createUpload("adminA", bucket, "a");
