@@ -18,6 +18,7 @@ import {
   predictDeleteObjects,
   predictGet,
   predictList,
+  predictListParts,
   predictPut,
   predictSetEncryption,
   predictSetPolicy,
@@ -371,6 +372,22 @@ class CompleteCommand implements fc.AsyncCommand<Model, Real> {
   toString = () => (this.retry ? `Complete(retry, same list) ${this.p} upload#${this.u}` : `Complete ${this.p} upload#${this.u} parts ${JSON.stringify(this.parts)}`);
 }
 
+class ListPartsCommand implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly p: PrincipalName, readonly u: number) {}
+  check = (m: Readonly<Model>) => m.uploads.length > 0;
+  async run(m: Model, real: Real): Promise<void> {
+    const u = uploadOf(m, this.u);
+    const b = bucketOf(m, u.bucket);
+    const want = predictListParts(b, this.p, u);
+    const got = await answer(real, "ListParts", this.toString(), await request(this.p, { method: "GET", bucket: b.name, key: u.key, query: { uploadId: u.id } }), want);
+    if (got.status !== 200) return;
+    const listed = xmlBlocks(got.text, "Part").map((block) => `${xmlValue(block, "PartNumber")} ${xmlValue(block, "ETag")} ${xmlValue(block, "Size")}`);
+    const expected = [...u.parts].sort(([x], [y]) => x - y).map(([n, part]) => `${n} ${part.etag} ${part.bytes.byteLength}`);
+    if (JSON.stringify(listed) !== JSON.stringify(expected)) fail(this.toString(), `parts: expected ${JSON.stringify(expected)}, got ${JSON.stringify(listed)}`);
+  }
+  toString = () => `ListParts ${this.p} upload#${this.u}`;
+}
+
 class AbortCommand implements fc.AsyncCommand<Model, Real> {
   constructor(readonly p: PrincipalName, readonly u: number) {}
   check = (m: Readonly<Model>) => m.uploads.length > 0;
@@ -447,6 +464,7 @@ const COMMANDS: Record<string, fc.Arbitrary<fc.AsyncCommand<Model, Real>>> = {
   complete: fc.tuple(principal, fc.nat({ max: 5 }), fc.oneof({ weight: 3, arbitrary: fc.constant([1]) }, { weight: 1, arbitrary: fc.subarray([1, 2, 3], { minLength: 1 }) })).map(([p, u, parts]) => new CompleteCommand(p, u, parts)),
   retryComplete: fc.tuple(principal, fc.nat({ max: 5 })).map(([p, u]) => new CompleteCommand(p, u, [], true)),
   abort: fc.tuple(principal, fc.nat({ max: 5 })).map(([p, u]) => new AbortCommand(p, u)),
+  listParts: fc.tuple(principal, fc.nat({ max: 5 })).map(([p, u]) => new ListPartsCommand(p, u)),
   encryption: fc.tuple(principal, bucketIndex, fc.constantFrom<Mode | null>(null, "AES256", "aws:kms")).map(([p, b, next]) => new SetEncryptionCommand(p, b, next)),
   policy: fc.tuple(principal, bucketIndex, fc.constantFrom(...POLICY_TEMPLATES)).map(([p, b, t]) => new SetPolicyCommand(p, b, t)),
 };

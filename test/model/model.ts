@@ -83,7 +83,7 @@ const inOwningTenant = (r: Role) => r === "OA" || r === "OM";
 
 // ---- bucket policy: the four templates, evaluated by hand ---------------------------------
 
-export type Action = "s3:GetObject" | "s3:PutObject" | "s3:DeleteObject" | "s3:ListBucket" | "s3:AbortMultipartUpload" | "s3:PutBucketPolicy";
+export type Action = "s3:GetObject" | "s3:PutObject" | "s3:DeleteObject" | "s3:ListBucket" | "s3:AbortMultipartUpload" | "s3:ListMultipartUploadParts" | "s3:PutBucketPolicy";
 
 /**
  * Effect of a template on (action, s3:x-amz-server-side-encryption condition key). Every
@@ -251,6 +251,14 @@ export function predictComplete(b: BucketModel, p: PrincipalName, u: UploadModel
     if (i < parts.length - 1 && part.bytes.byteLength < MIN_PART_BYTES) return err(400, "EntityTooSmall", `part ${n} is not the last and < 5 MiB`);
   }
   return ok(200, "completed");
+}
+
+/** ListParts: the upload's parts (numbers and ETags); a KMS upload's only to OA. */
+export function predictListParts(b: BucketModel, p: PrincipalName, u: UploadModel): Prediction {
+  if (!policyAllows(b, p, "s3:ListMultipartUploadParts")) return denied("policy: s3:ListMultipartUploadParts");
+  if (u.state !== "active") return err(404, "NoSuchUpload", `upload ${u.state}`);
+  if (u.mode === "aws:kms" && roleOf(p, b) !== "OA") return denied("rule: ListParts of a KMS upload needs OA");
+  return ok(200, "parts listed");
 }
 
 export function predictAbort(b: BucketModel, p: PrincipalName, u: UploadModel): Prediction {
