@@ -13,9 +13,9 @@
  * as soon as its data ends; the trailer signature and the decoded length at the end.
  */
 import { createSha256, type Hasher } from "../checksum";
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import { fromUtf8, timingSafeEqualStrings, toHex } from "../util/bytes";
-import type { WireReader } from "./body";
+import type { WireReader } from "./wire-reader";
 import { EMPTY_SHA256, hmacHex } from "./sigv4";
 
 export const STREAMING_MODES = [

@@ -14,7 +14,7 @@
  * as empty. Every form field must be named by some condition, except the ones S3 exempts.
  * Pure apart from WebCrypto: no HTTP, no storage.
  */
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import { fromBase64, timingSafeEqualStrings } from "../util/bytes";
 import { parseAmzDate, parseCredential } from "./presign";
 import { ALGORITHM, hmacHex, signingKey, signV2 } from "./sigv4";

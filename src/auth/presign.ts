@@ -4,7 +4,7 @@
  * (AWSAccessKeyId/Signature/Expires) parameters. Syntax only; scope, time and signature
  * checks live in sigv4.ts.
  */
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import { fromUtf8, utf8 } from "../util/bytes";
 
 /** One query parameter, kept as decoded bytes so re-encoding is exact even for non-UTF-8. */

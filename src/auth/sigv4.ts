@@ -10,7 +10,7 @@
  * Flow for a caller: parseAuth(request) → (v4) checkSigV4(request, auth, expected) before
  * looking the access key up → verifySigV4(request, auth, secret, expected).
  */
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import { toBase64, toHex, timingSafeEqualStrings, utf8 } from "../util/bytes";
 import {
   formatAmzDate,

@@ -1,4 +1,4 @@
-import { S3Error } from "../s3/errors";
+import { S3Error } from "../errors";
 
 /**
  * AWS KMS JSON-protocol errors: `{"__type": "<Name>", "message": "..."}` with the name

@@ -1,6 +1,6 @@
 import { checkSigV4, parseAuth, sha256Hex, verifySigV4 } from "../auth/sigv4";
 import type { Services } from "../services";
-import { S3Error } from "../s3/errors";
+import { S3Error } from "../errors";
 import type { Principal } from "../store/identities";
 import { concatBytes } from "../util/bytes";
 import { accessDenied, makeContext } from "./context";

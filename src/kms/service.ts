@@ -1,6 +1,6 @@
 import type { SseMode } from "../crypto/envelope";
 import { INFO, deriveKek, deriveSealKey } from "../crypto/keys";
-import { Errors, S3Error } from "../s3/errors";
+import { Errors, S3Error } from "../errors";
 import { parseKeyReference } from "./arn";
 import { MasterKeyMissingError, type MasterKeyring } from "./keyring";
 import { KeyRegistry, type KmsKey } from "./registry";

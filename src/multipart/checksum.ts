@@ -1,5 +1,5 @@
 import { CHECKSUMS, type ChecksumAlgorithm } from "../checksum";
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import { toBase64 } from "../util/bytes";
 import type { ChecksumType } from "./store";
 

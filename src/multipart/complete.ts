@@ -1,3 +1,4 @@
+import type { Tag } from "../store/object-tags";
 import { CHECKSUMS, createMd5, type ChecksumAlgorithm } from "../checksum";
 import { joinCustomMetadata, signEnvelope } from "../crypto/envelope";
 import { sealFacts, unsealFacts, type ObjectFacts } from "../crypto/facts";
@@ -7,7 +8,7 @@ import type { KeyService } from "../kms/service";
 import { objectR2Key } from "../objects/location";
 import { encodeManifest, manifestHash, type Manifest } from "../objects/manifest";
 import { partR2Key, uploadPrefix } from "../objects/parts";
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import type { SseMode } from "../crypto/envelope";
 import { concatBytes, fromBase64, fromHex, timingSafeEqual, toHex, utf8 } from "../util/bytes";
 import { objectChecksum } from "./checksum";
@@ -66,6 +67,10 @@ export interface Completed extends CompleteAnswer {
   kind: "written";
   size: number;
   uploaded: Date;
+  /** R2's etag of the manifest object (the version identity its tags are keyed by). */
+  r2Etag: string;
+  /** x-amz-tagging given at Create, for the caller to record against r2Etag. */
+  tags?: Tag[];
 }
 
 /** An earlier Complete of the same part list wrote it; nothing was written now. */
@@ -347,6 +352,8 @@ async function writeManifest(
     sse: sseOf(upload),
     size: length,
     uploaded: put.uploaded,
+    r2Etag: put.etag,
+    ...(upload.tags ? { tags: upload.tags } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { Tag } from "../store/object-tags";
 import type { ChecksumAlgorithm } from "../checksum";
 import type { HttpMetadata, SseMode } from "../crypto/envelope";
 
@@ -33,9 +34,11 @@ export interface UploadRecord {
   manifestHash?: Uint8Array;
   /** While completing: the result being written, sealed (multipart/completion.ts); kept as the completion record. */
   completion?: Uint8Array;
+  /** x-amz-tagging given at Create (store/object-tags.ts putUploadTags), applied at Complete. */
+  tags?: Tag[];
 }
 
-export type NewUpload = Omit<UploadRecord, "state" | "partsVersion" | "completingAt" | "manifestHash" | "completion">;
+export type NewUpload = Omit<UploadRecord, "state" | "partsVersion" | "completingAt" | "manifestHash" | "completion" | "tags">;
 
 export interface PartRecord {
   partNumber: number;
@@ -101,6 +104,7 @@ interface UploadRow {
   completing_at: number | null;
   manifest_hash: ArrayBuffer | number[] | null;
   completion: ArrayBuffer | number[] | null;
+  tagging?: string | null;
 }
 
 interface CompletionRow {
@@ -163,6 +167,7 @@ function toUpload(r: UploadRow): UploadRecord {
     ...(r.completing_at !== null ? { completingAt: r.completing_at } : {}),
     ...(r.manifest_hash !== null ? { manifestHash: bytes(r.manifest_hash) } : {}),
     ...(r.completion !== null && r.completion !== undefined ? { completion: bytes(r.completion) } : {}),
+    ...(typeof r.tagging === "string" ? { tags: JSON.parse(r.tagging) as Tag[] } : {}),
   };
 }
 

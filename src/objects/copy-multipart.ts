@@ -1,10 +1,10 @@
 import { encryptedSize } from "../crypto/format";
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import { ExactReader } from "../util/exact-reader";
-import type { CopyRequest } from "./copy";
+import type { CopyRequest } from "./copy-request";
 import { objectR2Key } from "./location";
 import { largestPlaintextWithin, R2_MAX_PUT_BYTES } from "./parts";
-import type { Authenticated, ObjectInfo } from "./read";
+import type { Authenticated, ObjectInfo } from "./object-info";
 import { loadManifest, multipartStream } from "./read-multipart";
 import { writeObject, type ObjectDeps, type WrittenObject } from "./write";
 

@@ -1,25 +1,14 @@
-import { joinCustomMetadata, signEnvelope, type HttpMetadata } from "../crypto/envelope";
+import { joinCustomMetadata, signEnvelope } from "../crypto/envelope";
 import { sealFacts } from "../crypto/facts";
 import { deriveMacKey, rewrapDataKey } from "../crypto/keys";
-import { Errors } from "../s3/errors";
-import type { SseChoice } from "../s3/sse";
-import type { Bucket } from "../store/buckets";
+import { Errors } from "../errors";
 import { copyMultipartObject } from "./copy-multipart";
 import { objectR2Key } from "./location";
-import { authenticate, type Gate, type ObjectInfo } from "./read";
+import type { CopyRequest } from "./copy-request";
+import type { ObjectInfo } from "./object-info";
+import { authenticate } from "./read";
 import { WritePreconditionFailed, type ObjectDeps, type WrittenObject } from "./write";
 
-export interface CopyRequest {
-  source: { bucket: Bucket; key: string };
-  target: { bucket: Bucket; key: string };
-  sse: SseChoice;
-  /** New metadata (REPLACE), or null to keep the source's (COPY). */
-  metadata: { http: HttpMetadata; userMetadata: Record<string, string> } | null;
-  gate: Gate;
-  check: (info: ObjectInfo) => void;
-  /** R2's condition on the target, atomic with the write (WritePreconditionFailed when it fails). */
-  onlyIf?: R2Conditional;
-}
 
 /**
  * CopyObject without re-encryption. A stream's key depends only on the data key, salt,
@@ -79,6 +68,7 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
       bucketKeyEnabled: req.sse.bucketKeyEnabled,
       ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
       uploaded: put.uploaded,
+      r2Etag: put.etag,
       info: auth.info,
     };
   } catch (error) {

@@ -1,11 +1,11 @@
 import { decryptingStream, type DecryptPlan } from "../crypto/decrypt";
 import { IntegrityError } from "../crypto/errors";
 import { chunkCount, chunkSpan, encryptedSize } from "../crypto/format";
-import { Errors } from "../s3/errors";
-import { resolveRange, type RangeRequest } from "../s3/range";
+import { Errors } from "../errors";
+import { resolveRange, type RangeRequest } from "../util/range";
 import { ObjectChangedError } from "./changed";
 import { decodeManifest, MAX_MANIFEST_BYTES, partOffsets, type Manifest, type ManifestPart } from "./manifest";
-import type { Authenticated, ObjectRead } from "./read";
+import type { Authenticated, ObjectRead } from "./object-info";
 
 /**
  * Reading multipart-layout objects (docs/multipart.md, "Reading"). The object at the key

@@ -1,40 +1,18 @@
 import { decryptingStream } from "../crypto/decrypt";
-import { decodeEnvelope, splitCustomMetadata, verifyEnvelope, type Envelope, type HttpMetadata, type SseMode } from "../crypto/envelope";
+import { decodeEnvelope, splitCustomMetadata, verifyEnvelope } from "../crypto/envelope";
 import { IntegrityError } from "../crypto/errors";
 import { unsealFacts } from "../crypto/facts";
 import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, chunkCount, chunkOffset, chunkSpan, encryptedSize } from "../crypto/format";
 import { deriveMacKey, unwrapDataKey } from "../crypto/keys";
-import { Errors } from "../s3/errors";
-import { resolveRange, type RangeRequest } from "../s3/range";
+import { Errors } from "../errors";
+import { resolveRange, type RangeRequest } from "../util/range";
 import type { Bucket } from "../store/buckets";
 import { ObjectChangedError } from "./changed";
+import type { Authenticated, Gate, ObjectInfo, ObjectRead } from "./object-info";
 import { objectR2Key } from "./location";
 import { loadManifest, partSpan, readMultipartObject } from "./read-multipart";
 import type { ObjectDeps } from "./write";
 
-/** What S3 says about an object: only ever built from authenticated metadata. */
-export interface ObjectInfo {
-  key: string;
-  etag: string;
-  size: number;
-  lastModified: Date;
-  mode: SseMode;
-  keyArn: string;
-  bucketKeyEnabled: boolean;
-  context?: string;
-  http: HttpMetadata;
-  userMetadata: Record<string, string>;
-  checksum?: { algorithm: string; value: string };
-}
-
-/** Called with the object's encryption mode before its keys are used (access rules). */
-export type Gate = (mode: SseMode) => void;
-
-export interface Authenticated {
-  info: ObjectInfo;
-  envelope: Envelope;
-  dataKey: CryptoKey;
-}
 
 /**
  * Verifies an R2 object's envelope before anything about it is used: the KEK is derived
@@ -75,6 +53,7 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
     http: envelope.http,
     userMetadata,
     ...(facts.checksum ? { checksum: facts.checksum } : {}),
+    version: { r2Etag: object.etag, uploaded: object.uploaded.getTime() },
   };
   return { info, envelope, dataKey };
 }
@@ -107,15 +86,6 @@ export async function statObjectPart(
   }
   if (partNumber !== 1) throw Errors.InvalidPartNumber();
   return { info: auth.info, span: auth.info.size > 0 ? { first: 0, last: auth.info.size - 1 } : null };
-}
-
-export interface ObjectRead {
-  info: ObjectInfo;
-  body: ReadableStream<Uint8Array>;
-  /** The plaintext span served when a range (or a part number) applied. */
-  span?: { first: number; last: number };
-  /** Number of parts of a multipart-layout object, when a part number was asked for. */
-  partsCount?: number;
 }
 
 /**

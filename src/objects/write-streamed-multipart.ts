@@ -16,7 +16,7 @@ import { completeUpload, partFactsLocation, type RequestedPart } from "../multip
 import { newUploadId } from "../multipart/ids";
 import { abortUpload } from "../multipart/lifecycle";
 import type { UploadStore } from "../multipart/store";
-import { Errors } from "../s3/errors";
+import { Errors } from "../errors";
 import { toHex } from "../util/bytes";
 import { writePart } from "./parts";
 import type { ObjectDeps, WrittenObject } from "./write";
@@ -119,6 +119,7 @@ export async function writeMultipartLayout(
       bucketKeyEnabled: req.sse.bucketKeyEnabled,
       ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
       uploaded: done.uploaded,
+      r2Etag: done.r2Etag,
     };
   } catch (error) {
     await req.source.cancel(error).catch(() => {});

@@ -4,7 +4,7 @@ import { sealFacts, type ObjectFacts } from "../crypto/facts";
 import { encryptedSize, SALT_SIZE } from "../crypto/format";
 import { deriveMacKey, newDataKey, randomBytes } from "../crypto/keys";
 import type { KeyService } from "../kms/service";
-import type { SseChoice } from "../s3/sse";
+import type { SseChoice } from "./sse-choice";
 import type { Bucket } from "../store/buckets";
 import { objectR2Key } from "./location";
 
@@ -34,6 +34,8 @@ export interface WrittenObject {
   bucketKeyEnabled: boolean;
   context?: string;
   uploaded: Date;
+  /** R2's etag of what was stored (ciphertext or manifest): the version identity tags are keyed by. */
+  r2Etag: string;
 }
 
 /** Outcome of a conditional write whose R2 precondition did not hold. */
@@ -103,6 +105,7 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
     bucketKeyEnabled: req.sse.bucketKeyEnabled,
     ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
     uploaded: put.uploaded,
+    r2Etag: put.etag,
   };
 }
 

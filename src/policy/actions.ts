@@ -34,6 +34,9 @@ export const S3_ACTIONS = {
   "s3:ListMultipartUploadParts": "object",
   "s3:GetObjectVersion": "object",
   "s3:DeleteObjectVersion": "object",
+  "s3:PutObjectTagging": "object",
+  "s3:GetObjectTagging": "object",
+  "s3:DeleteObjectTagging": "object",
 } as const satisfies Record<string, ActionLevel>;
 
 export type S3Action = keyof typeof S3_ACTIONS;

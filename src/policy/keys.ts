@@ -115,6 +115,23 @@ export function canonicalKey(name: string): string | null {
 const PUT_OBJECT = ["s3:PutObject"];
 const PUT_OBJECT_OR_CREATE_BUCKET = ["s3:PutObject", "s3:CreateBucket"];
 const LIST_OBJECTS = ["s3:ListBucket", "s3:ListBucketVersions"];
+/** Actions that carry a request tag set (x-amz-tagging or a Tagging document). */
+const REQUEST_TAGS = ["s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"];
+/** Actions on an existing object whose tags AWS puts in the request context. */
+const EXISTING_TAGS = [
+  "s3:GetObject",
+  "s3:GetObjectVersion",
+  "s3:GetObjectAcl",
+  "s3:GetObjectVersionAcl",
+  "s3:GetObjectTagging",
+  "s3:GetObjectVersionTagging",
+  "s3:PutObjectAcl",
+  "s3:PutObjectVersionAcl",
+  "s3:PutObjectTagging",
+  "s3:PutObjectVersionTagging",
+  "s3:DeleteObjectTagging",
+  "s3:DeleteObjectVersionTagging",
+];
 
 /**
  * S3 keys AWS defines only for some actions (Service Authorization Reference, "Actions
@@ -136,7 +153,7 @@ const ACTION_SCOPED_KEYS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
       ["s3:x-amz-website-redirect-location", PUT_OBJECT],
       ["s3:x-amz-metadata-directive", PUT_OBJECT],
       ["s3:x-amz-copy-source", PUT_OBJECT],
-      ["s3:requestobjecttagkeys", PUT_OBJECT],
+      ["s3:requestobjecttagkeys", REQUEST_TAGS],
       ["s3:objectcreationoperation", PUT_OBJECT],
       ["s3:object-lock-mode", PUT_OBJECT],
       ["s3:object-lock-retain-until-date", PUT_OBJECT],
@@ -160,8 +177,8 @@ const ACTION_SCOPED_KEYS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
 
 /** Tag-key families, scoped the same way. */
 const ACTION_SCOPED_FAMILIES: readonly (readonly [string, ReadonlySet<string>])[] = [
-  ["s3:requestobjecttag/", new Set(PUT_OBJECT)],
-  ["s3:existingobjecttag/", new Set(["s3:GetObject", "s3:GetObjectVersion"])],
+  ["s3:requestobjecttag/", new Set(REQUEST_TAGS)],
+  ["s3:existingobjecttag/", new Set(EXISTING_TAGS)],
   ["aws:requesttag/", new Set(["s3:CreateBucket"])],
 ];
 

@@ -7,11 +7,11 @@ import type { ActionLevel } from "./actions";
  * Source: the "Actions defined by Amazon S3" table of the AWS Service Authorization Reference.
  */
 const OBJECT = [
-  "BypassGovernanceRetention", "DeleteObjectTagging", "DeleteObjectVersionTagging", "GetObjectAcl", "GetObjectAttributes",
-  "GetObjectLegalHold", "GetObjectRetention", "GetObjectTagging", "GetObjectTorrent", "GetObjectVersionAcl",
+  "BypassGovernanceRetention", "DeleteObjectVersionTagging", "GetObjectAcl", "GetObjectAttributes",
+  "GetObjectLegalHold", "GetObjectRetention", "GetObjectTorrent", "GetObjectVersionAcl",
   "GetObjectVersionAttributes", "GetObjectVersionForReplication", "GetObjectVersionTagging", "GetObjectVersionTorrent",
   "InitiateReplication", "ObjectOwnerOverrideToBucketOwner", "PutObjectAcl", "PutObjectLegalHold", "PutObjectRetention",
-  "PutObjectTagging", "PutObjectVersionAcl", "PutObjectVersionTagging", "ReplicateDelete", "ReplicateObject", "ReplicateTags",
+  "PutObjectVersionAcl", "PutObjectVersionTagging", "ReplicateDelete", "ReplicateObject", "ReplicateTags",
   "RestoreObject",
 ];
 const BUCKET = [

@@ -1,4 +1,4 @@
-import { Errors, type S3Error } from "../s3/errors";
+import { Errors, type S3Error } from "../errors";
 
 /** 400 MalformedPolicy with a message naming the problem (AWS's wording where known). */
 export function malformed(message: string): S3Error {

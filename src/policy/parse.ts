@@ -98,6 +98,8 @@ function compileStatement(raw: unknown, bucket: string, variables: boolean, sids
   if (raw.Effect !== "Allow" && raw.Effect !== "Deny") throw malformed(`Invalid effect: ${JSON.stringify(raw.Effect)}`);
 
   const principal = oneOf(raw, "Principal");
+  // IAM: "NotPrincipal must be used with Effect Deny"; AWS refuses the policy.
+  if (principal.not && raw.Effect === "Allow") throw malformed("Invalid principal in policy");
   const action = oneOf(raw, "Action");
   const resource = oneOf(raw, "Resource");
 

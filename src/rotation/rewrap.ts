@@ -5,7 +5,7 @@ import { deriveMacKey, rewrapDataKey } from "../crypto/keys";
 import { MasterKeyMissingError } from "../kms/keyring";
 import type { KeyService } from "../kms/service";
 import { authenticate } from "../objects/read";
-import { S3Error } from "../s3/errors";
+import { S3Error } from "../errors";
 import type { Bucket, BucketStore } from "../store/buckets";
 
 export interface RewrapDeps {

@@ -2,7 +2,8 @@ import { authorize, bucketArn, buildConditionContext, getCompiledPolicy, objectA
 import type { ConditionContext, PolicyPrincipal } from "../policy/types";
 import type { Bucket } from "../store/buckets";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
+import { tagMap, tagsFromHeader } from "./tagging";
 
 export function policyPrincipal(ctx: S3Context): PolicyPrincipal {
   const p = ctx.principal;
@@ -12,8 +13,25 @@ export function policyPrincipal(ctx: S3Context): PolicyPrincipal {
 /** Condition keys for this request, computed once (policies may be evaluated several times). */
 const contexts = new WeakMap<S3Context, ConditionContext>();
 
-export function conditionContext(ctx: S3Context, extra?: Record<string, string | undefined>): ConditionContext {
-  if (!extra) {
+export interface TagFacts {
+  /** The object's current tags (s3:ExistingObjectTag/<key>). */
+  existing?: Record<string, string>;
+  /** The tags the request sets (s3:RequestObjectTag/<key>, s3:RequestObjectTagKeys); else x-amz-tagging's. */
+  request?: Record<string, string>;
+}
+
+/** x-amz-tagging as condition values; a malformed header gives none (the handler refuses it with S3's error). */
+function headerTags(headers: Headers): Record<string, string> | undefined {
+  try {
+    const tags = tagsFromHeader(headers);
+    return tags ? tagMap(tags) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function conditionContext(ctx: S3Context, extra?: Record<string, string | undefined>, tags?: TagFacts): ConditionContext {
+  if (!extra && !tags) {
     const hit = contexts.get(ctx);
     if (hit) return hit;
   }
@@ -29,9 +47,11 @@ export function conditionContext(ctx: S3Context, extra?: Record<string, string |
       : auth.kind === "v2"
         ? { authType: auth.via === "header" ? "REST-HEADER" : "REST-QUERY-STRING", signatureVersion: "AWS" }
         : {}),
+    ...(tags?.existing ? { existingObjectTags: tags.existing } : {}),
+    ...((tags?.request ?? headerTags(ctx.request.headers)) ? { requestObjectTags: tags?.request ?? headerTags(ctx.request.headers)! } : {}),
     ...(extra ? { extra } : {}),
   });
-  if (!extra) contexts.set(ctx, built);
+  if (!extra && !tags) contexts.set(ctx, built);
   return built;
 }
 
@@ -45,7 +65,7 @@ export function isAllowed(
   bucket: Bucket,
   action: S3Action,
   key?: string,
-  options: { ownerOnly?: boolean; extra?: Record<string, string | undefined> } = {},
+  options: { ownerOnly?: boolean; extra?: Record<string, string | undefined>; tags?: TagFacts } = {},
 ): boolean {
   const policy = getCompiledPolicy(bucket.name, bucket.policy);
   return authorize({
@@ -54,7 +74,7 @@ export function isAllowed(
       action,
       resource: key === undefined ? bucketArn(bucket.name) : objectArn(bucket.name, key),
       principal: policyPrincipal(ctx),
-      context: conditionContext(ctx, options.extra),
+      context: conditionContext(ctx, options.extra, options.tags),
     },
     isOwner: ctx.principal?.tenantId === bucket.tenantId,
     ownerOnly: options.ownerOnly ?? false,
@@ -66,7 +86,7 @@ export function assertAllowed(
   bucket: Bucket,
   action: S3Action,
   key?: string,
-  options: { ownerOnly?: boolean; extra?: Record<string, string | undefined> } = {},
+  options: { ownerOnly?: boolean; extra?: Record<string, string | undefined>; tags?: TagFacts } = {},
 ): void {
   if (!isAllowed(ctx, bucket, action, key, options)) throw Errors.AccessDenied();
 }

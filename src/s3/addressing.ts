@@ -1,5 +1,5 @@
 import { percentDecode, splitRawUrl } from "../auth/presign";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 
 export interface Address {
   bucket: string | null;

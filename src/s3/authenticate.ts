@@ -2,7 +2,7 @@ import { checkSigV4, parseAuth, verifySigV2, verifySigV4, type ParsedAuth, type 
 import type { Services } from "../services";
 import type { Principal } from "../store/identities";
 import type { Address } from "./addressing";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 
 export interface Authentication {
   auth: ParsedAuth;

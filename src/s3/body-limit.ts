@@ -15,7 +15,7 @@
  * (PutObject/UploadPart require a length anyway, MissingContentLength) and, deployed, to
  * Cloudflare, which cuts it off at the limit.
  */
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 
 export function refuseOversizedBody(request: Request, limit: number): void {
   const size = bodySizeAtLeast(request.headers);

@@ -1,4 +1,4 @@
-import { Errors, notModified } from "./errors";
+import { Errors, notModified } from "../errors";
 
 /** Conditional request headers (RFC 7232 as S3 applies them) for GET, HEAD and copy sources. */
 export interface Validators {

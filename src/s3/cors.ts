@@ -9,7 +9,7 @@
  * preflight — whose AllowedHeader patterns cover every requested header, wins.
  */
 import type { Bucket } from "../store/buckets";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 import { childArray, childText, childTexts, childToken } from "./xml";
 
 export interface CorsRule {

@@ -5,7 +5,8 @@ import { parseAddress } from "./addressing";
 import { authenticate } from "./authenticate";
 import { refuseOversizedBody } from "./body-limit";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
+import { policyUsesExistingTags } from "./handlers/object-tagging";
 import { assertKeyFits } from "./handlers/objects";
 import { resolveOperation, type Operation } from "./operations";
 
@@ -59,6 +60,8 @@ function authorizeOperation(ctx: S3Context, operation: Operation): void {
     // bucket policy, so a policy can never lock its own tenant out.
     if (operation.config === "policy" && ctx.principal?.role === "tenant_admin") return;
   }
+  // The handler authorizes with the object's tags (handlers/object-tagging.ts authorizedObject).
+  if (operation.existingTags && policyUsesExistingTags(bucket)) return;
   const key = actionLevel(operation.action) === "object" ? (ctx.address.key ?? undefined) : undefined;
   assertAllowed(ctx, bucket, operation.action, key);
 }

@@ -1,4 +1,4 @@
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 
 /** Query parameters shared by every S3 listing (objects, versions, uploads, parts). */
 

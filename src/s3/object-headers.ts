@@ -1,6 +1,6 @@
 import { HTTP_FIELDS, type HttpMetadata } from "../crypto/envelope";
-import type { ObjectInfo } from "../objects/read";
-import { Errors } from "./errors";
+import type { ObjectInfo } from "../objects/object-info";
+import { Errors } from "../errors";
 import { sseResponseHeaders } from "./sse";
 
 /** S3 limits user-defined metadata to 2 KB: the UTF-8 bytes of every name and value. */

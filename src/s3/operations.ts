@@ -1,7 +1,7 @@
 import type { S3Action } from "../policy";
 import type { Address } from "./addressing";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 import * as buckets from "./handlers/buckets";
 import * as cors from "./handlers/cors";
 import { deleteObjects } from "./handlers/delete-objects";
@@ -9,6 +9,7 @@ import * as encryption from "./handlers/encryption";
 import * as list from "./handlers/list";
 import * as multipart from "./handlers/multipart";
 import * as multipartList from "./handlers/multipart-list";
+import * as objectTagging from "./handlers/object-tagging";
 import * as objects from "./handlers/objects";
 import * as policy from "./handlers/policy";
 import { postObject } from "./handlers/post-object";
@@ -27,6 +28,8 @@ export interface Operation {
   config?: "policy" | "owner";
   /** Its body is object data (PutObject, UploadPart, POST Object): held to MAX_REQUEST_BODY_BYTES. */
   uploadsData?: true;
+  /** GetObject/HeadObject: when the policy tests s3:ExistingObjectTag, the handler authorizes with the object's tags. */
+  existingTags?: boolean;
   handler: Handler;
 }
 
@@ -54,13 +57,31 @@ function notImplemented(name: string): Operation {
   }, { needsBucket: false });
 }
 
+/**
+ * The tagging handlers authorize themselves (action null): the policy may test the
+ * object's current tags and the body's, known only once they are loaded.
+ */
+function objectTaggingOperation(m: string): Operation {
+  switch (m) {
+    case "GET":
+      return op("GetObjectTagging", null, objectTagging.getObjectTagging, { needsBucket: true });
+    case "PUT":
+      return op("PutObjectTagging", null, objectTagging.putObjectTagging, { needsBucket: true });
+    case "DELETE":
+      return op("DeleteObjectTagging", null, objectTagging.deleteObjectTagging, { needsBucket: true });
+  }
+  throw Errors.MethodNotAllowed({ Method: m, ResourceType: "OBJECT" });
+}
+
 export function resolveOperation(method: string, address: Address, query: URLSearchParams, headers: Headers): Operation {
   for (const resolve of extraOperations) {
     const found = resolve(method, address, query, headers);
     if (found) return found;
   }
-  for (const sub of UNIMPLEMENTED) if (query.has(sub)) return notImplemented(sub);
   const m = method.toUpperCase();
+  // Object tagging (?tagging on a key); the bucket's own tagging stays in UNIMPLEMENTED.
+  if (address.bucket !== null && address.key !== null && query.has("tagging")) return objectTaggingOperation(m);
+  for (const sub of UNIMPLEMENTED) if (query.has(sub)) return notImplemented(sub);
 
   if (address.bucket === null) {
     if (m === "GET") return op("ListBuckets", "s3:ListAllMyBuckets", buckets.listBuckets, { needsBucket: false });
@@ -106,9 +127,9 @@ export function resolveOperation(method: string, address: Address, query: URLSea
     case "GET":
       if (query.has("acl")) return op("GetObjectAcl", "s3:GetObject", buckets.getAcl);
       if (query.has("uploadId")) return op("ListParts", "s3:ListMultipartUploadParts", multipartList.listParts);
-      return op("GetObject", "s3:GetObject", objects.getObject);
+      return op("GetObject", "s3:GetObject", objects.getObject, { existingTags: true });
     case "HEAD":
-      return op("HeadObject", "s3:GetObject", objects.headObject);
+      return op("HeadObject", "s3:GetObject", objects.headObject, { existingTags: true });
     case "PUT":
       if (query.has("acl")) return notImplemented("PutObjectAcl");
       // UploadPart(Copy) and Complete are s3:PutObject, authorized by their handlers with the

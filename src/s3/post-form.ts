@@ -10,9 +10,9 @@
  * bounded by about one chunk whatever its size. Fields are small and buffered, capped.
  */
 import { decodeField, make, type MultipartError, type PartInfo } from "multipasta";
-import { requestBodyLost } from "../auth/body";
+import { requestBodyLost } from "../auth/wire-reader";
 import type { PlaintextSource } from "../crypto/encrypt";
-import { Errors, S3Error } from "./errors";
+import { Errors, S3Error } from "../errors";
 
 /** S3's limit on the fields before the file (names + values). */
 export const MAX_FIELD_BYTES = 20 * 1024;

@@ -1,6 +1,6 @@
 import { IntegrityError } from "../crypto/errors";
 import { MasterKeyMissingError } from "../kms/keyring";
-import { Errors, S3Error } from "./errors";
+import { Errors, S3Error } from "../errors";
 import { buildXml } from "./xml";
 
 /** AWS-style request ids: 16 uppercase hex characters, and an opaque host id. */

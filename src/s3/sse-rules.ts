@@ -1,7 +1,7 @@
 import type { SseMode } from "../crypto/envelope";
 import type { Bucket } from "../store/buckets";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 import type { SseChoice } from "./sse";
 
 /**

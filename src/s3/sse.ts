@@ -1,16 +1,8 @@
 import type { SseMode } from "../crypto/envelope";
-import { Errors } from "./errors";
+import type { SseChoice } from "../objects/sse-choice";
+import { Errors } from "../errors";
 
-/** How a write is to be encrypted, after request headers and bucket defaults are applied. */
-export interface SseChoice {
-  mode: SseMode;
-  keyId?: string;
-  /** x-amz-server-side-encryption-context as sent (base64 of a JSON object). */
-  context?: string;
-  bucketKeyEnabled: boolean;
-  /** Chosen by the request's own headers (policy conditions and tenant rules see these). */
-  explicit: boolean;
-}
+export type { SseChoice };
 
 /** Bucket default encryption as stored in D1 (from PutBucketEncryption). */
 export interface DefaultEncryption {
@@ -28,6 +20,15 @@ const SSE_C = "x-amz-server-side-encryption-customer-algorithm";
 /** Parses the SSE request headers of PutObject, CopyObject (target) and CreateMultipartUpload. */
 export function sseFromHeaders(headers: Headers): SseChoice | null {
   if (headers.has(SSE_C) || headers.has("x-amz-server-side-encryption-customer-key")) {
+    // SSE-C cannot be combined with another method: AWS refuses the request as invalid
+    // before it would look at whether SSE-C itself is available.
+    const algorithm = headers.get(SSE);
+    if (algorithm !== null) {
+      throw Errors.InvalidArgument(
+        { ArgumentName: SSE, ArgumentValue: algorithm },
+        "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
+      );
+    }
     throw Errors.NotImplemented({}, "Server-side encryption with customer-provided keys (SSE-C) is not supported by this endpoint.");
   }
   const algorithm = headers.get(SSE);

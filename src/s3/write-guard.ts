@@ -6,7 +6,7 @@ import { WritePreconditionFailed } from "../objects/write";
 import type { Bucket } from "../store/buckets";
 import { evaluateConditions } from "./conditions";
 import type { S3Context } from "./context";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 import { assertMayRead, assertMayReplace, inOwningTenant } from "./sse-rules";
 
 /**

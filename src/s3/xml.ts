@@ -1,5 +1,5 @@
 import { XMLBuilder, XMLParser, XMLValidator, type EntityDecoderOptions } from "fast-xml-parser";
-import { Errors } from "./errors";
+import { Errors } from "../errors";
 
 export const S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
 const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';

@@ -8,6 +8,8 @@ export interface Bucket {
   encryption: string | null;
   policy: string | null;
   cors: string | null;
+  /** Some object in the bucket has (or had) tags: GET/HEAD look them up (else 0 queries). */
+  hasObjectTags: boolean;
 }
 
 interface BucketRow {
@@ -18,6 +20,7 @@ interface BucketRow {
   encryption: string | null;
   policy: string | null;
   cors: string | null;
+  has_object_tags?: number;
 }
 
 const fromRow = (r: BucketRow): Bucket => ({
@@ -28,6 +31,7 @@ const fromRow = (r: BucketRow): Bucket => ({
   encryption: r.encryption,
   policy: r.policy,
   cors: r.cors,
+  hasObjectTags: r.has_object_tags === 1,
 });
 
 /**
@@ -80,6 +84,11 @@ export class BucketStore {
   async listAll(): Promise<Bucket[]> {
     const { results } = await this.db.prepare("SELECT * FROM buckets ORDER BY name").all<BucketRow>();
     return results.map(fromRow);
+  }
+
+  /** Drops this isolate's cached row (after a write made elsewhere, e.g. the object-tags flag). */
+  forget(name: string): void {
+    cache.delete(name);
   }
 
   async setSetting(name: string, setting: BucketSetting, value: string | null): Promise<void> {

@@ -5,7 +5,7 @@
 import type { Context } from "hono";
 import type { Env } from "../env";
 import { validBucketName } from "../s3/addressing";
-import { S3Error } from "../s3/errors";
+import { S3Error } from "../errors";
 import type { Services } from "../services";
 import { timingSafeEqualStrings, toHex } from "../util/bytes";
 import type { PageConfig } from "./config";

@@ -14,7 +14,7 @@
  */
 import { Hono, type Context } from "hono";
 import { statObject } from "../objects/read";
-import { S3Error } from "../s3/errors";
+import { S3Error } from "../errors";
 import { makeServices } from "../services";
 import { authorize, ensureBucket, newPrefix, pageSigner, requireReceipt, type PageEnv } from "./access";
 import { pageConfig, refusal } from "./config";

@@ -4,7 +4,7 @@
  * in-process, so it passes exactly the checks a client's request would (signature, bucket
  * policy, SSE-KMS rules, TLS) and nothing here re-implements multipart semantics.
  */
-import { Errors, S3Error } from "../s3/errors";
+import { Errors, S3Error } from "../errors";
 import { handleS3 } from "../s3/dispatch";
 import { newRequestId, toS3Error } from "../s3/respond";
 import { childArray, childText, parseXmlDocument } from "../s3/xml";

@@ -64,7 +64,7 @@ const outcomes = new Map<string, number>();
 /**
  * HTTP status of every S3 error code this endpoint may answer, written from AWS's "Error
  * responses" list (docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html), not from
- * src/s3/errors.ts, so a code answered with the wrong status is caught. A code missing
+ * src/errors.ts, so a code answered with the wrong status is caught. A code missing
  * here fails the property until someone checks it against AWS and adds it.
  */
 export const AWS_ERROR_STATUS: Readonly<Record<string, number>> = {

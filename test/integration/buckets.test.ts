@@ -162,3 +162,15 @@ describe("ListBuckets", () => {
     expect(xmlValue(e.text, "Method")).toBe("DELETE");
   });
 });
+
+describe("PutBucketPolicy", () => {
+  it("refuses NotPrincipal with Effect Allow as 400 MalformedPolicy (AWS: NotPrincipal only with Deny); with Deny it is stored", async () => {
+    const bucket = uniqueBucket("notprincipal");
+    await createBucket("adminA", bucket);
+    const policy = (Effect: string) =>
+      JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect, NotPrincipal: { AWS: TENANT_A }, Action: "s3:GetObject", Resource: `arn:aws:s3:::${bucket}/*` }] });
+    await expectError(send("adminA", { method: "PUT", bucket, query: { policy: "" }, body: policy("Allow") }), 400, "MalformedPolicy");
+    expect((await send("adminA", { method: "GET", bucket, query: { policy: "" } })).status).toBe(404);
+    expect((await send("adminA", { method: "PUT", bucket, query: { policy: "" }, body: policy("Deny") })).status).toBe(204);
+  });
+});

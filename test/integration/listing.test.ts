@@ -178,6 +178,13 @@ describe("ListObjectsV2", () => {
     expect(xmlValues(await list({ "list-type": "2", prefix: "amp" }), "Key")).toEqual(["amp&lt"]);
   });
 
+  it("an empty continuation-token is the same as none: the first page, no ContinuationToken echoed", async () => {
+    const text = await list({ "list-type": "2", "continuation-token": "", "max-keys": "2" });
+    expect(xmlValues(text, "Key")).toEqual(KEYS.slice(0, 2));
+    expect(text).not.toContain("<ContinuationToken>");
+    expect(xmlValue(text, "IsTruncated")).toBe("true");
+  });
+
   it("max-keys=0 answers an empty, untruncated page", async () => {
     const text = await list({ "list-type": "2", "max-keys": "0" });
     expect(xmlValues(text, "Key")).toEqual([]);
@@ -269,6 +276,17 @@ describe("ListObjects (V1)", () => {
     const next = await list({ "encoding-type": "url", prefix: "photos/2024/", delimiter: "/", marker: "photos/2024/a b.jpg" });
     expect(xmlValue(next, "Marker")).toBe("photos/2024/a%20b.jpg");
     expect(xmlValues(next, "Key")).toEqual(["photos/2024/c%2Bd.jpg"]);
+  });
+
+  it("encoding-type=url encodes Delimiter, Key and CommonPrefixes' Prefix but not the top-level Prefix, as AWS V1 does", async () => {
+    const text = await list({ "encoding-type": "url", prefix: "photos/2025/ü", delimiter: "/" });
+    expect(text).toContain("<Prefix>photos/2025/ü</Prefix>");
+    expect(xmlValues(text, "Key")).toEqual(["photos/2025/%C3%BC.jpg"]);
+    const spaced = await list({ "encoding-type": "url", prefix: "photos/2024/a", delimiter: " " });
+    expect(xmlValue(spaced, "Delimiter")).toBe("%20");
+    expect(xmlBlocks(spaced, "CommonPrefixes").map((b) => xmlValue(b, "Prefix"))).toEqual(["photos/2024/a%20"]);
+    // The top-level Prefix is the first <Prefix>, outside any CommonPrefixes block.
+    expect(xmlValue(spaced, "Prefix")).toBe("photos/2024/a");
   });
 });
 

@@ -78,6 +78,8 @@ beforeAll(async () => {
     { key: "kms/custom-2", body: "x".repeat(200_000), headers: kmsHeaders(customKey) },
     { key: "kms/disabled", body: "under a disabled key", headers: kmsHeaders(disabledKey) },
     { key: "empty", body: "" },
+    // Tags are keyed by the R2 etag of the stored bytes, which a rewrap re-puts unchanged.
+    { key: "tagged.txt", body: "tagged body", headers: { "x-amz-tagging": "keep=me" } },
     { key: "nested/deep/key with spaces", body: "spaces" },
   );
   for (const o of objects) {
@@ -149,6 +151,9 @@ describe("master-secret rotation", () => {
       expect(head.headers.get("last-modified"), o.key).toBe(lastModified.get(o.key));
     }
     expect((await env.OBJECTS.head("_mpu/not-an-object/00001/a"))?.customMetadata).toEqual({});
+    expect((await raw("tagged.txt")).etag).toBe(before.get("tagged.txt")!.etag);
+    const tagging = await s3("adminA", { method: "GET", bucket, key: "tagged.txt", query: { tagging: "" } }, v12);
+    expect(await tagging.text()).toContain("<Tag><Key>keep</Key><Value>me</Value></Tag>");
 
     const pass = (await new RewrapJob(v12).latest())!;
     expect(pass).toMatchObject({ status: "completed", targetVersion: 2, rewrapped: objects.length - 1, current: 1, failed: 2, conflicts: 0 });

@@ -38,11 +38,34 @@ describe("a completed multipart upload", () => {
     expect(main.headers.get(KEY_ID)).toMatch(/^arn:aws:kms:us-east-1:[0-9a-f]{32}:key\//);
   });
 
-  it("computes the ETag as S3 does: MD5 of the binary part ETags", async () => {
-    // Opaque part ETags ("<hex>-1") contribute their hex digits.
-    const binary = concat(main.etags.map((e) => Uint8Array.from(e.replace(/"/g, "").replace(/-1$/, "").match(/../g)!.map((h) => parseInt(h, 16)))));
-    const md5 = Array.from(new Uint8Array(await crypto.subtle.digest("MD5", binary)), (b) => b.toString(16).padStart(2, "0")).join("");
-    expect(main.etag).toBe(`"${md5}-3"`);
+  it("computes the ETags as S3 does: each part's the MD5 of its plaintext, the object's the MD5 of the binary part MD5s, -N", async () => {
+    const md5 = async (bytes: Uint8Array) => new Uint8Array(await crypto.subtle.digest("MD5", bytes));
+    const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    const digests = [await md5(P1), await md5(P2), await md5(P3)];
+    expect(main.etags).toEqual(digests.map((d) => `"${hex(d)}"`));
+    expect(main.etag).toBe(`"${hex(await md5(concat(digests)))}-3"`);
+  });
+
+  it("an identical part sent again gets the same ETag, and Complete listing the first response's ETag succeeds", async () => {
+    const part = pseudoRandom(5 * MiB, 21);
+    const last = pseudoRandom(1000, 22);
+    // Its own bucket: the listing tests here expect big.bin alone.
+    const other = uniqueBucket("mpu-etag");
+    await createBucket("adminA", other);
+    const id = await createUpload("adminA", other, "resent", { [SSE]: "aws:kms" });
+    const first = await uploadPart("adminA", other, "resent", id, 1, part);
+    const again = await uploadPart("adminA", other, "resent", id, 1, part);
+    expect(again).toBe(first);
+    const tail = await uploadPart("adminA", other, "resent", id, 2, last);
+    // UploadPartCopy of the same bytes gets the same ETag too (MD5 of what it copied).
+    const copied = await send("adminA", { method: "PUT", bucket: other, key: "resent", query: { partNumber: "3", uploadId: id }, headers: { "x-amz-copy-source": `${bucket}/big.bin`, "x-amz-copy-source-range": `bytes=0-${B1 - 1}` } });
+    const copiedText = await copied.text();
+    expect(copied.status, copiedText).toBe(200);
+    const md5Hex = Array.from(new Uint8Array(await crypto.subtle.digest("MD5", P1)), (b) => b.toString(16).padStart(2, "0")).join("");
+    expect(xmlValue(copiedText, "ETag")).toBe(`"${md5Hex}"`);
+    const done = await completeRequest("adminA", other, "resent", id, [{ partNumber: 1, etag: first }, { partNumber: 2, etag: tail }]);
+    expect(done.status, await done.clone().text()).toBe(200);
+    expect(sameBytes((await readFully(await send("adminA", { method: "GET", bucket: other, key: "resent" }))).bytes, concat([part, last]))).toBe(true);
   });
 
   it("reads back whole, with metadata, content type and encryption headers", async () => {
@@ -134,14 +157,26 @@ describe("a completed multipart upload", () => {
 });
 
 describe("part uploads", () => {
-  it("echoes the upload's encryption on UploadPart and refuses SSE headers there", async () => {
+  it("echoes the upload's encryption on UploadPart; SSE headers matching the upload are ignored, conflicting ones are 400", async () => {
     const id = await createUpload("adminA", bucket, "sse-part", { [SSE]: "aws:kms" });
     const ok = await uploadPartRequest("adminA", bucket, "sse-part", id, 1, pseudoRandom(1000, 1));
     expect(ok.status).toBe(200);
     expect(ok.headers.get(SSE)).toBe("aws:kms");
-    expect(ok.headers.get(KEY_ID)).toMatch(/^arn:aws:kms:/);
-    await expectError(uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms" }), 400, "InvalidArgument");
+    const arn = ok.headers.get(KEY_ID)!;
+    expect(arn).toMatch(/^arn:aws:kms:/);
+    // Clients that copy Create's headers onto every part (AWS accepts and ignores them).
+    const same = await uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms" });
+    expect(same.status, await same.clone().text()).toBe(200);
+    const byArn = await uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms", [KEY_ID]: arn });
+    expect(byArn.status).toBe(200);
+    const byId = await uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms", [KEY_ID]: arn.split("/").at(-1)! });
+    expect(byId.status).toBe(200);
     await expectError(uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "AES256" }), 400, "InvalidArgument");
+    await expectError(uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms", [KEY_ID]: "11111111-2222-3333-4444-555555555555" }), 400, "InvalidArgument");
+    await expectError(uploadPartRequest("adminA", bucket, "sse-part", id, 2, pseudoRandom(10, 1), { [SSE]: "aws:kms", "x-amz-server-side-encryption-bucket-key-enabled": "true" }), 400, "InvalidArgument");
+    const plain = await createUpload("adminA", bucket, "sse-part-s3");
+    expect((await uploadPartRequest("adminA", bucket, "sse-part-s3", plain, 1, pseudoRandom(10, 1), { [SSE]: "AES256" })).status).toBe(200);
+    await expectError(uploadPartRequest("adminA", bucket, "sse-part-s3", plain, 1, pseudoRandom(10, 1), { [SSE]: "aws:kms" }), 400, "InvalidArgument");
   });
 
   it("takes part numbers 1..10000 only", async () => {

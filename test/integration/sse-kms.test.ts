@@ -254,6 +254,17 @@ describe("invalid SSE requests", () => {
     expect((await send("adminA", { method: "HEAD", bucket, key: "ssec" })).status).toBe(404);
   });
 
+  it("SSE-C headers together with aws:kms (or AES256) → 400 InvalidArgument before any 501, on PUT, Copy and Create", async () => {
+    const ssec = { "x-amz-server-side-encryption-customer-algorithm": "AES256", "x-amz-server-side-encryption-customer-key": btoa("k".repeat(32)) };
+    const e = await expectError(put("ssec-kms", "x", { ...ssec, "x-amz-server-side-encryption": "aws:kms" }), 400, "InvalidArgument");
+    expect(e.message).toBe("Server Side Encryption with Customer provided key is incompatible with the encryption method specified");
+    expect(e.text).toContain("<ArgumentName>x-amz-server-side-encryption</ArgumentName>");
+    await expectError(put("ssec-kms", "x", { ...ssec, "x-amz-server-side-encryption": "AES256" }), 400, "InvalidArgument");
+    await expectError(send("adminA", { method: "POST", bucket, key: "ssec-kms", query: { uploads: "" }, headers: { ...ssec, "x-amz-server-side-encryption": "aws:kms" } }), 400, "InvalidArgument");
+    await expectError(send("adminA", { method: "PUT", bucket, key: "ssec-kms", headers: { ...ssec, "x-amz-server-side-encryption": "aws:kms", "x-amz-copy-source": `${bucket}/readme` } }), 400, "InvalidArgument");
+    expect((await send("adminA", { method: "HEAD", bucket, key: "ssec-kms" })).status).toBe(404);
+  });
+
   it("nothing is stored by a refused request", async () => {
     expect((await send("adminA", { method: "HEAD", bucket, key: "bad" })).status).toBe(404);
   });

@@ -11,7 +11,8 @@ export function twentyStatementPolicy(): string {
     statements.push({
       Sid: `S${i}`,
       Effect: i % 4 === 3 ? "Deny" : "Allow",
-      ...(i % 5 === 0 ? { NotPrincipal: { AWS: `arn:aws:iam::${BENCH_TENANT}:user/admin-${i}` } } : { Principal: { AWS: [`arn:aws:iam::${BENCH_TENANT}:user/u${i}*`, "*"] } }),
+      // NotPrincipal only in Deny statements: with Allow AWS refuses the policy (MalformedPolicy).
+      ...(i % 8 === 3 ? { NotPrincipal: { AWS: `arn:aws:iam::${BENCH_TENANT}:user/admin-${i}` } } : { Principal: { AWS: [`arn:aws:iam::${BENCH_TENANT}:user/u${i}*`, "*"] } }),
       ...(i % 3 === 0 ? { NotAction: ["s3:DeleteObject*", "s3:PutBucket*"] } : { Action: [objectActions[i % objectActions.length], "s3:Get*"] }),
       Resource: [`arn:aws:s3:::${BENCH_BUCKET}/team-${i}/*`, `arn:aws:s3:::${BENCH_BUCKET}/home/\${aws:username}/*`, `arn:aws:s3:::${BENCH_BUCKET}/*/shared/*.dat`],
       Condition: {

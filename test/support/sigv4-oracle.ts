@@ -5,7 +5,7 @@
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { expect } from "vitest";
-import { S3Error } from "../../src/s3/errors";
+import { S3Error } from "../../src/errors";
 
 export const AK = "AKIAIOSFODNN7EXAMPLE";
 export const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { WireReader } from "../../src/auth/body";
+import { WireReader } from "../../src/auth/wire-reader";
 import { AwsChunkedDecoder, indexOfCrlf, type AwsChunkedOptions, type ChunkSigning } from "../../src/auth/chunked";
 import { signingKey } from "../../src/auth/sigv4";
 import { drain, encodeAwsChunked, firstDifference, piecewiseStream, randomBytes, splitSizes, type ChunkSigner, type EncodeOptions, type Mode } from "../support/chunked-encoder";

@@ -62,7 +62,7 @@ import {
   type RequestFacts,
   type TenantPrincipal,
 } from "../../src/policy";
-import { S3Error } from "../../src/s3/errors";
+import { S3Error } from "../../src/errors";
 
 // ---- the world --------------------------------------------------------------------------------
 

@@ -71,7 +71,8 @@ const statementArb = (effect?: "Allow" | "Deny") =>
     })
     .map((s): Json => ({
       Effect: s.effect,
-      [s.notPrincipal ? "NotPrincipal" : "Principal"]: s.principal,
+      // AWS refuses NotPrincipal with Allow (MalformedPolicy): only Deny statements use it.
+      [s.notPrincipal && s.effect === "Deny" ? "NotPrincipal" : "Principal"]: s.principal,
       [s.notAction ? "NotAction" : "Action"]: s.action,
       [s.notResource ? "NotResource" : "Resource"]: s.resource,
       ...(s.condition ? { Condition: s.condition } : {}),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { S3Error } from "../../src/s3/errors";
+import { S3Error } from "../../src/errors";
 import { getCompiledPolicy, invalidatePolicy, isPublic, MAX_CACHED_POLICIES, parsePolicy } from "../../src/policy";
 import { policyCacheSize } from "../../src/policy/cache";
 import { Glob } from "../../src/policy/glob";
@@ -15,7 +15,6 @@ describe("isPublic (GetBucketPolicyStatus)", () => {
     ["Allow to *", [stmt()], true],
     ['Allow to {"AWS":"*"}', [stmt({ Principal: { AWS: "*" } })], true],
     ["Allow to a wildcard principal ARN", [stmt({ Principal: { AWS: "arn:aws:iam::*:root" } })], true],
-    ["Allow with NotPrincipal", [{ ...stmt(), Principal: undefined, NotPrincipal: { AWS: T } }], true],
     ["Allow to one tenant", [stmt({ Principal: { AWS: T } })], false],
     ["Allow to one user", [stmt({ Principal: { AWS: `arn:aws:iam::${T}:user/alice` } })], false],
     ["Deny to *", [stmt({ Effect: "Deny" })], false],
@@ -40,6 +39,22 @@ describe("isPublic (GetBucketPolicyStatus)", () => {
   ];
   it.each(cases)("%s → %s", (_n, statements, expected) => {
     expect(isPublic(statements.length ? parsePolicy(doc(statements), BUCKET) : null)).toBe(expected);
+  });
+});
+
+describe("NotPrincipal", () => {
+  it("with Effect Allow is MalformedPolicy, as AWS (IAM: NotPrincipal only with Deny); with Deny it parses", () => {
+    const notPrincipal = (Effect: string) => doc([{ ...stmt({ Effect }), Principal: undefined, NotPrincipal: { AWS: T } }]);
+    let error: unknown;
+    try {
+      parsePolicy(notPrincipal("Allow"), BUCKET);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(S3Error);
+    expect((error as S3Error).code).toBe("MalformedPolicy");
+    expect((error as S3Error).status).toBe(400);
+    expect(isPublic(parsePolicy(notPrincipal("Deny"), BUCKET))).toBe(false);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkPostPolicy, contentLengthRange, parsePostPolicy, parsePostSignature } from "../../src/auth/post-policy";
-import { S3Error } from "../../src/s3/errors";
+import { S3Error } from "../../src/errors";
 import { postFormReader } from "../../src/s3/post-form";
 import { expectS3Error } from "../support/sigv4-oracle";
 import { encodePolicy, multipartBody, type Part } from "../support/post-form";

@@ -1,7 +1,7 @@
 import { openBody } from "../../auth/body";
 import { concatBytes } from "../../util/bytes";
 import type { S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { MAX_XML_BYTES, parseXmlDocument } from "../xml";
 
 /**

@@ -3,9 +3,10 @@ import { UploadStore } from "../../multipart/store";
 import { bucketIsEmpty } from "../../objects/list";
 import { invalidatePolicy } from "../../policy";
 import { validBucketName } from "../addressing";
+import { ObjectTagStore } from "../../store/object-tags";
 import type { S3Context } from "../context";
 import { requireBucket } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { buildXml, childToken, parseXmlDocument, xmlResponse } from "../xml";
 import { readBodyText } from "./body-text";
 
@@ -73,6 +74,8 @@ export async function deleteBucket(ctx: S3Context): Promise<Response> {
   // As in S3, uploads in progress do not keep a bucket alive: they are aborted with it
   // (and whatever a race leaves is retired by the scheduled multipart clean-up).
   await releaseBucket({ r2: ctx.services.objects.r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name);
+  // Tag rows of its (deleted) objects: a bucket of the same name starts without any.
+  if (bucket.hasObjectTags) await new ObjectTagStore(ctx.services.env.DB).deleteBucket(bucket.name);
   return new Response(null, { status: 204 });
 }
 

@@ -2,7 +2,7 @@ import type { Services } from "../../services";
 import { parseAddress } from "../addressing";
 import { requireBucket, type S3Context } from "../context";
 import { addActualCorsHeaders, bucketCorsRules, corsConfigurationXml, corsHeaders, matchCorsRule, parseCorsConfiguration, parseRequestHeaderList } from "../cors";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { xmlResponse } from "../xml";
 import { readBodyXml, requireIntegrityHeader } from "./body-text";
 

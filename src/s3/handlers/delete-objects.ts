@@ -7,7 +7,7 @@ import { mapPool } from "../../util/pool";
 import { isAllowed } from "../access";
 import { inOwningTenant } from "../sse-rules";
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { childArray, childText, childToken, xmlResponse } from "../xml";
 import { readBodyXml, requireIntegrityHeader } from "./body-text";
 

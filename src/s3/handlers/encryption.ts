@@ -1,5 +1,5 @@
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import type { SseMode } from "../../crypto/envelope";
 import type { Bucket } from "../../store/buckets";
 import { parseDefaultEncryption, type DefaultEncryption } from "../sse";

@@ -1,7 +1,7 @@
 import { listObjects, type ListPage } from "../../objects/list";
 import { fromBase64, toBase64 } from "../../util/bytes";
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { encodingType, keyEncoder, listLimit } from "../list-params";
 import { inOwningTenant } from "../sse-rules";
 import { xmlResponse } from "../xml";
@@ -53,7 +53,8 @@ export async function listObjectsV2(ctx: S3Context): Promise<Response> {
   const limit = listLimit(q, "max-keys");
   const type = encodingType(q);
   const enc = keyEncoder(type);
-  const token = q.get("continuation-token");
+  // An empty continuation-token is the same as none (AWS lists from the start).
+  const token = q.get("continuation-token") || null;
   const startAfter = q.get("start-after") ?? undefined;
   const page = await listObjects(ctx.services.objects, bucket, {
     prefix,
@@ -104,9 +105,11 @@ async function markerPage(ctx: S3Context, marker: string) {
 export async function listObjectsV1(ctx: S3Context): Promise<Response> {
   const marker = ctx.url.searchParams.get("marker") ?? "";
   const { bucket, prefix, delimiter, limit, type, enc, page, last } = await markerPage(ctx, marker);
+  // encoding-type=url encodes Delimiter, Marker, NextMarker, Key and CommonPrefixes'
+  // Prefix in V1 — AWS leaves the top-level Prefix as sent (unlike V2).
   return xmlResponse("ListBucketResult", {
     Name: bucket.name,
-    Prefix: enc(prefix),
+    Prefix: prefix,
     Marker: enc(marker),
     ...(page.truncated && delimiter && last !== undefined ? { NextMarker: enc(last) } : {}),
     MaxKeys: limit,

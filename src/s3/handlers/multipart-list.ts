@@ -3,7 +3,7 @@ import { partFactsLocation } from "../../multipart/complete";
 import { AFTER_ALL_IDS } from "../../multipart/ids";
 import type { UploadRecord } from "../../multipart/store";
 import { requireBucket, requireKey, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { encodingType, keyEncoder, listLimit } from "../list-params";
 import { xmlResponse } from "../xml";
 import { namedUpload, uploadStore } from "./multipart";

@@ -1,8 +1,8 @@
 import { openBody } from "../../auth/body";
-import { CHECKSUMS, checksumForHeader, parseChecksumAlgorithm, type ChecksumAlgorithm, type Hasher } from "../../checksum";
+import { CHECKSUMS, checksumForHeader, createMd5, parseChecksumAlgorithm, type ChecksumAlgorithm, type Hasher } from "../../checksum";
 import type { PlaintextSource } from "../../crypto/encrypt";
 import { sealFacts, type ObjectFacts } from "../../crypto/facts";
-import { newDataKey, unwrapDataKey, randomBytes } from "../../crypto/keys";
+import { newDataKey, unwrapDataKey } from "../../crypto/keys";
 import { partR2Key, writePart, MAX_PART_BYTES } from "../../objects/parts";
 import { readObject } from "../../objects/read";
 import { assertChecksumType, defaultChecksumType } from "../../multipart/checksum";
@@ -16,13 +16,14 @@ import { ExactReader } from "../../util/exact-reader";
 import { assertAllowed } from "../access";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
-import { Errors } from "../errors";
-import { sseResponseHeaders, type SseChoice } from "../sse";
+import { Errors } from "../../errors";
+import { SSE, SSE_BUCKET_KEY, SSE_CONTEXT, SSE_KEY_ID, sseResponseHeaders, type SseChoice } from "../sse";
 import { assertMayRead, assertMayReplace, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
 import { guardedWriteCondition, translateWriteError } from "../write-guard";
 import { childArray, childText, childToken, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
-import { chooseEtag, newObjectIntent, parseCopySource } from "./objects";
+import { tagStore } from "./object-tagging";
+import { assertMayReadSource, newObjectIntent, parseCopySource, recordNewTags } from "./objects";
 
 /**
  * Multipart upload operations (docs/multipart.md). CreateMultipartUpload is the only one
@@ -126,7 +127,7 @@ function parsePartNumber(raw: string | null): number {
 // ---- CreateMultipartUpload -------------------------------------------------------------
 
 export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
-  const { bucket, key, headers, sse, http, userMetadata } = newObjectIntent(ctx);
+  const { bucket, key, headers, sse, http, userMetadata, tags } = newObjectIntent(ctx);
   const { algorithm, type } = checksumSettings(headers);
 
   const wk = await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
@@ -151,6 +152,8 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
     ...(algorithm ? { checksumAlgorithm: algorithm, checksumType: type! } : {}),
     createdAt: Date.now(),
   });
+  // Applied to the object at Complete; one more D1 write only when there are tags.
+  if (tags.length > 0) await tagStore(ctx).putUploadTags(uploadId, tags);
   const out = new Headers(sseResponseHeaders({ ...sse, keyArn: wk.key.arn }));
   if (algorithm) {
     out.set("x-amz-checksum-algorithm", algorithm);
@@ -251,14 +254,36 @@ async function storePart(
   return { facts: partFacts, uploaded: written.uploaded };
 }
 
-/** UploadPart and UploadPartCopy: the part number, no SSE headers, a writable upload. */
+/**
+ * SSE headers on UploadPart(Copy): the encryption is the upload's, set at Create. Clients
+ * that copy Create's headers onto every request exist, so headers that state the upload's
+ * own settings are accepted and ignored, as AWS does; only a conflicting one is 400.
+ * The key id may name the upload's key by ARN or by its bare id.
+ */
+function assertSseHeadersMatch(headers: Headers, upload: UploadRecord): void {
+  const conflict = (name: string, value: string) =>
+    Errors.InvalidArgument({ ArgumentName: name, ArgumentValue: value }, `The ${name} header does not match the encryption of the multipart upload.`);
+  const algorithm = headers.get(SSE);
+  if (algorithm !== null && algorithm !== upload.mode) throw conflict(SSE, algorithm);
+  const keyId = headers.get(SSE_KEY_ID);
+  if (keyId !== null) {
+    const matches = upload.mode === "aws:kms" && (keyId === upload.keyArn || upload.keyArn.endsWith(`:key/${keyId}`));
+    if (!matches) throw conflict(SSE_KEY_ID, keyId);
+  }
+  const context = headers.get(SSE_CONTEXT);
+  if (context !== null && context !== upload.context) throw conflict(SSE_CONTEXT, context);
+  const bucketKey = headers.get(SSE_BUCKET_KEY);
+  if (bucketKey !== null && bucketKey.toLowerCase() !== String(upload.bucketKeyEnabled)) throw conflict(SSE_BUCKET_KEY, bucketKey);
+}
+
+/** UploadPart and UploadPartCopy: the part number, a writable upload, SSE headers only if they match it. */
 async function partTarget(ctx: S3Context) {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const headers = ctx.request.headers;
   const partNumber = parsePartNumber(ctx.url.searchParams.get("partNumber"));
-  assertNoSseHeaders(headers);
   const upload = await writableUpload(ctx, bucket, key);
+  assertSseHeadersMatch(headers, upload);
   return { headers, partNumber, upload };
 }
 
@@ -271,17 +296,18 @@ export async function uploadPart(ctx: S3Context): Promise<Response> {
       `Checksum Type mismatch occurred, expected checksum Type: ${upload.checksumAlgorithm.toLowerCase()}, actual checksum Type: ${sent.toLowerCase()}`,
     );
   }
-  const body = openBody(ctx.request, ctx.verified, { computeMd5: false });
+  // The part's ETag is the MD5 of its plaintext, as S3's: computed while the body streams
+  // (the response is sent after it), so an identical part sent again gets the same ETag.
+  const body = openBody(ctx.request, ctx.verified, { computeMd5: true });
   if (body.length === null) throw Errors.MissingContentLength();
   if (body.length > MAX_PART_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PART_BYTES) });
   // With an upload checksum the client did not send for this part, compute it ourselves.
   const own = upload.checksumAlgorithm && !sent ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
-  const etag = chooseEtag(headers);
   const stored = await storePart(ctx, upload, partNumber, body.length, own ? hashing(body, own) : body, async () => {
     const checksum = own ? { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } : body.result.checksum;
-    return { etag, ...(checksum ? { checksum } : {}) };
+    return { etag: toHex(body.result.md5!), ...(checksum ? { checksum } : {}) };
   });
-  const out = new Headers({ ETag: `"${etag}"`, ...sseResponseHeaders(uploadSse(upload)) });
+  const out = new Headers({ ETag: `"${stored.facts.etag}"`, ...sseResponseHeaders(uploadSse(upload)) });
   const checksum = stored.facts.checksum;
   if (checksum) out.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
   return new Response(null, { status: 200, headers: out });
@@ -315,7 +341,7 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
   const src = parseCopySource(ctx);
   const sourceBucket = await ctx.services.buckets.get(src.bucket);
   if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });
-  assertAllowed(ctx, sourceBucket, "s3:GetObject", src.key);
+  await assertMayReadSource(ctx, sourceBucket, src.key);
   const range = parseCopyRange(headers.get("x-amz-copy-source-range"));
   const conditions = readConditions(headers, "x-amz-copy-source-");
 
@@ -326,12 +352,8 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
     range ? { kind: "bounded", ...range } : null,
     (mode) => assertMayRead(ctx, sourceBucket, mode),
     (info) => {
-      if (range && range.last >= info.size) {
-        throw Errors.InvalidArgument(
-          { ArgumentName: "x-amz-copy-source-range", ArgumentValue: headers.get("x-amz-copy-source-range")! },
-          `Range specified is not valid for source object of size: ${info.size}`,
-        );
-      }
+      // A range outside the source: 416 InvalidRange, as AWS answers UploadPartCopy.
+      if (range && range.last >= info.size) throw Errors.InvalidRange({ ActualObjectSize: String(info.size), RangeRequested: headers.get("x-amz-copy-source-range")! });
       evaluateConditions(conditions, info, true);
       const length = range ? range.last - range.first + 1 : info.size;
       if (length > MAX_PART_BYTES) throw Errors.InvalidRequest({}, `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PART_BYTES}`);
@@ -339,13 +361,14 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
   );
   const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
   const own = upload.checksumAlgorithm ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
-  const source = streamSource(read.body);
-  // No client digest describes a copied part: an opaque ETag in the "<hex>-1" form.
-  const etag = `${toHex(randomBytes(16))}-1`;
-  const stored = await storePart(ctx, upload, partNumber, length, own ? hashing(source, own) : source, async () =>
-    own ? { etag, checksum: { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } } : { etag },
-  );
-  const result: Record<string, unknown> = { LastModified: stored.uploaded.toISOString(), ETag: `"${etag}"` };
+  // A copied part's ETag is the MD5 of the bytes it holds, as S3's, hashed as they pass.
+  const md5 = createMd5();
+  const source = hashing(streamSource(read.body), md5);
+  const stored = await storePart(ctx, upload, partNumber, length, own ? hashing(source, own) : source, async () => {
+    const etag = toHex(await md5.digest());
+    return own ? { etag, checksum: { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } } : { etag };
+  });
+  const result: Record<string, unknown> = { LastModified: stored.uploaded.toISOString(), ETag: `"${stored.facts.etag}"` };
   if (stored.facts.checksum) result[`Checksum${stored.facts.checksum.algorithm}`] = stored.facts.checksum.value;
   return xmlResponse("CopyPartResult", result, { headers: sseResponseHeaders(uploadSse(upload)) });
 }
@@ -424,6 +447,7 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
     condition: () => guardedWriteCondition(ctx, bucket, key),
     ...(full ? { fullChecksum: full } : {}),
   });
+  if (done.kind === "written") await recordNewTags(ctx, bucket, key, done, done.tags ?? []);
   const result: Record<string, unknown> = { Location: `${ctx.url.origin}${ctx.url.pathname}`, Bucket: bucket.name, Key: key, ETag: `"${done.etag}"` };
   const out = new Headers(sseResponseHeaders(done.sse));
   if (done.checksum) {

@@ -1,7 +1,8 @@
-import { statObjectPart, type Gate } from "../../objects/read";
+import type { Gate } from "../../objects/object-info";
+import { statObjectPart } from "../../objects/read";
 import { evaluateConditions, type ConditionHeaders } from "../conditions";
 import type { S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { applyResponseOverrides, objectResponseHeaders } from "../object-headers";
 import type { Bucket } from "../../store/buckets";
 

@@ -3,7 +3,8 @@ import { checksumForHeader } from "../../checksum";
 import { randomBytes } from "../../crypto/keys";
 import { copyObject } from "../../objects/copy";
 import { maxKeyBytes, objectR2Key } from "../../objects/location";
-import { readObject, statObject, type ObjectInfo } from "../../objects/read";
+import type { ObjectInfo } from "../../objects/object-info";
+import { readObject, statObject } from "../../objects/read";
 import { writeObject } from "../../objects/write";
 import type { Bucket } from "../../store/buckets";
 import { fromBase64, toHex } from "../../util/bytes";
@@ -12,12 +13,15 @@ import { UploadStore } from "../../multipart/store";
 import { assertAllowed } from "../access";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
-import { Errors, S3Error } from "../errors";
+import { Errors, S3Error } from "../../errors";
 import { applyResponseOverrides, httpMetadataFrom, objectResponseHeaders, userMetadataFrom } from "../object-headers";
-import { parseRange, resolveRange } from "../range";
+import { parseRange, resolveRange } from "../../util/range";
 import { chooseSse, parseDefaultEncryption, sseFromHeaders, sseResponseHeaders } from "../sse";
 import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
+import type { Tag } from "../../store/object-tags";
+import { tagsFromHeader } from "../tagging";
 import { assertMayDeleteKey, guardedWriteCondition, translateWriteError } from "../write-guard";
+import { authorizedObject, policyUsesExistingTags, tagsOf, tagStore } from "./object-tagging";
 import { buildXml } from "../xml";
 import { headPart, partNumberParam } from "./object-parts";
 
@@ -64,11 +68,25 @@ export function newObjectIntent(ctx: S3Context) {
   const headers = ctx.request.headers;
   const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
   assertMayWriteWith(ctx, bucket, sse);
-  return { bucket, key, headers, sse, http: httpMetadataFrom(headers), userMetadata: userMetadataFrom(headers) };
+  const tags = tagsFromHeader(headers);
+  // Setting tags with the object needs s3:PutObjectTagging as well, as on AWS.
+  if (tags && tags.length > 0) assertAllowed(ctx, bucket, "s3:PutObjectTagging", key);
+  return { bucket, key, headers, sse, http: httpMetadataFrom(headers), userMetadata: userMetadataFrom(headers), tags: tags ?? [] };
+}
+
+/**
+ * Records the tags a new object was created with (a D1 row keyed by its R2 etag). An
+ * object created without tags needs no row: a row of an earlier object at the key names
+ * another etag and reads as no tags.
+ */
+export async function recordNewTags(ctx: S3Context, bucket: Bucket, key: string, written: { r2Etag: string; uploaded: Date }, tags: Tag[], always = false): Promise<void> {
+  if (tags.length === 0 && !always) return;
+  await tagStore(ctx).put(bucket.name, key, { r2Etag: written.r2Etag, uploaded: written.uploaded.getTime() }, tags);
+  if (!bucket.hasObjectTags) ctx.services.buckets.forget(bucket.name);
 }
 
 export async function putObject(ctx: S3Context): Promise<Response> {
-  const { bucket, key, headers, sse, http, userMetadata } = newObjectIntent(ctx);
+  const { bucket, key, headers, sse, http, userMetadata, tags } = newObjectIntent(ctx);
   const body = openBody(ctx.request, ctx.verified, { computeMd5: false });
   if (body.length === null) throw Errors.MissingContentLength();
   if (body.length > MAX_PUT_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PUT_BYTES) });
@@ -93,6 +111,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
     await body.cancel(error).catch(() => {});
     throw translateWriteError(error, condition);
   }
+  await recordNewTags(ctx, bucket, key, written, tags);
   const response = new Headers({ ETag: `"${written.etag}"`, ...sseResponseHeaders(written) });
   const checksum = body.result.checksum;
   if (checksum) response.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
@@ -119,11 +138,15 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   const rangeHeader = headers.get("range");
   const range = parseRange(rangeHeader);
 
+  // A policy testing s3:ExistingObjectTag: the dispatcher left authorization to us.
+  if (operationDeferred(bucket)) await authorizedObject(ctx, bucket, key, "s3:GetObject", gate);
+
   if (headOnly) {
     if (partNumber !== undefined) return headPart(ctx, bucket, key, partNumber, gate, conditions);
     const info = await statObject(ctx.services.objects, bucket, key, gate);
     evaluateConditions(conditions, info);
     const out = objectResponseHeaders(info, checksumMode);
+    await setTaggingCount(ctx, bucket, info, out);
     applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
     if (range) {
       const span = resolveRange(range, info.size);
@@ -143,6 +166,12 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
     throw error instanceof S3Error && error.code === "InvalidRange" ? withRange(error, rangeHeader) : error;
   }
   const out = objectResponseHeaders(read.info, checksumMode && !read.span);
+  try {
+    await setTaggingCount(ctx, bucket, read.info, out);
+  } catch (error) {
+    await read.body.cancel().catch(() => {});
+    throw error;
+  }
   if (read.partsCount !== undefined) out.set("x-amz-mp-parts-count", String(read.partsCount));
   applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
   const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
@@ -162,6 +191,14 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   return new Response(fixed.readable, { status: read.span ? 206 : 200, headers: out });
 }
 
+const operationDeferred = policyUsesExistingTags;
+
+/** x-amz-tagging-count on GET/HEAD: one D1 query, only in buckets where tags were ever set. */
+async function setTaggingCount(ctx: S3Context, bucket: Bucket, info: ObjectInfo, out: Headers): Promise<void> {
+  const tags = await tagsOf(ctx, bucket, info);
+  if (tags.length > 0) out.set("x-amz-tagging-count", String(tags.length));
+}
+
 function withRange(error: S3Error, header: string | null): S3Error {
   return new S3Error(error.code, error.status, error.message, { RangeRequested: header ?? "", ...error.details });
 }
@@ -179,6 +216,16 @@ export async function deleteObject(ctx: S3Context): Promise<Response> {
   const r2 = ctx.services.objects.r2;
   await markDeadAfter({ r2, store: new UploadStore(ctx.services.env.DB) }, bucket.name, [key], r2.delete(objectR2Key(bucket.name, key)));
   return new Response(null, { status: 204 });
+}
+
+/**
+ * s3:GetObject on a copy source (CopyObject, UploadPartCopy). When the source bucket's
+ * policy tests s3:ExistingObjectTag, the source's tags are loaded first: a copy must not
+ * read what a GET may not.
+ */
+export async function assertMayReadSource(ctx: S3Context, sourceBucket: Bucket, key: string): Promise<void> {
+  if (!policyUsesExistingTags(sourceBucket)) return assertAllowed(ctx, sourceBucket, "s3:GetObject", key);
+  await authorizedObject(ctx, sourceBucket, key, "s3:GetObject", (mode) => assertMayRead(ctx, sourceBucket, mode));
 }
 
 /** x-amz-copy-source: "[/]bucket/key[?versionId=…]", URL-encoded. */
@@ -214,12 +261,18 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
   const src = parseCopySource(ctx);
   const sourceBucket = await ctx.services.buckets.get(src.bucket);
   if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });
-  assertAllowed(ctx, sourceBucket, "s3:GetObject", src.key);
+  await assertMayReadSource(ctx, sourceBucket, src.key);
 
   const directive = (headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") {
     throw Errors.InvalidArgument({ ArgumentName: "x-amz-metadata-directive", ArgumentValue: directive }, "Unknown metadata directive.");
   }
+  const taggingDirective = (headers.get("x-amz-tagging-directive") ?? "COPY").toUpperCase();
+  if (taggingDirective !== "COPY" && taggingDirective !== "REPLACE") {
+    throw Errors.InvalidArgument({ ArgumentName: "x-amz-tagging-directive", ArgumentValue: taggingDirective }, "Unknown tagging directive.");
+  }
+  const replacedTags = taggingDirective === "REPLACE" ? (tagsFromHeader(headers) ?? []) : null;
+  if (replacedTags && replacedTags.length > 0) assertAllowed(ctx, target, "s3:PutObjectTagging", key);
   const explicitSse = sseFromHeaders(headers);
   const sse = chooseSse(headers, parseDefaultEncryption(target.encryption));
   assertMayWriteWith(ctx, target, sse);
@@ -248,6 +301,13 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
   }).catch((error: unknown) => {
     throw translateWriteError(error, guard);
   });
+  // COPY takes the source version's tags. A copy can store the very ciphertext (R2 etag)
+  // an earlier object at the target key had, so in a bucket with tags the target's row is
+  // always written, even empty.
+  // The source's tags are always read (one query per copy), so a stale "has tags" flag of
+  // this isolate never drops them.
+  const tags = replacedTags ?? (await tagsOf(ctx, sourceBucket, result.info, true));
+  await recordNewTags(ctx, target, key, result, tags, target.hasObjectTags);
   const body = buildXml("CopyObjectResult", { LastModified: result.uploaded.toISOString(), ETag: `"${result.etag}"` });
   return new Response(body, { status: 200, headers: { "Content-Type": "application/xml", ...sseResponseHeaders(result) } });
 }

@@ -1,6 +1,6 @@
 import { invalidatePolicy, isPublic, MAX_POLICY_BYTES, parsePolicy } from "../../policy";
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { xmlResponse } from "../xml";
 import { readBodyText } from "./body-text";
 

@@ -19,13 +19,14 @@ import { UploadStore } from "../../multipart/store";
 import type { Bucket } from "../../store/buckets";
 import { assertAllowed } from "../access";
 import { requireBucket, type S3Context } from "../context";
-import { Errors } from "../errors";
+import { Errors } from "../../errors";
 import { httpMetadataFrom, userMetadataFrom } from "../object-headers";
 import { isFormPost, postFormReader, type FormField, type PostForm } from "../post-form";
 import { chooseSse, parseDefaultEncryption, sseResponseHeaders } from "../sse";
 import { assertMayWriteWith } from "../sse-rules";
 import { buildXml } from "../xml";
-import { assertKeyFits, MAX_PUT_BYTES } from "./objects";
+import { assertKeyFits, MAX_PUT_BYTES, recordNewTags } from "./objects";
+import { tagMap, tagsFromXml } from "../tagging";
 import { guardedWriteCondition, translateWriteError } from "../write-guard";
 
 export async function postObject(ctx: S3Context): Promise<Response> {
@@ -71,7 +72,11 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
     );
   }
   assertMayWriteWith(formCtx, bucket, sse);
-  assertAllowed(formCtx, bucket, "s3:PutObject", key, { extra: policyConditionKeys(ctx, form.fields, signature) });
+  // The `tagging` field holds a <Tagging> document, as AWS defines it for POST Object.
+  const taggingField = values.get("tagging");
+  const tags = taggingField !== undefined ? tagsFromXml(taggingField) : [];
+  assertAllowed(formCtx, bucket, "s3:PutObject", key, { extra: policyConditionKeys(ctx, form.fields, signature), tags: { request: tagMap(tags) } });
+  if (tags.length > 0) assertAllowed(formCtx, bucket, "s3:PutObjectTagging", key, { tags: { request: tagMap(tags) } });
   // An unknown, disabled or foreign KMS key is refused before the file is read.
   await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
 
@@ -106,6 +111,7 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
     }
     throw translateWriteError(error, condition);
   }
+  await recordNewTags(formCtx, bucket, key, written, tags);
   return respond(ctx, bucket, key, form.fields, {
     etag: `"${written.etag}"`,
     headers: { ...sseResponseHeaders(written), ...(checksum ? { [checksum.info.headerName]: toBase64(checksum.value) } : {}) },

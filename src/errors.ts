@@ -75,6 +75,7 @@ export const Errors = {
   NoSuchBucketPolicy: e("NoSuchBucketPolicy", 404, "The bucket policy does not exist"),
   NoSuchCORSConfiguration: e("NoSuchCORSConfiguration", 404, "The CORS configuration does not exist"),
   NoSuchKey: e("NoSuchKey", 404, "The specified key does not exist."),
+  NoSuchVersion: e("NoSuchVersion", 404, "The specified version does not exist."),
   NoSuchUpload: e("NoSuchUpload", 404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
   NotImplemented: e("NotImplemented", 501, "A header you provided implies functionality that is not implemented"),
   OperationAborted: e("OperationAborted", 409, "A conflicting conditional operation is currently in progress against this resource. Please try again."),

@@ -1,0 +1,38 @@
+// The shapes a verified read produces: read.ts builds them, the readers of either layout
+// (read-multipart.ts, copy-multipart.ts) and the S3 handlers use them.
+import type { Envelope, HttpMetadata, SseMode } from "../crypto/envelope";
+
+/** What S3 says about an object: only ever built from authenticated metadata. */
+export interface ObjectInfo {
+  key: string;
+  etag: string;
+  size: number;
+  lastModified: Date;
+  mode: SseMode;
+  keyArn: string;
+  bucketKeyEnabled: boolean;
+  context?: string;
+  http: HttpMetadata;
+  userMetadata: Record<string, string>;
+  checksum?: { algorithm: string; value: string };
+  /** The stored version (R2 etag and upload time): what the object's tag set is keyed by. */
+  version: { r2Etag: string; uploaded: number };
+}
+
+/** Called with the object's encryption mode before its keys are used (access rules). */
+export type Gate = (mode: SseMode) => void;
+
+export interface Authenticated {
+  info: ObjectInfo;
+  envelope: Envelope;
+  dataKey: CryptoKey;
+}
+
+export interface ObjectRead {
+  info: ObjectInfo;
+  body: ReadableStream<Uint8Array>;
+  /** The plaintext span served when a range (or a part number) applied. */
+  span?: { first: number; last: number };
+  /** Number of parts of a multipart-layout object, when a part number was asked for. */
+  partsCount?: number;
+}
