@@ -38,13 +38,19 @@ export default defineConfig({
                 FUZZ_SEED: process.env.FUZZ_SEED ?? "",
                 // Mutations of the tamper campaign (test/fuzz/tamper-campaign.test.ts; `npm run tamper`).
                 TAMPER_RUNS: process.env.TAMPER_RUNS ?? "",
+                // Model-based test (test/model; `npm run model`): runs, commands per run, seed to replay.
+                MODEL_RUNS: process.env.MODEL_RUNS ?? "",
+                MODEL_COMMANDS: process.env.MODEL_COMMANDS ?? "",
+                MODEL_SEED: process.env.MODEL_SEED ?? "",
+                MODEL_EXCLUDE: process.env.MODEL_EXCLUDE ?? "",
+                MODEL_MIN_COMMANDS: process.env.MODEL_MIN_COMMANDS ?? "",
               },
             },
           })),
         ],
         test: {
           name: "workers",
-          include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts", "test/fuzz/**/*.test.ts"],
+          include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts", "test/fuzz/**/*.test.ts", "test/model/**/*.test.ts"],
           setupFiles: ["./test/support/apply-migrations.ts"],
         },
       },
