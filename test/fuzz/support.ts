@@ -124,6 +124,7 @@ export const AWS_ERROR_STATUS: Readonly<Record<string, number>> = {
   NoSuchPublicAccessBlockConfiguration: 404,
   NoSuchTagSet: 404,
   NoSuchUpload: 404,
+  NoSuchVersion: 404,
   NotImplemented: 501,
   OperationAborted: 409,
   PreconditionFailed: 412,

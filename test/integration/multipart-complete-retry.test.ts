@@ -190,6 +190,8 @@ describe("authorization of a retry", () => {
   it("with a policy that lets everyone PutObject, the SSE-KMS tenant rule still refuses another tenant's retry, as it refuses its first Complete", async () => {
     const b = uniqueBucket("mpu-retry-open");
     await createBucket("adminA", b);
+    // A public policy: Block Public Access (on for new buckets) is lifted first, as a user would.
+    expect((await send("adminA", { method: "DELETE", bucket: b, query: { publicAccessBlock: "" } })).status).toBe(204);
     const policy = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: "*", Action: "s3:PutObject", Resource: `arn:aws:s3:::${b}/*` }] };
     expect((await send("adminA", { method: "PUT", bucket: b, query: { policy: "" }, body: JSON.stringify(policy) })).status).toBe(204);
     const upload = async (key: string, seed: number) => {
