@@ -5,6 +5,7 @@ import { scheduledJobs } from "../jobs";
 import { abortUpload, markDeadAfter, type CleanupDeps } from "../multipart/lifecycle";
 import { UploadStore } from "../multipart/store";
 import { bucketR2Prefix } from "../objects/location";
+import { ObjectTagStore } from "../store/object-tags";
 import { commonPrefix, DAY_MS, expiresAt, filterMatches, parseStoredRules, type LifecycleRule } from "./rules";
 
 /**
@@ -30,6 +31,8 @@ export interface LifecycleBudget {
   multipartDeletes: number;
   /** Uploads aborted per run (each costs a few D1 and R2 calls). */
   aborts: number;
+  /** Object tag sets read per run (one D1 query each), for rules with a Tag filter. */
+  tagLookups: number;
 }
 
 /**
@@ -43,7 +46,9 @@ export interface LifecycleBudget {
 /** Buckets served per run (each costs at least a D1 write); the least recently served go first. */
 const BUCKETS_PER_RUN = 100;
 
-export const DEFAULT_BUDGET: LifecycleBudget = { listPages: 20, pageSize: 1000, deletes: 5000, multipartDeletes: 250, aborts: 30 };
+const NO_TAGS: ReadonlyMap<string, string> = new Map();
+
+export const DEFAULT_BUDGET: LifecycleBudget = { listPages: 20, pageSize: 1000, deletes: 5000, multipartDeletes: 250, aborts: 30, tagLookups: 500 };
 
 export interface LifecycleReport {
   buckets: number;
@@ -137,6 +142,7 @@ async function expireObjects(
     afterKey = null;
   }
   const root = bucketR2Prefix(row.name);
+  const tagStore = new ObjectTagStore(db);
   const prefix = root + commonPrefix(rules);
   // R2 lists 1000 keys a page, but only about 100 with their metadata: read the envelopes
   // (plaintext size, Last-Modified) only when a size filter needs them. Without them an
@@ -158,10 +164,24 @@ async function expireObjects(
     /** Index in the page of each expired object. */
     let at: number[] = [];
     let judged = 0;
+    let tagBudgetOut = false;
     for (const object of listing.objects) {
       const key = object.key.slice(root.length);
       const { size, lastModified } = describe(object);
-      if (rules.some((rule) => filterMatches(rule.filter, key, size) && (expiresAt(rule, lastModified) ?? Infinity) <= now)) {
+      // Rules due for this object on everything but tags; its tag set (one D1 query, keyed
+      // by this stored version) only when one of them filters on tags.
+      const due = rules.filter((rule) => (expiresAt(rule, lastModified) ?? Infinity) <= now && filterMatches({ ...rule.filter, tags: [] }, key, size));
+      let tags: ReadonlyMap<string, string> = NO_TAGS;
+      if (due.some((rule) => rule.filter.tags.length > 0)) {
+        if (left.tagLookups <= 0) {
+          tagBudgetOut = true; // resume at this object next run
+          break;
+        }
+        left.tagLookups--;
+        const set = await tagStore.get(row.name, key, { r2Etag: object.etag, uploaded: object.uploaded.getTime() });
+        tags = new Map(set.map((t) => [t.key, t.value]));
+      }
+      if (due.some((rule) => filterMatches(rule.filter, key, size, tags))) {
         if (expired.length === left.deletes) break;
         expired.push(key);
         at.push(judged);
@@ -197,6 +217,7 @@ async function expireObjects(
     const last = listing.objects[judged - 1];
     if (last) afterKey = last.key;
     await saveProgress(db, row.name, afterKey, started, row.last_pass_at, now);
+    if (tagBudgetOut) break;
   }
   report.budgetExhausted = true;
 }

@@ -47,8 +47,8 @@ export function parseStoredRules(text: string | null): LifecycleRule[] {
 }
 
 /**
- * Does the rule's filter select this object? Objects carry no tags here (object tagging is
- * not implemented), so a rule filtering on tags selects none — never more than AWS would.
+ * Does the rule's filter select this object? `tags` is the object's tag set (the job reads
+ * it only when a rule filters on tags); every tag of the filter must be on the object.
  */
 export function filterMatches(filter: RuleFilter, key: string, size: number, tags: ReadonlyMap<string, string> = new Map()): boolean {
   if (!key.startsWith(filter.prefix)) return false;

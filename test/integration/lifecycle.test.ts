@@ -172,7 +172,7 @@ describe("x-amz-expiration", () => {
 });
 
 describe("the scheduled job (fixed clock)", () => {
-  const small: LifecycleBudget = { listPages: 1, pageSize: 2, deletes: 100, multipartDeletes: 10, aborts: 10 };
+  const small: LifecycleBudget = { listPages: 1, pageSize: 2, deletes: 100, multipartDeletes: 10, tagLookups: 500, aborts: 10 };
   const progress = async (bucket: string) =>
     env.DB.prepare("SELECT after_key, pass_started_at, last_pass_at FROM lifecycle_progress WHERE bucket = ?").bind(bucket).first<{ after_key: string | null; pass_started_at: number | null; last_pass_at: number | null }>();
 
@@ -212,7 +212,7 @@ describe("the scheduled job (fixed clock)", () => {
     for (const k of all) expect((await put(bucket, k)).status).toBe(200);
     expect((await putRules(bucket, lifecycle(`<Rule><ID>r</ID><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>`))).status).toBe(200);
     const now = Date.now() + 3 * DAY;
-    const budget: LifecycleBudget = { listPages: 10, pageSize: 10, deletes: 2, multipartDeletes: 10, aborts: 10 };
+    const budget: LifecycleBudget = { listPages: 10, pageSize: 10, deletes: 2, multipartDeletes: 10, tagLookups: 500, aborts: 10 };
     expect(await runLifecycle(env, now, budget)).toMatchObject({ listed: 2, expired: 2, passesFinished: 0, budgetExhausted: true });
     expect((await progress(bucket))?.after_key).toBe(`${bucket}/a/2`);
     expect(await runLifecycle(env, now + 1, budget)).toMatchObject({ listed: 2, expired: 2, passesFinished: 0 });
@@ -242,7 +242,7 @@ describe("the scheduled job (fixed clock)", () => {
     const second = await multipartPut("adminA", bucket, "c/mp", big());
     expect((await put(bucket, "d/plain")).status).toBe(200);
     expect((await putRules(bucket, lifecycle(`<Rule><ID>r</ID><Filter/><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>`))).status).toBe(200);
-    const budget: LifecycleBudget = { listPages: 10, pageSize: 10, deletes: 100, multipartDeletes: 1, aborts: 10 };
+    const budget: LifecycleBudget = { listPages: 10, pageSize: 10, deletes: 100, multipartDeletes: 1, tagLookups: 500, aborts: 10 };
     const now = Date.now() + 3 * DAY;
     expect(await runLifecycle(env, now, budget)).toMatchObject({ listed: 2, expired: 2, budgetExhausted: true });
     expect(await keys(bucket)).toEqual(["c/mp", "d/plain"]);
@@ -266,16 +266,36 @@ describe("the scheduled job (fixed clock)", () => {
     expect(await keys(bucket)).toEqual(["a/small"]);
   });
 
-  it("disabled rules and tag-filtered rules (objects carry no tags) delete nothing", async () => {
+  it("disabled rules delete nothing; a Tag filter expires exactly the objects whose current version carries the tag", async () => {
     const bucket = await newBucket("lc-off");
-    expect((await put(bucket, "x")).status).toBe(200);
+    const tagged = (key: string, tagging?: string) =>
+      send("adminA", { method: "PUT", bucket, key, body: key, headers: tagging ? { "x-amz-tagging": tagging } : {} });
+    expect((await tagged("x")).status).toBe(200);
+    expect((await tagged("t/match", "k=v&other=1")).status).toBe(200);
+    expect((await tagged("t/other-value", "k=w")).status).toBe(200);
+    expect((await tagged("t/retagged", "k=v")).status).toBe(200);
+    // Overwritten without tags: the tag set of the old version does not carry over.
+    expect((await tagged("t/retagged")).status).toBe(200);
     const rules = lifecycle(
       `<Rule><ID>off</ID><Filter/><Status>Disabled</Status><Expiration><Days>1</Days></Expiration></Rule>` +
         `<Rule><ID>tag</ID><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>`,
     );
     expect((await putRules(bucket, rules)).status).toBe(200);
-    expect(await runLifecycle(env, Date.now() + 30 * DAY)).toMatchObject({ expired: 0 });
-    expect(await keys(bucket)).toEqual(["x"]);
+    expect(await runLifecycle(env, Date.now() + 30 * DAY)).toMatchObject({ expired: 1 });
+    expect(await keys(bucket)).toEqual(["t/other-value", "t/retagged", "x"]);
+  });
+
+  it("tag lookups are bounded per run: the pass resumes at the object it could not judge", async () => {
+    const bucket = await newBucket("lc-tagbudget");
+    for (const key of ["a", "b", "c"]) expect((await send("adminA", { method: "PUT", bucket, key, body: key, headers: { "x-amz-tagging": "k=v" } })).status).toBe(200);
+    const rules = lifecycle(`<Rule><ID>tag</ID><Filter><Tag><Key>k</Key><Value>v</Value></Tag></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>`);
+    expect((await putRules(bucket, rules)).status).toBe(200);
+    const now = Date.now() + 30 * DAY;
+    const budget: LifecycleBudget = { listPages: 10, pageSize: 10, deletes: 100, multipartDeletes: 10, tagLookups: 2, aborts: 10 };
+    expect(await runLifecycle(env, now, budget)).toMatchObject({ expired: 2, budgetExhausted: true });
+    expect(await keys(bucket)).toEqual(["c"]);
+    expect(await runLifecycle(env, now + 1000, budget)).toMatchObject({ expired: 1 });
+    expect(await keys(bucket)).toEqual([]);
   });
 
   it("AbortIncompleteMultipartUpload aborts uploads under the prefix once DaysAfterInitiation (rounded up to midnight) have passed", async () => {
