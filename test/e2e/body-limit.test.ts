@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // @ts-expect-error plain ESM helper shared with scripts/
 import { startTestWorker } from "../../scripts/lib/worker.mjs";
-import { IDENTITIES, REGION, runWith, type CommandResult } from "./support/clients";
+import { IDENTITIES, rcloneEnv, REGION, runWith, type CommandResult } from "./support/clients";
 import { missing } from "./support/programs";
 
 const LIMIT = 10_000_000;
@@ -128,20 +128,8 @@ function isolated(command: string, args: string[], env: Record<string, string> =
 }
 
 describe.skipIf(missing("body-limit.test.ts › rclone", "rclone"))("rclone", () => {
-  const { accessKeyId, secretAccessKey } = IDENTITIES.adminA;
   const rclone = (args: string[]) =>
-    isolated("rclone", ["--config", join(dir, "rclone.conf"), "--retries", "1", "--low-level-retries", "1", ...args], {
-      RCLONE_CONFIG_GW_TYPE: "s3",
-      RCLONE_CONFIG_GW_PROVIDER: "Other",
-      RCLONE_CONFIG_GW_ENV_AUTH: "false",
-      RCLONE_CONFIG_GW_ACCESS_KEY_ID: accessKeyId,
-      RCLONE_CONFIG_GW_SECRET_ACCESS_KEY: secretAccessKey,
-      RCLONE_CONFIG_GW_ENDPOINT: endpoint(),
-      RCLONE_CONFIG_GW_REGION: REGION,
-      RCLONE_CONFIG_GW_FORCE_PATH_STYLE: "true",
-      RCLONE_CONFIG_GW_SERVER_SIDE_ENCRYPTION: "aws:kms",
-      RCLONE_CACHE_DIR: join(dir, "rclone-cache"),
-    });
+    isolated("rclone", ["--config", join(dir, "rclone.conf"), "--retries", "1", "--low-level-retries", "1", ...args], rcloneEnv("adminA", { cacheDir: join(dir, "rclone-cache"), at: endpoint() }));
 
   beforeAll(() => writeFileSync(join(dir, "rclone.conf"), ""));
 

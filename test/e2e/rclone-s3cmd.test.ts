@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { endpoint, IDENTITIES, REGION, s3, uniqueBucket, type CommandResult, type IdentityName } from "./support/clients";
+import { endpoint, IDENTITIES, rcloneEnv, REGION, s3, uniqueBucket, type CommandResult, type IdentityName } from "./support/clients";
 import { createKmsKey } from "./support/kms";
 import { missing } from "./support/programs";
 
@@ -112,26 +112,10 @@ function multipartEtag(data: Uint8Array, partSize: number): string {
 
 const rcloneConfig = join(dir, "rclone.conf");
 
-/** An env-based remote "gw:" for an identity; `sse` false drops the server-side encryption setting. */
-function rcloneEnv(who: IdentityName, sse = true): Record<string, string> {
-  const { accessKeyId, secretAccessKey } = IDENTITIES[who];
-  return {
-    RCLONE_CONFIG_GW_TYPE: "s3",
-    RCLONE_CONFIG_GW_PROVIDER: "Other",
-    RCLONE_CONFIG_GW_ENV_AUTH: "false",
-    RCLONE_CONFIG_GW_ACCESS_KEY_ID: accessKeyId,
-    RCLONE_CONFIG_GW_SECRET_ACCESS_KEY: secretAccessKey,
-    RCLONE_CONFIG_GW_ENDPOINT: endpoint(),
-    RCLONE_CONFIG_GW_REGION: REGION,
-    RCLONE_CONFIG_GW_FORCE_PATH_STYLE: "true",
-    ...(sse ? { RCLONE_CONFIG_GW_SERVER_SIDE_ENCRYPTION: "aws:kms" } : {}),
-    RCLONE_CACHE_DIR: join(dir, "rclone-cache"),
-  };
-}
 
 /** rclone with one attempt per command (a refusal must not be retried for minutes). */
 function rclone(who: IdentityName, args: string[], sse = true): Promise<CommandResult> {
-  return run("rclone", ["--config", rcloneConfig, "--retries", "1", "--low-level-retries", "1", ...args], rcloneEnv(who, sse));
+  return run("rclone", ["--config", rcloneConfig, "--retries", "1", "--low-level-retries", "1", ...args], rcloneEnv(who, { cacheDir: join(dir, "rclone-cache"), sse }));
 }
 
 async function rcloneOk(args: string[]): Promise<string> {

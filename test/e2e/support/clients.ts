@@ -60,3 +60,24 @@ export function awsCli(who: IdentityName, args: string[]): Promise<CommandResult
 export function uniqueBucket(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/**
+ * Environment for rclone's env-based remote "gw:" as an identity (README, "rclone and
+ * s3cmd"): the shared test worker unless `at` names another; `sse` false drops the
+ * server-side encryption setting; `cacheDir` is rclone's own.
+ */
+export function rcloneEnv(who: IdentityName, o: { cacheDir: string; at?: string; sse?: boolean }): Record<string, string> {
+  const { accessKeyId, secretAccessKey } = IDENTITIES[who];
+  return {
+    RCLONE_CONFIG_GW_TYPE: "s3",
+    RCLONE_CONFIG_GW_PROVIDER: "Other",
+    RCLONE_CONFIG_GW_ENV_AUTH: "false",
+    RCLONE_CONFIG_GW_ACCESS_KEY_ID: accessKeyId,
+    RCLONE_CONFIG_GW_SECRET_ACCESS_KEY: secretAccessKey,
+    RCLONE_CONFIG_GW_ENDPOINT: o.at ?? endpoint(),
+    RCLONE_CONFIG_GW_REGION: REGION,
+    RCLONE_CONFIG_GW_FORCE_PATH_STYLE: "true",
+    ...(o.sse ?? true ? { RCLONE_CONFIG_GW_SERVER_SIDE_ENCRYPTION: "aws:kms" } : {}),
+    RCLONE_CACHE_DIR: o.cacheDir,
+  };
+}
