@@ -8,6 +8,7 @@ export interface Env {
   MULTIPART_EXPIRY_HOURS?: string;
   MULTIPART_RELEASE_GRACE_MINUTES?: string;
   MULTIPART_COMPLETION_RETENTION_HOURS?: string;
+  MULTIPART_COMPLETE_WAIT_SECONDS?: string;
   KEY_CACHE_TTL_SECONDS?: string;
   /** Lifecycle job (README, "Lifecycle rules"): least time between two passes over a bucket, and objects deleted per run. */
   LIFECYCLE_PASS_INTERVAL_MINUTES?: string;
@@ -41,6 +42,8 @@ export interface Config {
   multipartReleaseGraceMinutes: number;
   /** How long a completed upload answers retried Completes with its recorded result. */
   multipartCompletionRetentionHours: number;
+  /** How long a Complete waits for another Complete holding the same upload before 409. */
+  multipartCompleteWaitMs: number;
   keyCacheTtlMs: number;
   lifecyclePassIntervalMinutes: number;
   lifecycleDeletesPerRun: number;
@@ -61,6 +64,7 @@ export function readConfig(env: Env): Config {
     multipartExpiryHours: positiveNumber(env.MULTIPART_EXPIRY_HOURS, 168),
     multipartReleaseGraceMinutes: positiveNumber(env.MULTIPART_RELEASE_GRACE_MINUTES, 60),
     multipartCompletionRetentionHours: positiveNumber(env.MULTIPART_COMPLETION_RETENTION_HOURS, 24),
+    multipartCompleteWaitMs: positiveNumber(env.MULTIPART_COMPLETE_WAIT_SECONDS, 10) * 1000,
     keyCacheTtlMs: positiveNumber(env.KEY_CACHE_TTL_SECONDS, 5) * 1000,
     lifecyclePassIntervalMinutes: positiveNumber(env.LIFECYCLE_PASS_INTERVAL_MINUTES, 60),
     lifecycleDeletesPerRun: Math.max(1, Math.floor(positiveNumber(env.LIFECYCLE_DELETES_PER_RUN, 5000))),

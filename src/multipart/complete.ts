@@ -30,12 +30,15 @@ export interface CompleteDeps {
    * 0: no completion record is kept (uploads no client can retry, or the feature turned off).
    */
   retentionMs: number;
+  /** How long to wait for another Complete holding the upload (default COMPLETE_WAIT_MS). */
+  waitMs?: number;
 }
 
 /**
  * How long a Complete waits for another Complete holding the same upload (a racing
  * duplicate, or the original of a retry whose response was lost) before 409
  * OperationAborted. A complete holds its upload for one manifest put and one D1 batch.
+ * MULTIPART_COMPLETE_WAIT_SECONDS overrides it.
  */
 export const COMPLETE_WAIT_MS = 10_000;
 
@@ -147,7 +150,7 @@ export async function completeUpload(
         );
         return replay(deps, req, digest);
       }
-      waitUntil ??= Date.now() + COMPLETE_WAIT_MS;
+      waitUntil ??= Date.now() + (deps.waitMs ?? COMPLETE_WAIT_MS);
       if (Date.now() >= waitUntil) throw Errors.OperationAborted();
       await new Promise((resolve) => setTimeout(resolve, pause));
       pause = Math.min(pause * 2, 500);

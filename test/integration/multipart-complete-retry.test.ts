@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runMultipartCleanup } from "../../src/multipart/cleanup-job";
+import { COMPLETE_WAIT_MS } from "../../src/multipart/complete";
+import { readConfig, type Env } from "../../src/env";
 import { MiB, completeRequest, concat, createUpload, traces, uploadPart } from "../support/multipart";
 import { pseudoRandom } from "../support/sources";
 import { crc32Base64, createBucket, expectError, readFully, sameBytes, seedIdentities, send, uniqueBucket, xmlValue, type Who } from "../support/s3-harness";
@@ -288,15 +290,21 @@ describe("concurrent Completes of one upload", () => {
     expect(counter.puts).toBe(1);
   });
 
-  it("a Complete still held by another after COMPLETE_WAIT_MS (10 s) is 409 OperationAborted", { timeout: 30_000 }, async () => {
+  it("the wait for a Complete held by another is MULTIPART_COMPLETE_WAIT_SECONDS, 10 s by default", () => {
+    expect(readConfig({} as Env).multipartCompleteWaitMs).toBe(COMPLETE_WAIT_MS);
+    expect(COMPLETE_WAIT_MS).toBe(10_000);
+    expect(readConfig({ MULTIPART_COMPLETE_WAIT_SECONDS: "1.5" } as Env).multipartCompleteWaitMs).toBe(1_500);
+  });
+
+  it("a Complete still held by another after the wait (MULTIPART_COMPLETE_WAIT_SECONDS) is 409 OperationAborted", { timeout: 30_000 }, async () => {
     const { id, parts } = await twoParts("held", {}, 25);
     // Held by a complete that has not written its manifest (and has not died: it is fresh).
     await env.DB.prepare("UPDATE multipart_uploads SET state = 'completing', completing_at = ?, manifest_hash = x'00', completion = x'00' WHERE upload_id = ?")
       .bind(Date.now(), id)
       .run();
     const started = Date.now();
-    await expectError(completeRequest("adminA", bucket, "held", id, parts), 409, "OperationAborted");
-    expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+    await expectError(completeRequest("adminA", bucket, "held", id, parts, { env: { MULTIPART_COMPLETE_WAIT_SECONDS: "1.5" } }), 409, "OperationAborted");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
     await env.DB.prepare("UPDATE multipart_uploads SET state = 'active', completing_at = NULL, manifest_hash = NULL, completion = NULL WHERE upload_id = ?").bind(id).run();
     expect((await complete("adminA", "held", id, parts)).status).toBe(200);
   });

@@ -82,6 +82,7 @@ function completeDeps(ctx: S3Context): CompleteDeps {
     keys: ctx.services.keys,
     store: uploadStore(ctx),
     retentionMs: ctx.services.config.multipartCompletionRetentionHours * 3600 * 1000,
+    waitMs: ctx.services.config.multipartCompleteWaitMs,
   };
 }
 
