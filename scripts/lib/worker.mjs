@@ -15,8 +15,9 @@ export const TEST_MASTER_KEYS = {
  * a throwaway persistence directory, migrations applied and the local identities seeded.
  * `persist` reuses an existing state directory instead (kept on dispose), so a test can
  * restart the worker on the same R2/D1 with other vars; a var set to undefined is removed.
+ * `inspectorPort` opens the DevTools inspector there (bench/profile.mjs takes CPU profiles).
  */
-export async function startTestWorker({ vars = {}, config = `${ROOT}/wrangler.toml`, persist: reuse } = {}) {
+export async function startTestWorker({ vars = {}, config = `${ROOT}/wrangler.toml`, persist: reuse, inspectorPort } = {}) {
   process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
   process.env.WRANGLER_SEND_METRICS = "false";
   const { unstable_startWorker } = await import("wrangler");
@@ -31,7 +32,7 @@ export async function startTestWorker({ vars = {}, config = `${ROOT}/wrangler.to
   const worker = await unstable_startWorker({
     config,
     envFiles: [envFile],
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, watch: false, logLevel: "warn" },
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: inspectorPort ? { hostname: "127.0.0.1", port: inspectorPort } : false, persist, watch: false, logLevel: "warn" },
   });
   await worker.ready;
   const url = await worker.url;
