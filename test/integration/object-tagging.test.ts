@@ -1,8 +1,9 @@
-import { env, exports } from "cloudflare:workers";
+import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { completeRequest, createUpload, uploadPart } from "../support/multipart";
 import { amzDate, encodePolicy, multipartBody, signV4, v4Fields } from "../support/post-form";
 import { CREDENTIALS, createBucket, expectError, HOST, seedIdentities, send, TENANT_B, uniqueBucket, xmlBlocks, xmlValue, type Send, type Who } from "../support/s3-harness";
+import { countingBindings } from "../support/counting";
 
 /** Issue 13, item 2: object tagging through the real request path. */
 const bucket = uniqueBucket("tags");
@@ -261,47 +262,18 @@ describe("policies and tenant rules", () => {
 });
 
 describe("cost", () => {
-  /** A D1 binding that counts the statements it runs (prepare().first/run/all/raw, batch). */
-  function countingDb(): { db: D1Database; count: () => number } {
-    let n = 0;
-    const real = env.DB;
-    const wrap = (stmt: D1PreparedStatement): D1PreparedStatement =>
-      new Proxy(stmt, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver) as unknown;
-          if (prop === "bind") return (...args: unknown[]) => wrap((value as (...a: unknown[]) => D1PreparedStatement).apply(target, args));
-          if (prop === "first" || prop === "run" || prop === "all" || prop === "raw") {
-            return (...args: unknown[]) => {
-              n++;
-              return (value as (...a: unknown[]) => unknown).apply(target, args);
-            };
-          }
-          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
-      });
-    const db = new Proxy(real, {
-      get(target, prop) {
-        if (prop === "prepare") return (sql: string) => wrap(target.prepare(sql));
-        if (prop === "batch") return (stmts: D1PreparedStatement[]) => ((n += stmts.length), target.batch(stmts));
-        const value = Reflect.get(target, prop) as unknown;
-        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
-    return { db, count: () => n };
-  }
-
   it("GET/HEAD of an object in a bucket that never had tags: 0 D1 queries when warm; in a bucket with tags: 1", async () => {
     const plain = uniqueBucket("tags-cost");
     await createBucket("adminA", plain);
     await put("x.txt", {}, "adminA", plain);
     const measure = async (b: string, key: string, method: "GET" | "HEAD") => {
-      const { db, count } = countingDb();
-      await send("adminA", { method, bucket: b, key, env: { DB: db } }); // warm the isolate's caches
-      const before = count();
-      const r = await send("adminA", { method, bucket: b, key, env: { DB: db } });
+      const counted = countingBindings();
+      await send("adminA", { method, bucket: b, key, env: { DB: counted.db } }); // warm the isolate's caches
+      counted.reset();
+      const r = await send("adminA", { method, bucket: b, key, env: { DB: counted.db } });
       await r.arrayBuffer();
       expect(r.status).toBe(200);
-      return count() - before;
+      return counted.counts().d1;
     };
     expect(await measure(plain, "x.txt", "HEAD")).toBe(0);
     expect(await measure(plain, "x.txt", "GET")).toBe(0);
