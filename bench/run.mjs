@@ -251,6 +251,14 @@ results.policy = await policyEvaluationMicros();
 // ---- body checksum throughput inside workerd (alone: node bench/checksum.mjs) -------------
 results.checksum = await (await import(`${here}checksum.mjs`)).run({ endpoint });
 
+// ---- request-body verification inside workerd (src/auth/body.ts), per way a body arrives ----
+{
+  const res = await fetch(`${endpoint}/_bench/body?bytes=${(quick ? 16 : 64) * MiB}`);
+  if (!res.ok) throw new Error(`body bench: ${res.status} ${await res.text()}`);
+  const { bytes, mbps } = await res.json();
+  results.body = { bytes, MBps: mbps };
+}
+
 // ---- optional suites contributed by other modules ----------------------------------------
 for (const name of ["multipart"]) {
   const path = `${here}${name}.mjs`;
@@ -295,6 +303,7 @@ const r = results.range;
 console.log(`1-byte range of a ${r.objectSize} object: reads ${r.r2ChunksReadPerRange} chunk(s) (${r.r2BytesReadPerRange} B, ${r.r2GetsPerRange} get) from R2; p50 ${f(r.encryptedP50Ms)} ms vs ${f(r.passthroughP50Ms)} ms passthrough (ratio ${f(r.latencyRatioP50)}); p99 ${f(r.encryptedP99Ms)} vs ${f(r.passthroughP99Ms)} ms`);
 console.log(`Bucket policy evaluation (20 statements): ${f(results.policy.microsPerEvaluation)} µs per request`);
 console.log(`Checksums (MB/s in workerd, 64 KiB pieces): ${Object.entries(results.checksum.MBps).map(([a, v]) => `${a} ${f(v, 0)}`).join(", ")}`);
+console.log(`Request-body verification (MB/s in workerd): ${Object.entries(results.body.MBps).map(([a, v]) => `${a} ${f(v, 0)}`).join(", ")}`);
 if (results.multipart) console.log(`Multipart: ${JSON.stringify(results.multipart)}`);
 console.log("Targets:");
 for (const t of results.targets) console.log(`  ${t.met ? "met   " : "MISSED"} ${t.name}: ${t.value} (target ${t.target})`);

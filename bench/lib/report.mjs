@@ -77,6 +77,7 @@ export function evaluateTargets(results) {
       met: c.encryptStageVsOpenssl <= 2,
     });
   }
+  if (results.body) out.push("", "## Request-body verification", "", `In workerd, ${f(results.body.bytes / 1024 ** 2, 0)} MiB through src/auth/body.ts: ${Object.entries(results.body.MBps).map(([a, v]) => `${a} ${f(v, 0)} MB/s`).join(", ")}.`);
   if (results.checksum) out.push("", "## Body checksums", "", `In workerd, ${f(results.checksum.bytes / 1024 ** 2, 0)} MiB in 64 KiB pieces (bench/checksum.mjs): ${Object.entries(results.checksum.MBps).map(([a, v]) => `${a} ${f(v, 0)} MB/s`).join(", ")}.`);
   const m = results.multipart;
   if (m) {

@@ -285,39 +285,3 @@ describe("aws-chunked bodies through openBody", () => {
     }
   });
 });
-
-describe("throughput (20 MiB through openBody; informational, not asserted)", () => {
-  const SIZE = 20 << 20;
-  const payload = randomBytes(SIZE);
-
-  async function measure(label: string, req: Request, auth: VerifiedSigV4 | null, computeMd5: boolean) {
-    const body = openBody(req, auth, { computeMd5 });
-    const t = performance.now();
-    let n = 0;
-    for (;;) {
-      const piece = await body.read(65536);
-      if (piece.byteLength === 0) break;
-      n += piece.byteLength;
-    }
-    const ms = performance.now() - t;
-    expect(n).toBe(SIZE);
-    console.log(`${label}: ${(SIZE / 1e6 / (ms / 1000)).toFixed(0)} MB/s (${ms.toFixed(0)} ms)`);
-    return body;
-  }
-
-  it("plain: sha256 + md5 + crc32 header; unsigned; aws-chunked unsigned+CRC32 trailer; signed chunks", { timeout: 120_000 }, async () => {
-    const crc = crc32b64(payload);
-    const plainSigned = await signedPut(payload, { "x-amz-content-sha256": await sha256(payload), "x-amz-checksum-crc32": crc });
-    const b1 = await measure("plain, sha256 + md5 + crc32", plainSigned, await verified(plainSigned), true);
-    expect(b1.result.checksum?.value).toBe(crc);
-
-    const unsigned = await signedPut(payload, { "x-amz-content-sha256": "UNSIGNED-PAYLOAD" });
-    await measure("plain, UNSIGNED-PAYLOAD, no digests", unsigned, await verified(unsigned), false);
-
-    const sdk = await chunkedUpload(payload, "STREAMING-UNSIGNED-PAYLOAD-TRAILER", { trailer: ["x-amz-checksum-crc32", crc] });
-    await measure("aws-chunked unsigned + CRC32 trailer (SDK v3 default)", sdk, await verified(sdk), false);
-
-    const signed = await chunkedUpload(payload, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", { chunk: 65536 });
-    await measure("aws-chunked signed, 64 KiB chunks", signed, await verified(signed), false);
-  });
-});

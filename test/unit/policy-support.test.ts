@@ -134,12 +134,13 @@ describe("Glob", () => {
   it.each(cases)("%j ~ %j → %s", (pattern, subject, expected, ic = false) => {
     expect(Glob.of(pattern, ic).test(subject)).toBe(expected);
   });
+  // No timing assertion (timings belong in the benchmark): a backtracking matcher would try
+  // about C(1024, 8) ≈ 10^19 splits here and never finish within the test's time limit.
   it("does not backtrack catastrophically (tenant-controlled patterns)", () => {
     const g = Glob.of("*a*a*a*a*a*a*a*a*b");
     const subject = "a".repeat(1024);
-    const t0 = performance.now();
     for (let i = 0; i < 100; i++) expect(g.test(subject)).toBe(false);
-    expect(performance.now() - t0).toBeLessThan(200);
+    expect(Glob.of("*a*a*a*a*a*a*a*a*b").test(subject + "b")).toBe(true);
   });
 });
 
