@@ -9,6 +9,9 @@ export interface Env {
   MULTIPART_RELEASE_GRACE_MINUTES?: string;
   MULTIPART_COMPLETION_RETENTION_HOURS?: string;
   KEY_CACHE_TTL_SECONDS?: string;
+  /** CMKs rooted in an external KMS: how long a root the external KMS decrypted is used (default 300 s), and its call timeout (default 5000 ms). */
+  EXTERNAL_KEY_CACHE_SECONDS?: string;
+  EXTERNAL_KMS_TIMEOUT_MS?: string;
   /** Lifecycle job (README, "Lifecycle rules"): least time between two passes over a bucket, and objects deleted per run. */
   LIFECYCLE_PASS_INTERVAL_MINUTES?: string;
   LIFECYCLE_DELETES_PER_RUN?: string;
@@ -42,6 +45,9 @@ export interface Config {
   /** How long a completed upload answers retried Completes with its recorded result. */
   multipartCompletionRetentionHours: number;
   keyCacheTtlMs: number;
+  /** Revocation at the external KMS takes effect within this time (README, "Keys rooted in your KMS"). */
+  externalKeyCacheMs: number;
+  externalKmsTimeoutMs: number;
   lifecyclePassIntervalMinutes: number;
   lifecycleDeletesPerRun: number;
   /**
@@ -62,6 +68,8 @@ export function readConfig(env: Env): Config {
     multipartReleaseGraceMinutes: positiveNumber(env.MULTIPART_RELEASE_GRACE_MINUTES, 60),
     multipartCompletionRetentionHours: positiveNumber(env.MULTIPART_COMPLETION_RETENTION_HOURS, 24),
     keyCacheTtlMs: positiveNumber(env.KEY_CACHE_TTL_SECONDS, 5) * 1000,
+    externalKeyCacheMs: positiveNumber(env.EXTERNAL_KEY_CACHE_SECONDS, 300) * 1000,
+    externalKmsTimeoutMs: positiveInteger(env.EXTERNAL_KMS_TIMEOUT_MS, 5000),
     lifecyclePassIntervalMinutes: positiveNumber(env.LIFECYCLE_PASS_INTERVAL_MINUTES, 60),
     lifecycleDeletesPerRun: Math.max(1, Math.floor(positiveNumber(env.LIFECYCLE_DELETES_PER_RUN, 5000))),
     // Cloudflare's "100 MB" is decimal; 100,000,000 is below the limit whichever way it is read.
