@@ -296,6 +296,25 @@ export async function customKeyStoreId(endpoint: string, region: string): Promis
 }
 
 /**
+ * An S3 answer caused by the external KMS (refused, or not answering). A subclass so the
+ * audit and the rewrap job can tell "the external KMS said no / is down" from tampering.
+ */
+export class ExternalKeyError extends S3Error {
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    readonly failure: "refused" | "unavailable",
+    readonly externalType: string,
+    headers: Record<string, string> = {},
+  ) {
+    super(code, status, message, {}, headers);
+  }
+}
+
+const REFUSED = "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.";
+
+/**
  * What S3 (and, through toKmsError, the KMS API) answers when the external KMS refused or
  * could not be asked. Fail closed in every case: no answer, no key, no object.
  */
@@ -303,33 +322,34 @@ function asS3Error(error: unknown, key: KmsKey): Error {
   if (!(error instanceof ExternalKmsError)) return error as Error;
   // Key ids and error types are not secret; the message of the external KMS is not logged.
   console.warn(JSON.stringify({ event: "external-kms-error", key: key.arn, type: error.type, status: error.status }));
-  if (error.transient) return unavailable(key);
+  if (error.transient) return unavailable(key, error.type);
   switch (error.type) {
     case "DisabledException":
-      return Errors.KmsDisabled({}, `${key.arn} is disabled.`);
+      return new ExternalKeyError("KMS.DisabledException", 400, `${key.arn} is disabled.`, "refused", error.type);
     case "KMSInvalidStateException":
-      return Errors.KmsInvalidState({}, `${key.arn} is pending deletion.`);
+      return new ExternalKeyError("KMS.KMSInvalidStateException", 400, `${key.arn} is pending deletion.`, "refused", error.type);
     case "NotFoundException":
-      return Errors.KmsNotFound({}, `Key '${key.arn}' does not exist`);
+      return new ExternalKeyError("KMS.NotFoundException", 400, `Key '${key.arn}' does not exist`, "refused", error.type);
     default:
       // Wrong credentials, a key policy that says no, a ciphertext it does not accept (moto
       // answers AccessDeniedException for a disabled key): S3's answer when KMS refuses.
-      return Errors.AccessDenied({}, "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.");
+      return new ExternalKeyError("AccessDenied", 403, REFUSED, "refused", error.type);
   }
 }
 
 function externalFailure(key: KmsKey, why: string): Error {
   console.warn(JSON.stringify({ event: "external-kms-error", key: key.arn, type: "BadResponse", why }));
-  return Errors.AccessDenied({}, "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.");
+  return new ExternalKeyError("AccessDenied", 403, REFUSED, "refused", "BadResponse");
 }
 
 /** 503 with Retry-After: the external KMS did not answer in time (S3's ServiceUnavailable). */
-export function unavailable(key: KmsKey): S3Error {
-  return new S3Error(
+export function unavailable(key: KmsKey, type = "Timeout"): S3Error {
+  return new ExternalKeyError(
     "ServiceUnavailable",
     503,
     `The external KMS holding the root of ${key.arn} did not answer in time. Please retry.`,
-    {},
+    "unavailable",
+    type,
     { "Retry-After": String(RETRY_AFTER_SECONDS) },
   );
 }
