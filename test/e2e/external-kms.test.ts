@@ -336,6 +336,11 @@ describe("external key roots: revocation and failure", () => {
       expect(await failure(get("stopped.txt", once()))).toMatchObject({ code: "ServiceUnavailable", status: 503, retryAfter: "5" });
       expect(Date.now() - t).toBeLessThan(TIMEOUT_MS + 5000);
       expect(await failure(put("stopped-2.txt", "x", boundKey.keyId, once()))).toMatchObject({ code: "ServiceUnavailable", status: 503 });
+      // The encryption audit names the cause instead of calling the objects tampered.
+      const audit = await admin("GET", `/buckets/${bucket}/audit?limit=1000`);
+      const problems = audit.body["problems"] as Array<{ key: string; reason: string }>;
+      expect(problems.find((p) => p.key === "stopped.txt")).toMatchObject({ reason: "external-key" });
+      expect(problems.some((p) => p.reason === "tampered")).toBe(false);
     } finally {
       await relay.start(port);
     }
