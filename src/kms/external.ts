@@ -192,8 +192,31 @@ export class ExternalRoots {
     return key;
   }
 
+  /**
+   * Master-secret rotation: re-seals up to `limit` sealed credentials still under another
+   * master version than `target` (the rewrap job calls this with its access keys). Each
+   * update is conditional on the version it read, so two runners cannot undo each other.
+   */
+  async resealCredentials(target: number, limit: number): Promise<number> {
+    const { results } = await this.deps.db
+      .prepare("SELECT key_id, secret_sealed, master_version FROM kms_external_keys WHERE secret_sealed IS NOT NULL AND master_version != ? LIMIT ?")
+      .bind(target, limit)
+      .all<{ key_id: string; secret_sealed: ArrayBuffer; master_version: number }>();
+    for (const row of results) {
+      const secret = await unseal(await this.deps.sealKey(row.master_version), new Uint8Array(row.secret_sealed), utf8(row.key_id));
+      const sealed = await seal(await this.deps.sealKey(target), secret, utf8(row.key_id));
+      secret.fill(0);
+      await this.deps.db
+        .prepare("UPDATE kms_external_keys SET secret_sealed = ?, master_version = ?, updated_at = ? WHERE key_id = ? AND master_version = ?")
+        .bind(sealed, target, Date.now(), row.key_id, row.master_version)
+        .run();
+      bindings.delete(row.key_id);
+    }
+    return results.length;
+  }
+
   /** The statement that stores the binding (run in the caller's batch with the key's rows). */
-  private async bindStatement(keyId: string, input: ExternalBindingInput, now: number): Promise<D1PreparedStatement> {
+  async bindStatement(keyId: string, input: ExternalBindingInput, now: number): Promise<D1PreparedStatement> {
     let accessKeyId: string | null = null;
     let sealed: Uint8Array | null = null;
     let masterVersion: number | null = null;
