@@ -419,7 +419,7 @@ async function externalKey([sub, arg]) {
   } else {
     // The secret comes from the environment, never the command line (visible in ps, shell history).
     body.accessKeyId = need(opts["access-key-id"], "--access-key-id (or --credentials-secret)");
-    body.secretAccessKey = need(process.env.EXTERNAL_KMS_SECRET_ACCESS_KEY, "$EXTERNAL_KMS_SECRET_ACCESS_KEY");
+    body.secretAccessKey = need(process.env.EXTERNAL_KMS_SECRET_ACCESS_KEY || undefined, "$EXTERNAL_KMS_SECRET_ACCESS_KEY");
   }
   out(await api("POST", `/tenants/${await tenantId(arg)}/external-keys`, body), showBinding);
 }

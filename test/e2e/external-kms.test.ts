@@ -1,6 +1,6 @@
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3ServiceException } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
@@ -195,6 +195,30 @@ describe("external key roots: another gateway instance as the external KMS", () 
     expect((await kmsCall("adminA", "RotateKeyOnDemand", { KeyId: boundKey.keyId }, gateway.endpoint)).body["__type"]).toBe("UnsupportedOperationException");
   });
 
+  it("npm run admin -- kms external create / show / calls (the secret from the environment)", async () => {
+    const cli = (args: string[], env: Record<string, string> = {}) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, ["scripts/admin.mjs", "--endpoint", gateway.endpoint, "--token", gateway.adminToken, ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) =>
+          resolve({ code: error ? 1 : 0, stdout, stderr }),
+        );
+      });
+    const created = await cli(
+      ["--json", "kms", "external", "create", adminA.tenantId, "--kms-endpoint", relay.url, "--kms-region", "us-east-1", "--external-key-id", externalKey.Arn, "--access-key-id", IDENTITIES.adminB.accessKeyId, "--description", "via cli"],
+      { EXTERNAL_KMS_SECRET_ACCESS_KEY: IDENTITIES.adminB.secretAccessKey },
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const made = JSON.parse(created.stdout) as { keyId: string; origin: string };
+    expect(made.origin).toBe("EXTERNAL_KEY_STORE");
+    const shown = await cli(["kms", "external", "show", made.keyId]);
+    expect(shown.stdout).toContain(externalKey.Arn);
+    expect(shown.stdout).toContain("sealed under the master secret");
+    const calls = await cli(["kms", "external", "calls"]);
+    expect(calls.stdout).toMatch(/GenerateDataKey\s+\d+/);
+    // Without the secret in the environment the CLI refuses before calling anything.
+    const missingSecret = await cli(["kms", "external", "create", adminA.tenantId, "--kms-endpoint", relay.url, "--kms-region", "us-east-1", "--external-key-id", externalKey.Arn, "--access-key-id", "X"], { EXTERNAL_KMS_SECRET_ACCESS_KEY: "" });
+    expect(missingSecret.code).toBe(1);
+  });
+
   it("refuses wrong credentials and unknown external keys at binding, storing nothing", async () => {
     const listed = async () => ((await kmsCall("adminA", "ListKeys", {}, gateway.endpoint)).body["Keys"] as unknown[]).length;
     const count = await listed();
@@ -319,6 +343,9 @@ describe("external key roots: revocation and failure", () => {
       expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 100);
       expect(took).toBeLessThan(TIMEOUT_MS + 5000);
       expect(await failure(get("slow.txt", once()))).toMatchObject({ code: "ServiceUnavailable", status: 503, retryAfter: "5" });
+      // The KMS API's name for the same failure.
+      const viaKms = await kmsCall("adminA", "Encrypt", { KeyId: boundKey.keyId, Plaintext: "eA==" }, gateway.endpoint);
+      expect([viaKms.status, viaKms.body["__type"]]).toEqual([503, "DependencyTimeoutException"]);
     } finally {
       relay.stall(false);
     }
