@@ -73,8 +73,13 @@ const SECRET_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 // Isolate caches: decrypted roots (the only copy of usable material) expire with the
 // cache period; bindings are plain configuration and follow the same period.
-const roots = new Map<string, { material: Uint8Array; at: number }>();
-const inflight = new Map<string, Promise<Uint8Array>>();
+/** A root the external KMS gave back, and when. Keys derived from it are cached on the entry (KeyService), so they go with it. */
+export interface Root {
+  material: Uint8Array;
+  at: number;
+}
+const roots = new Map<string, Root>();
+const inflight = new Map<string, Promise<Root>>();
 const bindings = new Map<string, { binding: Binding; at: number }>();
 
 /** Forget everything cached for a CMK (its state changed in this isolate). */
@@ -96,10 +101,10 @@ export class ExternalRoots {
    * The material of `key`'s `version`, fresh from the external KMS within the cache period.
    * Concurrent callers in one isolate share one external call.
    */
-  async material(key: KmsKey, version: number): Promise<Uint8Array> {
+  async material(key: KmsKey, version: number): Promise<Root> {
     const name = `${key.id}:${version}`;
     const hit = roots.get(name);
-    if (hit && Date.now() - hit.at < this.deps.cacheMs) return hit.material;
+    if (hit && Date.now() - hit.at < this.deps.cacheMs) return hit;
     if (hit) roots.delete(name);
     let pending = inflight.get(name);
     if (!pending) {
@@ -109,7 +114,7 @@ export class ExternalRoots {
     return pending;
   }
 
-  private async fetchMaterial(key: KmsKey, version: number): Promise<Uint8Array> {
+  private async fetchMaterial(key: KmsKey, version: number): Promise<Root> {
     const row = await this.deps.db
       .prepare("SELECT external_blob FROM kms_key_versions WHERE key_id = ? AND version = ?")
       .bind(key.id, version)
@@ -129,8 +134,9 @@ export class ExternalRoots {
     }
     const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
     if (!material || material.byteLength !== 32) throw externalFailure(key, "the external KMS answered Decrypt without 32 bytes of plaintext");
-    roots.set(`${key.id}:${version}`, { material, at: Date.now() });
-    return material;
+    const root = { material, at: Date.now() };
+    roots.set(`${key.id}:${version}`, root);
+    return root;
   }
 
   /**

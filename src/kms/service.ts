@@ -2,7 +2,7 @@ import type { SseMode } from "../crypto/envelope";
 import { INFO, deriveApiKey, deriveKek, deriveSealKey } from "../crypto/keys";
 import { Errors, S3Error } from "../errors";
 import { parseKeyReference } from "./arn";
-import { ExternalRoots, forgetExternal } from "./external";
+import { ExternalRoots, forgetExternal, type Root } from "./external";
 import { MasterKeyMissingError, type MasterKeyring } from "./keyring";
 import { KeyRegistry, type KmsKey } from "./registry";
 
@@ -25,6 +25,12 @@ const kinds = new Map<string, string>(); // "tenant:region:kind" → key id
 const materials = new Map<string, Uint8Array>();
 const derived = new Map<string, CryptoKey>();
 const MAX_DERIVED = 2048;
+/**
+ * Keys derived from an external root live on that root's cache entry: when the entry
+ * expires (EXTERNAL_KEY_CACHE_SECONDS) or is forgotten, they become unreachable with it,
+ * so no usable key of an external CMK outlives the external KMS's last answer here.
+ */
+const externalDerived = new WeakMap<Root, Map<string, CryptoKey>>();
 
 function remember(name: string, key: CryptoKey): CryptoKey {
   if (derived.size >= MAX_DERIVED) derived.delete(derived.keys().next().value!);
@@ -168,12 +174,21 @@ export class KeyService {
   ): Promise<CryptoKey> {
     const name = `${label}:${key.id}:${keyVersion}:${masterVersion}`;
     this.assertConfigured(masterVersion);
-    // An external root is asked for first, every time (a map lookup within the cache
-    // period): a derived key must not outlive the external KMS's consent to use it.
-    const external = key.origin === "EXTERNAL_KEY_STORE" ? await this.external.material(key, keyVersion) : null;
+    if (key.origin === "EXTERNAL_KEY_STORE") {
+      // Asked for every time (a map lookup within the cache period): a derived key must not
+      // outlive the external KMS's consent to use it.
+      const root = await this.external.material(key, keyVersion);
+      let cache = externalDerived.get(root);
+      if (!cache) externalDerived.set(root, (cache = new Map()));
+      const hit = cache.get(name);
+      if (hit) return hit;
+      const made = await fn(this.keyring.secret(masterVersion), root.material, key.arn, keyVersion, masterVersion);
+      cache.set(name, made);
+      return made;
+    }
     const hit = derived.get(name);
     if (hit) return hit;
-    const material = external ?? (await this.localMaterial(key, keyVersion));
+    const material = await this.localMaterial(key, keyVersion);
     return remember(name, await fn(this.keyring.secret(masterVersion), material, key.arn, keyVersion, masterVersion));
   }
 

@@ -129,7 +129,15 @@ let externalKey: { KeyId: string; Arn: string };
 let boundKey: { keyId: string; arn: string };
 
 beforeAll(async () => {
-  gateway = (await startTestWorker({ vars: { EXTERNAL_KEY_CACHE_SECONDS: String(CACHE_SECONDS), EXTERNAL_KMS_TIMEOUT_MS: String(TIMEOUT_MS) } })) as TestWorker;
+  gateway = (await startTestWorker({
+    vars: {
+      EXTERNAL_KEY_CACHE_SECONDS: String(CACHE_SECONDS),
+      EXTERNAL_KMS_TIMEOUT_MS: String(TIMEOUT_MS),
+      // Credentials as named Worker secrets (the binding names "XKMS"), instead of sealed in D1.
+      XKMS_ACCESS_KEY_ID: IDENTITIES.adminB.accessKeyId,
+      XKMS_SECRET_ACCESS_KEY: IDENTITIES.adminB.secretAccessKey,
+    },
+  })) as TestWorker;
   await client().send(new CreateBucketCommand({ Bucket: bucket }));
   relay = new Relay(new URL(endpoint()));
   await relay.start();
@@ -217,6 +225,20 @@ describe("external key roots: another gateway instance as the external KMS", () 
     // Without the secret in the environment the CLI refuses before calling anything.
     const missingSecret = await cli(["kms", "external", "create", adminA.tenantId, "--kms-endpoint", relay.url, "--kms-region", "us-east-1", "--external-key-id", externalKey.Arn, "--access-key-id", "X"], { EXTERNAL_KMS_SECRET_ACCESS_KEY: "" });
     expect(missingSecret.code).toBe(1);
+  });
+
+  it("credentials from named Worker secrets: nothing of them in D1, the key works", async () => {
+    const r = await admin("POST", `/tenants/${adminA.tenantId}/external-keys`, {
+      endpoint: relay.url,
+      region: "us-east-1",
+      externalKeyId: externalKey.Arn,
+      credentialsSecret: "XKMS",
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body["external"]).toMatchObject({ credentials: "secret:XKMS" });
+    const keyId = r.body["keyId"] as string;
+    await put("by-secret.txt", "named secrets", keyId);
+    expect(await get("by-secret.txt")).toBe("named secrets");
   });
 
   it("refuses wrong credentials and unknown external keys at binding, storing nothing", async () => {
@@ -364,8 +386,13 @@ describe("external key roots: revocation and failure", () => {
       expect(Date.now() - t).toBeLessThan(TIMEOUT_MS + 5000);
       expect(await failure(put("stopped-2.txt", "x", boundKey.keyId, once()))).toMatchObject({ code: "ServiceUnavailable", status: 503 });
       // The encryption audit names the cause instead of calling the objects tampered.
-      const audit = await admin("GET", `/buckets/${bucket}/audit?limit=1000`);
-      const problems = audit.body["problems"] as Array<{ key: string; reason: string }>;
+      const problems: Array<{ key: string; reason: string }> = [];
+      for (let cursor: string | undefined, page = 0; page < 50; page++) {
+        const audit = await admin("GET", `/buckets/${bucket}/audit?limit=1000${cursor ? `&cursor=${cursor}` : ""}`);
+        problems.push(...(audit.body["problems"] as typeof problems));
+        cursor = audit.body["cursor"] as string | undefined;
+        if (!audit.body["truncated"] || !cursor) break;
+      }
       expect(problems.find((p) => p.key === "stopped.txt")).toMatchObject({ reason: "external-key" });
       expect(problems.some((p) => p.reason === "tampered")).toBe(false);
     } finally {
