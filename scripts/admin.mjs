@@ -44,6 +44,8 @@ keys (KMS)
                                             the master secret, or read from Worker secrets NAME_ACCESS_KEY_ID /
                                             NAME_SECRET_ACCESS_KEY
   kms external show <key-id>                the binding (never the credentials)
+  kms external credentials <key-id> [--access-key-id A (secret from $EXTERNAL_KMS_SECRET_ACCESS_KEY)
+        | --credentials-secret NAME]        replace them (checked against the external KMS first)
   kms external calls                        external KMS calls made by the answering isolate
 
 options: --endpoint (default $ADMIN_ENDPOINT or http://127.0.0.1:8787), --token, --json`;
@@ -407,21 +409,25 @@ const showBinding = (r) => {
 async function externalKey([sub, arg]) {
   if (sub === "calls") return out(await api("GET", "/kms/external/calls"), (r) => table(Object.entries(r.calls).map(([operation, calls]) => ({ operation, calls })), ["operation", "calls"]));
   if (sub === "show") return out(await api("GET", `/kms/keys/${enc(need(arg, "<key-id>"))}/external`), showBinding);
+  if (sub === "credentials") return out(await api("PUT", `/kms/keys/${enc(need(arg, "<key-id>"))}/external/credentials`, credentialsBody()), showBinding);
   if (sub !== "create") throw new CliError(USAGE);
   const body = {
     endpoint: need(opts["kms-endpoint"], "--kms-endpoint"),
     region: need(opts["kms-region"], "--kms-region"),
     externalKeyId: need(opts["external-key-id"], "--external-key-id"),
     ...(opts.description !== undefined ? { description: opts.description } : {}),
+    ...credentialsBody(),
   };
-  if (opts["credentials-secret"] !== undefined) {
-    body.credentialsSecret = opts["credentials-secret"];
-  } else {
-    // The secret comes from the environment, never the command line (visible in ps, shell history).
-    body.accessKeyId = need(opts["access-key-id"], "--access-key-id (or --credentials-secret)");
-    body.secretAccessKey = need(process.env.EXTERNAL_KMS_SECRET_ACCESS_KEY || undefined, "$EXTERNAL_KMS_SECRET_ACCESS_KEY");
-  }
   out(await api("POST", `/tenants/${await tenantId(arg)}/external-keys`, body), showBinding);
+}
+
+function credentialsBody() {
+  if (opts["credentials-secret"] !== undefined) return { credentialsSecret: opts["credentials-secret"] };
+  // The secret comes from the environment, never the command line (visible in ps, shell history).
+  return {
+    accessKeyId: need(opts["access-key-id"], "--access-key-id (or --credentials-secret)"),
+    secretAccessKey: need(process.env.EXTERNAL_KMS_SECRET_ACCESS_KEY || undefined, "$EXTERNAL_KMS_SECRET_ACCESS_KEY"),
+  };
 }
 
 const commands = { tenants, users, keys, master, rewrap, audit, kms: kmsCommand };

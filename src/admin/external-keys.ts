@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type { Env } from "../env";
 import { S3Error } from "../errors";
 import { externalCallCounts } from "../kms/external-client";
-import type { ExternalBindingInput } from "../kms/external";
+import { BindingError, type ExternalBindingInput } from "../kms/external";
 import { makeServices } from "../services";
 
 type AdminEnv = { Bindings: Env };
@@ -51,6 +51,32 @@ externalKeys.get("/kms/keys/:keyId/external", async (c) => {
   const key = await services.keys.registry.get(c.req.param("keyId"));
   if (!key || key.origin !== "EXTERNAL_KEY_STORE") return c.json({ error: "no such external key" }, 404);
   return c.json({ keyId: key.id, arn: key.arn, state: key.state, external: await services.keys.external.info(key) });
+});
+
+/**
+ * New credentials for an external CMK (rotated at the external KMS): checked by decrypting
+ * the key's current root with them before they replace the old ones.
+ */
+externalKeys.put("/kms/keys/:keyId/external/credentials", async (c) => {
+  const services = makeServices(c.env);
+  const key = await services.keys.registry.get(c.req.param("keyId"));
+  if (!key || key.origin !== "EXTERNAL_KEY_STORE" || key.state === "Destroyed") return c.json({ error: "no such external key" }, 404);
+  const body = await c.req.json<Record<string, unknown>>().catch(() => null);
+  if (!body) return c.json({ error: "body must be a JSON object" }, 400);
+  const input: { accessKeyId?: string; secretAccessKey?: string; credentialsSecret?: string } = {};
+  for (const field of ["accessKeyId", "secretAccessKey", "credentialsSecret"] as const) {
+    const value = body[field];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== "string") return c.json({ error: `${field} must be a string` }, 400);
+    input[field] = value;
+  }
+  try {
+    return c.json({ keyId: key.id, arn: key.arn, external: await services.keys.external.updateCredentials(key, input) });
+  } catch (error) {
+    if (error instanceof BindingError) return c.json({ error: error.message }, 400);
+    if (error instanceof S3Error) return c.json({ error: `the external KMS refused the new credentials: ${error.code}`, code: error.code }, error.status === 503 ? 503 : 502);
+    throw error;
+  }
 });
 
 /** External KMS calls made by the isolate that answers (tests and operators count them). */

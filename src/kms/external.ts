@@ -114,13 +114,13 @@ export class ExternalRoots {
     return pending;
   }
 
-  private async fetchMaterial(key: KmsKey, version: number): Promise<Root> {
+  private async fetchMaterial(key: KmsKey, version: number, given?: Binding): Promise<Root> {
     const row = await this.deps.db
       .prepare("SELECT external_blob FROM kms_key_versions WHERE key_id = ? AND version = ?")
       .bind(key.id, version)
       .first<{ external_blob: ArrayBuffer | null }>();
     if (!row?.external_blob) throw Errors.KmsNotFound({}, `Key '${key.arn}' version ${version} does not exist; its key material was destroyed`);
-    const binding = await this.binding(key);
+    const binding = given ?? (await this.binding(key));
     let output: Record<string, unknown>;
     try {
       output = await callExternalKms(
@@ -239,6 +239,33 @@ export class ExternalRoots {
       .bind(keyId, input.endpoint, input.region, input.externalKeyId, accessKeyId, sealed, masterVersion, input.credentialsSecret ?? null, now, now);
   }
 
+  /**
+   * Replaces an external CMK's credentials (rotated at the external KMS). The new ones must
+   * decrypt the key's current root before they are stored, so a typo never locks the
+   * key out; the answer is the binding as shown.
+   */
+  async updateCredentials(key: KmsKey, input: Pick<ExternalBindingInput, "accessKeyId" | "secretAccessKey" | "credentialsSecret">): Promise<ExternalBindingInfo> {
+    const current = await this.binding(key);
+    const next: ExternalBindingInput = { endpoint: current.info.endpoint, region: current.info.region, externalKeyId: current.externalKeyId, ...input };
+    const invalid = this.validate(next);
+    if (invalid) throw new BindingError(invalid);
+    await this.fetchMaterial(key, key.currentVersion, { ...current, target: this.targetOf(next) });
+    let accessKeyId: string | null = null;
+    let sealed: Uint8Array | null = null;
+    let masterVersion: number | null = null;
+    if (next.credentialsSecret === undefined) {
+      accessKeyId = next.accessKeyId!;
+      masterVersion = this.deps.writeVersion;
+      sealed = await seal(await this.deps.sealKey(masterVersion), utf8(next.secretAccessKey!), utf8(key.id));
+    }
+    await this.deps.db
+      .prepare("UPDATE kms_external_keys SET access_key_id = ?, secret_sealed = ?, master_version = ?, credentials_secret = ?, updated_at = ? WHERE key_id = ?")
+      .bind(accessKeyId, sealed, masterVersion, next.credentialsSecret ?? null, Date.now(), key.id)
+      .run();
+    bindings.delete(key.id);
+    return (await this.binding(key)).info;
+  }
+
   async info(key: KmsKey): Promise<ExternalBindingInfo | null> {
     if (key.origin !== "EXTERNAL_KEY_STORE") return null;
     return (await this.binding(key)).info;
@@ -316,6 +343,11 @@ export class ExternalRoots {
     bindings.set(key.id, { binding, at: Date.now() });
     return binding;
   }
+}
+
+/** A binding request that cannot work (the admin API answers 400 with the message). */
+export class BindingError extends Error {
+  override name = "BindingError";
 }
 
 /** A stable AWS-shaped custom key store id ("cks-" + 17 hex digits) naming the external KMS. */

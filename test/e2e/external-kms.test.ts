@@ -227,7 +227,7 @@ describe("external key roots: another gateway instance as the external KMS", () 
     expect(missingSecret.code).toBe(1);
   });
 
-  it("credentials from named Worker secrets: nothing of them in D1, the key works", async () => {
+  it("credentials from named Worker secrets; rotating credentials (checked first)", async () => {
     const r = await admin("POST", `/tenants/${adminA.tenantId}/external-keys`, {
       endpoint: relay.url,
       region: "us-east-1",
@@ -238,6 +238,17 @@ describe("external key roots: another gateway instance as the external KMS", () 
     expect(r.body["external"]).toMatchObject({ credentials: "secret:XKMS" });
     const keyId = r.body["keyId"] as string;
     await put("by-secret.txt", "named secrets", keyId);
+    expect(await get("by-secret.txt")).toBe("named secrets");
+
+    // Credentials rotated: wrong ones are refused before they replace anything…
+    const wrong = await admin("PUT", `/kms/keys/${keyId}/external/credentials`, { accessKeyId: IDENTITIES.adminB.accessKeyId, secretAccessKey: "wrong-secret" });
+    expect([wrong.status, wrong.body["code"]]).toEqual([502, "AccessDenied"]);
+    expect((await admin("GET", `/kms/keys/${keyId}/external`)).body["external"]).toMatchObject({ credentials: "secret:XKMS" });
+    expect((await admin("PUT", `/kms/keys/${keyId}/external/credentials`, { credentialsSecret: "NOPE" })).status).toBe(400);
+    // …good ones are sealed and used from the next external call on.
+    const sealed = await admin("PUT", `/kms/keys/${keyId}/external/credentials`, { accessKeyId: IDENTITIES.adminB.accessKeyId, secretAccessKey: IDENTITIES.adminB.secretAccessKey });
+    expect([sealed.status, (sealed.body["external"] as Record<string, unknown>)["credentials"]]).toEqual([200, "sealed"]);
+    await sleep(CACHE_SECONDS * 1000 + 300);
     expect(await get("by-secret.txt")).toBe("named secrets");
   });
 

@@ -61,9 +61,23 @@ describe("admin API: binding requests are checked before any external call", () 
     expect(stored?.n).toBe(0);
   });
 
-  it("shows no binding for a key that has none", async () => {
+  it("shows no binding for a key that has none, and replaces no credentials there", async () => {
     const key = await makeServices(v1).keys.registry.create({ tenantId: TENANT_A, region: "us-east-1", kind: "customer" });
     expect((await adminCall("GET", `/kms/keys/${key.id}/external`)).status).toBe(404);
+    expect((await adminCall("PUT", `/kms/keys/${key.id}/external/credentials`, { accessKeyId: "A", secretAccessKey: "S" })).status).toBe(404);
+  });
+
+  it("checks new credentials before asking the external KMS", async () => {
+    const key = await boundKey();
+    for (const [body, error] of [
+      [{}, "accessKeyId and secretAccessKey (or credentialsSecret) are required"],
+      [{ accessKeyId: "A", secretAccessKey: "S", credentialsSecret: "X" }, "give either credentialsSecret or accessKeyId + secretAccessKey, not both"],
+      [{ credentialsSecret: "UNSET" }, "Worker secrets UNSET_ACCESS_KEY_ID and UNSET_SECRET_ACCESS_KEY are not both set"],
+      [{ accessKeyId: 1 }, "accessKeyId must be a string"],
+    ] as const) {
+      const r = await adminCall("PUT", `/kms/keys/${key.id}/external/credentials`, body);
+      expect([r.status, r.json["error"]], JSON.stringify(body)).toEqual([400, error]);
+    }
   });
 });
 
