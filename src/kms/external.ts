@@ -71,13 +71,14 @@ export interface ExternalDeps {
 export const RETRY_AFTER_SECONDS = 5;
 const SECRET_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
 
-// Isolate caches: decrypted roots (the only copy of usable material) expire with the
-// cache period; bindings are plain configuration and follow the same period.
 /** A root the external KMS gave back, and when. Keys derived from it are cached on the entry (KeyService), so they go with it. */
 export interface Root {
   material: Uint8Array;
   at: number;
 }
+
+// Isolate caches: decrypted roots (the only copy of usable material) expire with the
+// cache period; bindings (with unsealed credentials) follow the same period.
 const roots = new Map<string, Root>();
 const inflight = new Map<string, Promise<Root>>();
 const bindings = new Map<string, { binding: Binding; at: number }>();
