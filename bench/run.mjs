@@ -260,7 +260,7 @@ results.checksum = await (await import(`${here}checksum.mjs`)).run({ endpoint })
 }
 
 // ---- optional suites contributed by other modules ----------------------------------------
-for (const name of ["multipart"]) {
+for (const name of ["multipart", "external-cmk"]) {
   const path = `${here}${name}.mjs`;
   if (!existsSync(path) || quick) continue;
   log(`running bench/${name}.mjs ...`);
@@ -305,6 +305,8 @@ console.log(`Bucket policy evaluation (20 statements): ${f(results.policy.micros
 console.log(`Checksums (MB/s in workerd, 64 KiB pieces): ${Object.entries(results.checksum.MBps).map(([a, v]) => `${a} ${f(v, 0)}`).join(", ")}`);
 console.log(`Request-body verification (MB/s in workerd): ${Object.entries(results.body.MBps).map(([a, v]) => `${a} ${f(v, 0)}`).join(", ")}`);
 if (results.multipart) console.log(`Multipart: ${JSON.stringify(results.multipart)}`);
+const x = results["external-cmk"];
+if (x) console.log(`External CMK: ${f(x.callsPer1000Puts)} external calls per 1,000 PUTs; 1 KiB p50 PUT ${f(x.latencyMs.external.putP50)} vs ${f(x.latencyMs.local.putP50)} ms local (${f(x.putP50Ratio)}x), GET ${f(x.latencyMs.external.getP50)} vs ${f(x.latencyMs.local.getP50)} ms (${f(x.getP50Ratio)}x)`);
 console.log("Targets:");
 for (const t of results.targets) console.log(`  ${t.met ? "met   " : "MISSED"} ${t.name}: ${t.value} (target ${t.target})`);
 console.log(JSON.stringify(results));

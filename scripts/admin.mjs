@@ -37,6 +37,16 @@ encryption audit
 
 keys (KMS)
   kms lifecycle                             destroy keys whose deletion window ended, rotate due keys now
+  kms external create <tenant> --kms-endpoint URL --kms-region R --external-key-id ID
+        [--access-key-id A (secret from $EXTERNAL_KMS_SECRET_ACCESS_KEY) | --credentials-secret NAME]
+        [--description D]                   a CMK of the tenant rooted in a key of an external AWS-KMS-protocol
+                                            KMS (README, "Keys rooted in your KMS"); credentials are sealed under
+                                            the master secret, or read from Worker secrets NAME_ACCESS_KEY_ID /
+                                            NAME_SECRET_ACCESS_KEY
+  kms external show <key-id>                the binding (never the credentials)
+  kms external credentials <key-id> [--access-key-id A (secret from $EXTERNAL_KMS_SECRET_ACCESS_KEY)
+        | --credentials-secret NAME]        replace them (checked against the external KMS first)
+  kms external calls                        external KMS calls made by the answering isolate
 
 options: --endpoint (default $ADMIN_ENDPOINT or http://127.0.0.1:8787), --token, --json`;
 
@@ -54,6 +64,12 @@ const { values: opts, positionals } = parseArgs({
     deep: { type: "boolean", default: false },
     all: { type: "boolean", default: false },
     "every-bucket": { type: "boolean", default: false },
+    "kms-endpoint": { type: "string" },
+    "kms-region": { type: "string" },
+    "external-key-id": { type: "string" },
+    "access-key-id": { type: "string" },
+    "credentials-secret": { type: "string" },
+    description: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -377,9 +393,41 @@ async function audit([bucket]) {
   if (problems > 0) process.exitCode = 1;
 }
 
-async function kmsCommand([sub]) {
+async function kmsCommand([sub, ...rest]) {
+  if (sub === "external") return externalKey(rest);
   if (sub !== "lifecycle") throw new CliError(USAGE);
   out(await api("POST", "/kms/lifecycle"), (r) => console.log(`destroyed: ${r.destroyed.join(", ") || "(none)"}\nrotated: ${r.rotated.join(", ") || "(none)"}`));
+}
+
+const showBinding = (r) => {
+  console.log(`key         ${r.arn}`);
+  console.log(`external    ${r.external.externalKeyId} at ${r.external.endpoint} (${r.external.region})`);
+  console.log(`store id    ${r.external.customKeyStoreId}`);
+  console.log(`credentials ${r.external.credentials === "sealed" ? "sealed under the master secret in D1" : `Worker secrets ${r.external.credentials.slice(7)}_*`}`);
+};
+
+async function externalKey([sub, arg]) {
+  if (sub === "calls") return out(await api("GET", "/kms/external/calls"), (r) => table(Object.entries(r.calls).map(([operation, calls]) => ({ operation, calls })), ["operation", "calls"]));
+  if (sub === "show") return out(await api("GET", `/kms/keys/${enc(need(arg, "<key-id>"))}/external`), showBinding);
+  if (sub === "credentials") return out(await api("PUT", `/kms/keys/${enc(need(arg, "<key-id>"))}/external/credentials`, credentialsBody()), showBinding);
+  if (sub !== "create") throw new CliError(USAGE);
+  const body = {
+    endpoint: need(opts["kms-endpoint"], "--kms-endpoint"),
+    region: need(opts["kms-region"], "--kms-region"),
+    externalKeyId: need(opts["external-key-id"], "--external-key-id"),
+    ...(opts.description !== undefined ? { description: opts.description } : {}),
+    ...credentialsBody(),
+  };
+  out(await api("POST", `/tenants/${await tenantId(arg)}/external-keys`, body), showBinding);
+}
+
+function credentialsBody() {
+  if (opts["credentials-secret"] !== undefined) return { credentialsSecret: opts["credentials-secret"] };
+  // The secret comes from the environment, never the command line (visible in ps, shell history).
+  return {
+    accessKeyId: need(opts["access-key-id"], "--access-key-id (or --credentials-secret)"),
+    secretAccessKey: need(process.env.EXTERNAL_KMS_SECRET_ACCESS_KEY || undefined, "$EXTERNAL_KMS_SECRET_ACCESS_KEY"),
+  };
 }
 
 const commands = { tenants, users, keys, master, rewrap, audit, kms: kmsCommand };

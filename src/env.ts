@@ -10,6 +10,9 @@ export interface Env {
   MULTIPART_COMPLETION_RETENTION_HOURS?: string;
   MULTIPART_COMPLETE_WAIT_SECONDS?: string;
   KEY_CACHE_TTL_SECONDS?: string;
+  /** CMKs rooted in an external KMS: how long a root the external KMS decrypted is used (default 300 s), and its call timeout (default 5000 ms). */
+  EXTERNAL_KEY_CACHE_SECONDS?: string;
+  EXTERNAL_KMS_TIMEOUT_MS?: string;
   /** Lifecycle job (README, "Lifecycle rules"): least time between two passes over a bucket, and objects deleted per run. */
   LIFECYCLE_PASS_INTERVAL_MINUTES?: string;
   LIFECYCLE_DELETES_PER_RUN?: string;
@@ -45,6 +48,9 @@ export interface Config {
   /** How long a Complete waits for another Complete holding the same upload before 409. */
   multipartCompleteWaitMs: number;
   keyCacheTtlMs: number;
+  /** Revocation at the external KMS takes effect within this time (README, "Keys rooted in your KMS"). */
+  externalKeyCacheMs: number;
+  externalKmsTimeoutMs: number;
   lifecyclePassIntervalMinutes: number;
   lifecycleDeletesPerRun: number;
   /**
@@ -66,6 +72,8 @@ export function readConfig(env: Env): Config {
     multipartCompletionRetentionHours: positiveNumber(env.MULTIPART_COMPLETION_RETENTION_HOURS, 24),
     multipartCompleteWaitMs: positiveNumber(env.MULTIPART_COMPLETE_WAIT_SECONDS, 10) * 1000,
     keyCacheTtlMs: positiveNumber(env.KEY_CACHE_TTL_SECONDS, 5) * 1000,
+    externalKeyCacheMs: positiveNumber(env.EXTERNAL_KEY_CACHE_SECONDS, 300) * 1000,
+    externalKmsTimeoutMs: positiveInteger(env.EXTERNAL_KMS_TIMEOUT_MS, 5000),
     lifecyclePassIntervalMinutes: positiveNumber(env.LIFECYCLE_PASS_INTERVAL_MINUTES, 60),
     lifecycleDeletesPerRun: Math.max(1, Math.floor(positiveNumber(env.LIFECYCLE_DELETES_PER_RUN, 5000))),
     // Cloudflare's "100 MB" is decimal; 100,000,000 is below the limit whichever way it is read.

@@ -17,7 +17,11 @@ export interface Services {
 
 export function makeServices(env: Env): Services {
   const config = readConfig(env);
-  const keys = new KeyService(env.DB, keyringFor(env), config.region, config.keyCacheTtlMs);
+  const keys = new KeyService(env.DB, keyringFor(env), config.region, config.keyCacheTtlMs, {
+    env: env as unknown as Record<string, unknown>,
+    cacheMs: config.externalKeyCacheMs,
+    timeoutMs: config.externalKmsTimeoutMs,
+  });
   return {
     env,
     config,

@@ -68,6 +68,16 @@ export function evaluateTargets(results) {
       met: r.r2ChunksReadPerRange <= 2 && r.latencyRatioP50 <= 1.2,
     });
   }
+  const x = results["external-cmk"];
+  if (x) {
+    targets.push({ name: "external CMK: external KMS calls per 1,000 PUTs", target: "≤ 2", value: f(x.callsPer1000Puts), met: x.callsPer1000Puts <= 2 });
+    targets.push({
+      name: "external CMK: warm 1 KiB PUT/GET p50 vs a local CMK",
+      target: "≤ 1.1",
+      value: `PUT ${f(x.putP50Ratio)}, GET ${f(x.getP50Ratio)}`,
+      met: x.putP50Ratio <= 1.1 && x.getP50Ratio <= 1.1,
+    });
+  }
   const c = results.cpu;
   if (c) {
     targets.push({
@@ -141,6 +151,13 @@ export function reportMarkdown(results) {
   if (m) {
     out.push("", `## Multipart (${m.objectSize}, ${m.partSizeMiB} MiB parts, ${m.queueSize} at a time)`, "");
     out.push(`Upload ${f(m.uploadEncryptedMBps, 1)} vs ${f(m.uploadPassthroughMBps, 1)} MB/s (ratio ${f(m.uploadRatio)}); download ${f(m.downloadEncryptedMBps, 1)} vs ${f(m.downloadPassthroughMBps, 1)} MB/s (ratio ${f(m.downloadRatio)}; the same bytes as one single-stream object: ${f(m.downloadSingleStreamEncryptedMBps, 1)} MB/s); RSS growth ${f(m.rssGrowthUploadEncryptedMiB, 1)} MiB up, ${f(m.rssGrowthDownloadEncryptedMiB, 1)} MiB down (passthrough ${f(m.rssGrowthUploadPassthroughMiB, 1)} / ${f(m.rssGrowthDownloadPassthroughMiB, 1)}).`);
+  }
+  const xc = results["external-cmk"];
+  if (xc) {
+    out.push("", "## External CMK", "", "| figure | external CMK | local CMK |", "|---|---:|---:|");
+    out.push(`| external KMS calls per 1,000 PUTs to one bucket (${xc.puts} PUTs, ${f(xc.seconds)} s) | ${f(xc.callsPer1000Puts)} | 0 |`);
+    out.push(`| 1 KiB PUT p50 / p99 (ms) | ${f(xc.latencyMs.external.putP50)} / ${f(xc.latencyMs.external.putP99)} | ${f(xc.latencyMs.local.putP50)} / ${f(xc.latencyMs.local.putP99)} |`);
+    out.push(`| 1 KiB GET p50 / p99 (ms) | ${f(xc.latencyMs.external.getP50)} / ${f(xc.latencyMs.external.getP99)} | ${f(xc.latencyMs.local.getP50)} / ${f(xc.latencyMs.local.getP99)} |`);
   }
   out.push("");
   return out.join("\n");

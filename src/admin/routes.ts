@@ -5,6 +5,7 @@ import { makeServices } from "../services";
 import { ALL_BLOCKED } from "../store/buckets";
 import { IdentityError, type Role } from "../store/identities";
 import { adminAuthorized } from "./auth";
+import { externalKeys } from "./external-keys";
 import { lifecycle } from "./lifecycle";
 
 type AdminEnv = { Bindings: Env };
@@ -28,6 +29,8 @@ admin.onError((error, c) => {
 
 // Key lifecycle: master-secret status and rewrap, encryption audit (docs/key-lifecycle.md).
 admin.route("/", lifecycle);
+// CMKs rooted in an external KMS (README, "Keys rooted in your KMS").
+admin.route("/", externalKeys);
 
 admin.get("/tenants", async (c) => c.json({ tenants: await makeServices(c.env).identities.listTenants() }));
 

@@ -26,7 +26,9 @@ export type ProblemReason =
   | "key-disabled"
   | "key-pending-deletion"
   | "master-version-missing"
-  | "unsupported";
+  | "unsupported"
+  /** The CMK is rooted in an external KMS that refused or did not answer (README, "Keys rooted in your KMS"). */
+  | "external-key";
 
 export interface Problem {
   key: string;

@@ -7,6 +7,12 @@
  *   data key (32 random bytes per object) ── wrapped by the KEK, stored in R2 metadata
  *   data key ─ HKDF(salt) ─▶ stream key (AES-256-GCM), one per stream
  *   data key ─ HKDF ─▶ metadata MAC key (HMAC-SHA256)
+ *   master secret + CMK version material ─ HKDF ─▶ KMS API key (AES-256-GCM): the
+ *     ciphertext blobs of Encrypt / GenerateDataKey (FORMAT.md, "KMS ciphertext blobs")
+ *
+ * For a CMK rooted in an external KMS the version material is not kept in D1: D1 holds
+ * the external KMS's ciphertext of it, and the gateway asks that KMS to decrypt it
+ * (src/kms/external.ts). Everything below the material is unchanged.
  */
 import { concatBytes } from "../util/bytes";
 
@@ -18,6 +24,8 @@ export const INFO = {
   mac: "s3-sse-gw/v1/mac",
   seal: "s3-sse-gw/v1/seal",
   accessKey: "s3-sse-gw/v1/access-key",
+  kmsApi: "s3-sse-gw/v1/kms-api",
+  external: "s3-sse-gw/v1/external-credentials",
 } as const;
 
 /** info = label ‖ 0x00 ‖ fields…, fields being strings (UTF-8 ‖ 0x00) or fixed-width integers. */
@@ -66,6 +74,22 @@ export async function deriveKek(
     { name: "AES-KW", length: 256 },
     false,
     ["wrapKey", "unwrapKey"],
+  );
+}
+
+/**
+ * Key of the KMS API's ciphertext blobs for one (CMK, key version, master version): the
+ * same inputs as the KEK under another label, so a blob key never wraps an object's data
+ * key and vice versa.
+ */
+export async function deriveApiKey(master: Uint8Array, material: Uint8Array, keyArn: string, keyVersion: number, masterVersion: number): Promise<CryptoKey> {
+  const base = await importHkdf(master);
+  return crypto.subtle.deriveKey(
+    hkdf(material, info(INFO.kmsApi, keyArn, { u32: keyVersion }, { u32: masterVersion })),
+    base,
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["encrypt", "decrypt"],
   );
 }
 

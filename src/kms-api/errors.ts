@@ -21,7 +21,12 @@ const e = (type: string, status = 400) => (message: string) => new KmsApiError(t
 export const KmsErrors = {
   AccessDenied: e("AccessDeniedException"),
   AlreadyExists: e("AlreadyExistsException"),
+  DependencyTimeout: e("DependencyTimeoutException", 503),
   Disabled: e("DisabledException"),
+  DryRunOperation: e("DryRunOperationException"),
+  IncorrectKey: e("IncorrectKeyException"),
+  InvalidCiphertext: e("InvalidCiphertextException"),
+  InvalidKeyUsage: e("InvalidKeyUsageException"),
   IncompleteSignature: e("IncompleteSignatureException"),
   InvalidAliasName: e("InvalidAliasNameException"),
   InvalidArn: e("InvalidArnException"),

@@ -55,6 +55,9 @@ function toKmsError(error: unknown, requestId: string): KmsApiError {
   if (error instanceof KmsApiError) return error;
   // Key-state errors raised by shared S3-side code keep their KMS names ("KMS.X" → "X").
   if (error instanceof S3Error && error.code.startsWith("KMS.")) return new KmsApiError(error.code.slice(4), error.message);
+  // An external KMS behind a CMK refused (fail closed) or did not answer in time.
+  if (error instanceof S3Error && error.code === "AccessDenied") return KmsErrors.AccessDenied(error.message);
+  if (error instanceof S3Error && error.status === 503) return KmsErrors.DependencyTimeout("The system timed out while trying to fulfill the request. You can retry the request.");
   const name = error instanceof Error ? error.name : typeof error;
   const message = error instanceof Error ? error.message : String(error);
   console.error(JSON.stringify({ event: "kms-internal-error", requestId, name, message }));

@@ -10,6 +10,7 @@ import {
   resolveKey,
   type KmsContext,
 } from "./context";
+import { DATA_PLANE } from "./data-plane";
 import { KmsErrors, validationError } from "./errors";
 import { keyIdRule, markerRule, optionalBool, optionalInt, optionalString, requiredString, type Input } from "./input";
 import { epochSeconds, keyMaterialId, keyMetadata } from "./shapes";
@@ -62,7 +63,7 @@ const createKey: KmsOperation = async (ctx, input) => {
 
 const describeKey: KmsOperation = async (ctx, input) => {
   const key = await resolveKey(ctx, keyIdOf(input), true);
-  return { KeyMetadata: await keyMetadata(key) };
+  return { KeyMetadata: await keyMetadata(key, await ctx.services.keys.external.info(key)) };
 };
 
 const listKeys: KmsOperation = async (ctx, input) => {
@@ -146,11 +147,17 @@ const getKeyRotationStatus: KmsOperation = async (ctx, input) => {
   };
 };
 
+/** AWS: keys in a custom key store do not rotate (UnsupportedOperationException). */
+function assertRotatable(key: KmsKey): void {
+  if (key.origin === "EXTERNAL_KEY_STORE") throw KmsErrors.UnsupportedOperation(`${key.arn} is rooted in an external key store; its rotation is managed there.`);
+}
+
 function setRotation(enabled: boolean): KmsOperation {
   return async (ctx, input) => {
     const key = await resolveKey(ctx, keyIdOf(input), false);
     const period = enabled ? (optionalInt(input, "RotationPeriodInDays", 90, 2560) ?? DEFAULT_KEY_ROTATION_DAYS) : null;
     assertCustomerManaged(ctx, key);
+    assertRotatable(key);
     assertEnabledForRotation(key);
     await ctx.lifecycle.setRotation(key.id, enabled, period, ctx.now);
     forgetKey(key.id);
@@ -161,6 +168,7 @@ function setRotation(enabled: boolean): KmsOperation {
 const rotateKeyOnDemand: KmsOperation = async (ctx, input) => {
   const key = await resolveKey(ctx, keyIdOf(input), false);
   assertCustomerManaged(ctx, key);
+  assertRotatable(key);
   assertEnabledForRotation(key);
   if ((await ctx.lifecycle.onDemandRotations(key.id)) >= MAX_ON_DEMAND_ROTATIONS) {
     throw KmsErrors.LimitExceeded(`${key.arn} has reached the maximum of ${MAX_ON_DEMAND_ROTATIONS} on-demand rotations.`);
@@ -285,15 +293,16 @@ export const OPERATIONS: Record<string, KmsOperation> = {
   UpdateAlias: updateAlias,
   DeleteAlias: deleteAlias,
   ListAliases: listAliases,
+  ...DATA_PLANE,
 };
 
 /** Other AWS KMS operations: answered UnsupportedOperationException rather than "unknown". */
 export const UNSUPPORTED = new Set([
-  "ConnectCustomKeyStore", "CreateCustomKeyStore", "CreateGrant", "Decrypt", "DeleteCustomKeyStore",
-  "DeleteImportedKeyMaterial", "DeriveSharedSecret", "DescribeCustomKeyStores", "DisconnectCustomKeyStore", "Encrypt",
-  "GenerateDataKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext",
-  "GenerateMac", "GenerateRandom", "GetKeyPolicy", "GetParametersForImport", "GetPublicKey", "ImportKeyMaterial",
-  "ListGrants", "ListKeyPolicies", "ListResourceTags", "ListRetirableGrants", "PutKeyPolicy", "ReEncrypt", "ReplicateKey",
+  "ConnectCustomKeyStore", "CreateCustomKeyStore", "CreateGrant", "DeleteCustomKeyStore",
+  "DeleteImportedKeyMaterial", "DeriveSharedSecret", "DescribeCustomKeyStores", "DisconnectCustomKeyStore",
+  "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+  "GenerateMac", "GetKeyPolicy", "GetParametersForImport", "GetPublicKey", "ImportKeyMaterial",
+  "ListGrants", "ListKeyPolicies", "ListResourceTags", "ListRetirableGrants", "PutKeyPolicy", "ReplicateKey",
   "RetireGrant", "RevokeGrant", "Sign", "TagResource", "UntagResource", "UpdateCustomKeyStore", "UpdateKeyDescription",
   "UpdatePrimaryRegion", "Verify", "VerifyMac",
 ]);

@@ -1,3 +1,4 @@
+import type { ExternalBindingInfo } from "../kms/external";
 import type { KmsKey } from "../kms/registry";
 import { toHex, utf8 } from "../util/bytes";
 
@@ -15,8 +16,13 @@ export async function keyMaterialId(keyId: string, version: number): Promise<str
   return toHex(await crypto.subtle.digest("SHA-256", utf8(`s3-sse-gw/key-material-id\0${keyId}\0${version}`)));
 }
 
-/** KeyMetadata as AWS KMS returns it for a symmetric encryption key. */
-export async function keyMetadata(key: KmsKey): Promise<Record<string, unknown>> {
+/**
+ * KeyMetadata as AWS KMS returns it for a symmetric encryption key. A key rooted in an
+ * external KMS is shown as AWS shows a key in an external key store: Origin
+ * EXTERNAL_KEY_STORE, a CustomKeyStoreId naming the external KMS, and XksKeyConfiguration
+ * with the external key's id (never the credentials).
+ */
+export async function keyMetadata(key: KmsKey, external: ExternalBindingInfo | null = null): Promise<Record<string, unknown>> {
   const metadata: Record<string, unknown> = {
     AWSAccountId: key.tenantId,
     KeyId: key.id,
@@ -26,7 +32,7 @@ export async function keyMetadata(key: KmsKey): Promise<Record<string, unknown>>
     Description: key.description,
     KeyUsage: "ENCRYPT_DECRYPT",
     KeyState: key.state,
-    Origin: "AWS_KMS",
+    Origin: key.origin,
     KeyManager: key.kind === "default" ? "AWS" : "CUSTOMER",
     CustomerMasterKeySpec: "SYMMETRIC_DEFAULT",
     KeySpec: "SYMMETRIC_DEFAULT",
@@ -34,6 +40,10 @@ export async function keyMetadata(key: KmsKey): Promise<Record<string, unknown>>
     MultiRegion: false,
     CurrentKeyMaterialId: await keyMaterialId(key.id, key.currentVersion),
   };
+  if (external) {
+    metadata["CustomKeyStoreId"] = external.customKeyStoreId;
+    metadata["XksKeyConfiguration"] = { Id: external.externalKeyId };
+  }
   if (key.state === "PendingDeletion" && key.deletionAt !== null) metadata["DeletionDate"] = epochSeconds(key.deletionAt);
   return metadata;
 }

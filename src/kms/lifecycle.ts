@@ -127,7 +127,8 @@ export class KeyLifecycle {
    * Destroyed, in one transaction, and only if it is still PendingDeletion with its window
    * over (a CancelKeyDeletion racing the job wins or loses as a whole). Without the
    * material no KEK can be derived again, so every data key wrapped under this CMK — and
-   * with it every object — is unrecoverable. Aliases go with the key, as in AWS. The row
+   * with it every object — is unrecoverable. Aliases go with the key, as in AWS (and an
+   * external key's binding: the external ciphertext of its material went with the versions). The row
    * itself stays (state Destroyed) so reads can say why an object is gone.
    */
   async destroy(id: string, now: number): Promise<boolean> {
@@ -137,6 +138,8 @@ export class KeyLifecycle {
         .bind(now, id, now),
       this.db.prepare("DELETE FROM kms_key_versions WHERE key_id = ? AND EXISTS (SELECT 1 FROM kms_keys WHERE id = ? AND state = 'Destroyed')").bind(id, id),
       this.db.prepare("DELETE FROM kms_aliases WHERE key_id = ? AND EXISTS (SELECT 1 FROM kms_keys WHERE id = ? AND state = 'Destroyed')").bind(id, id),
+      // A key rooted in an external KMS: its credentials are of no further use here.
+      this.db.prepare("DELETE FROM kms_external_keys WHERE key_id = ? AND EXISTS (SELECT 1 FROM kms_keys WHERE id = ? AND state = 'Destroyed')").bind(id, id),
     ]);
     return (update?.meta.changes ?? 0) > 0;
   }

@@ -3,6 +3,8 @@ import { keyArn } from "./arn";
 /** Rows of the KMS key registry in D1 (migrations/0001_init.sql). */
 export type KeyKind = "customer" | "default" | "service";
 export type KeyState = "Enabled" | "Disabled" | "PendingDeletion" | "Destroyed";
+/** AWS_KMS: material in D1; EXTERNAL_KEY_STORE: material wrapped by an external KMS (src/kms/external.ts). */
+export type KeyOrigin = "AWS_KMS" | "EXTERNAL_KEY_STORE";
 
 export interface KmsKey {
   id: string;
@@ -11,6 +13,7 @@ export interface KmsKey {
   region: string;
   kind: KeyKind;
   state: KeyState;
+  origin: KeyOrigin;
   description: string;
   currentVersion: number;
   rotationEnabled: boolean;
@@ -27,6 +30,8 @@ interface KeyRow {
   region: string;
   kind: KeyKind;
   state: KeyState;
+  /** Absent before migration 0009. */
+  origin?: KeyOrigin;
   description: string;
   current_version: number;
   rotation_enabled: number;
@@ -45,6 +50,7 @@ export function keyFromRow(row: KeyRow): KmsKey {
     region: row.region,
     kind: row.kind,
     state: row.state,
+    origin: row.origin ?? "AWS_KMS",
     description: row.description,
     currentVersion: row.current_version,
     rotationEnabled: row.rotation_enabled === 1,

@@ -1,7 +1,8 @@
 import type { SseMode } from "../crypto/envelope";
-import { INFO, deriveKek, deriveSealKey } from "../crypto/keys";
+import { INFO, deriveApiKey, deriveKek, deriveSealKey } from "../crypto/keys";
 import { Errors, S3Error } from "../errors";
 import { parseKeyReference } from "./arn";
+import { ExternalRoots, forgetExternal, type Root } from "./external";
 import { MasterKeyMissingError, type MasterKeyring } from "./keyring";
 import { KeyRegistry, type KmsKey } from "./registry";
 
@@ -24,6 +25,12 @@ const kinds = new Map<string, string>(); // "tenant:region:kind" → key id
 const materials = new Map<string, Uint8Array>();
 const derived = new Map<string, CryptoKey>();
 const MAX_DERIVED = 2048;
+/**
+ * Keys derived from an external root live on that root's cache entry: when the entry
+ * expires (EXTERNAL_KEY_CACHE_SECONDS) or is forgotten, they become unreachable with it,
+ * so no usable key of an external CMK outlives the external KMS's last answer here.
+ */
+const externalDerived = new WeakMap<Root, Map<string, CryptoKey>>();
 
 function remember(name: string, key: CryptoKey): CryptoKey {
   if (derived.size >= MAX_DERIVED) derived.delete(derived.keys().next().value!);
@@ -39,19 +46,37 @@ function remember(name: string, key: CryptoKey): CryptoKey {
 export function forgetKey(id: string): void {
   rows.delete(id);
   for (const name of [...materials.keys()]) if (name.startsWith(`${id}:`)) materials.delete(name);
-  for (const name of [...derived.keys()]) if (name.startsWith(`kek:${id}:`)) derived.delete(name);
+  for (const name of [...derived.keys()]) if (name.startsWith(`kek:${id}:`) || name.startsWith(`api:${id}:`)) derived.delete(name);
+  forgetExternal(id);
+}
+
+/** External roots (src/kms/external.ts): how long a decrypted root is trusted, how long an external call may take. */
+export interface ExternalOptions {
+  env: Record<string, unknown>;
+  cacheMs: number;
+  timeoutMs: number;
 }
 
 export class KeyService {
   readonly registry: KeyRegistry;
+  readonly external: ExternalRoots;
 
   constructor(
     db: D1Database,
     readonly keyring: MasterKeyring,
     private readonly region: string,
     private readonly ttlMs: number,
+    external: ExternalOptions = { env: {}, cacheMs: 300_000, timeoutMs: 5000 },
   ) {
     this.registry = new KeyRegistry(db);
+    this.external = new ExternalRoots({
+      db,
+      env: external.env,
+      cacheMs: external.cacheMs,
+      timeoutMs: external.timeoutMs,
+      writeVersion: keyring.writeVersion,
+      sealKey: (v) => this.externalSealKey(v),
+    });
   }
 
   /**
@@ -122,11 +147,52 @@ export class KeyService {
     return deriveSealKey(this.keyring.secret(masterVersion), INFO.accessKey).then((k) => remember(name, k));
   }
 
-  async kek(key: KmsKey, keyVersion: number, masterVersion: number): Promise<CryptoKey> {
-    const name = `kek:${key.id}:${keyVersion}:${masterVersion}`;
+  /** Key that seals an external CMK's credentials in D1 (AAD: the CMK id). */
+  externalSealKey(masterVersion: number): Promise<CryptoKey> {
+    const name = `external:${masterVersion}`;
     this.assertConfigured(masterVersion);
     const hit = derived.get(name);
+    if (hit) return Promise.resolve(hit);
+    return deriveSealKey(this.keyring.secret(masterVersion), INFO.external).then((k) => remember(name, k));
+  }
+
+  kek(key: KmsKey, keyVersion: number, masterVersion: number): Promise<CryptoKey> {
+    return this.derive("kek", deriveKek, key, keyVersion, masterVersion);
+  }
+
+  /** Key of the KMS API's ciphertext blobs (Encrypt, GenerateDataKey, …) for one CMK version. */
+  apiKey(key: KmsKey, keyVersion: number, masterVersion: number): Promise<CryptoKey> {
+    return this.derive("api", deriveApiKey, key, keyVersion, masterVersion);
+  }
+
+  private async derive(
+    label: "kek" | "api",
+    fn: (master: Uint8Array, material: Uint8Array, arn: string, kv: number, mv: number) => Promise<CryptoKey>,
+    key: KmsKey,
+    keyVersion: number,
+    masterVersion: number,
+  ): Promise<CryptoKey> {
+    const name = `${label}:${key.id}:${keyVersion}:${masterVersion}`;
+    this.assertConfigured(masterVersion);
+    if (key.origin === "EXTERNAL_KEY_STORE") {
+      // Asked for every time (a map lookup within the cache period): a derived key must not
+      // outlive the external KMS's consent to use it.
+      const root = await this.external.material(key, keyVersion);
+      let cache = externalDerived.get(root);
+      if (!cache) externalDerived.set(root, (cache = new Map()));
+      const hit = cache.get(name);
+      if (hit) return hit;
+      const made = await fn(this.keyring.secret(masterVersion), root.material, key.arn, keyVersion, masterVersion);
+      cache.set(name, made);
+      return made;
+    }
+    const hit = derived.get(name);
     if (hit) return hit;
+    const material = await this.localMaterial(key, keyVersion);
+    return remember(name, await fn(this.keyring.secret(masterVersion), material, key.arn, keyVersion, masterVersion));
+  }
+
+  private async localMaterial(key: KmsKey, keyVersion: number): Promise<Uint8Array> {
     const materialName = `${key.id}:${keyVersion}`;
     let material = materials.get(materialName);
     if (!material) {
@@ -135,7 +201,7 @@ export class KeyService {
       material = loaded;
       materials.set(materialName, material);
     }
-    return remember(name, await deriveKek(this.keyring.secret(masterVersion), material, key.arn, keyVersion, masterVersion));
+    return material;
   }
 
   /**

@@ -191,9 +191,11 @@ export class RewrapJob {
         pass = saved;
         if (over >= 0) return progressed();
         if (!page.truncated) {
-          // Access keys are re-sealed in bounded batches; the pass completes with the last one.
+          // Access keys (and external KMS credentials, README "Keys rooted in your KMS") are
+          // re-sealed in bounded batches; the pass completes with the last one.
           const resealed = await this.services.identities.resealSecrets(RESEAL_BATCH);
           if (resealed === RESEAL_BATCH) return { ...progressed(), resealedAccessKeys: resealed };
+          if ((await this.services.keys.external.resealCredentials(this.target, RESEAL_BATCH)) === RESEAL_BATCH) return { ...progressed(), resealedAccessKeys: resealed };
           await this.db
             .prepare("UPDATE rewrap_passes SET status = 'completed', finished_at = ?, updated_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?")
             .bind(Date.now(), Date.now(), pass.id, owner)

@@ -3,6 +3,7 @@ import { IntegrityError } from "../crypto/errors";
 import { sealFacts } from "../crypto/facts";
 import { deriveMacKey, rewrapDataKey } from "../crypto/keys";
 import { MasterKeyMissingError } from "../kms/keyring";
+import { ExternalKeyError } from "../kms/external";
 import type { KeyService } from "../kms/service";
 import { authenticate } from "../objects/read";
 import { S3Error } from "../errors";
@@ -15,7 +16,7 @@ export interface RewrapDeps {
 }
 
 /** Why an object could not be moved to the target master version. */
-export type FailureReason = "tampered" | "key-destroyed" | "key-missing" | "master-version-missing" | "orphaned" | "unsupported";
+export type FailureReason = "tampered" | "key-destroyed" | "key-missing" | "master-version-missing" | "orphaned" | "unsupported" | "external-key";
 
 export type RewrapOutcome =
   | { kind: "current"; masterVersion: number }
@@ -148,6 +149,10 @@ export function classify(error: unknown, masterVersion: number | null): RewrapOu
   const failed = (reason: FailureReason, detail: string, blocking: boolean): RewrapOutcome => ({ kind: "failed", reason, detail, blocking, masterVersion });
   if (error instanceof IntegrityError) return failed("tampered", error.message, false);
   if (error instanceof MasterKeyMissingError) return failed("master-version-missing", error.message, false);
+  // A CMK rooted in an external KMS that refused (disabled, deleted, credentials) or did not
+  // answer: the object is intact but cannot be checked or moved now. Blocking: its master
+  // version stays in use until the external KMS lets the job move it.
+  if (error instanceof ExternalKeyError) return failed("external-key", `${error.message} (external KMS: ${error.externalType})`, true);
   if (error instanceof S3Error) {
     if (error.code === "KMS.NotFoundException") {
       return /destroyed/.test(error.message) ? failed("key-destroyed", error.message, false) : failed("key-missing", error.message, true);

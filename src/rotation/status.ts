@@ -14,6 +14,8 @@ export interface VersionUse {
   /** Of those, objects no secret can read any more (tampered, key destroyed): they do not block removal. */
   unreadableObjects: number | null;
   accessKeys: number;
+  /** Credentials of external KMSs (README, "Keys rooted in your KMS") sealed under this version. */
+  externalKmsCredentials: number;
   /** In-progress multipart uploads whose data key is wrapped under this version (null when that table does not exist). */
   multipartUploads: number | null;
   removable: boolean;
@@ -39,9 +41,13 @@ export async function masterStatus(job: RewrapJob): Promise<MasterStatus> {
 
   const { results: keyRows } = await db.prepare("SELECT master_version AS v, count(*) AS n FROM access_keys GROUP BY master_version").all<{ v: number; n: number }>();
   const accessKeys = new Map(keyRows.map((r) => [r.v, r.n]));
+  const { results: externalRows } = await db
+    .prepare("SELECT master_version AS v, count(*) AS n FROM kms_external_keys WHERE secret_sealed IS NOT NULL GROUP BY master_version")
+    .all<{ v: number; n: number }>();
+  const externalCredentials = new Map(externalRows.map((r) => [r.v, r.n]));
   const uploads = await multipartUploadsByVersion(db);
 
-  const versions = new Set<number>([...keyring.versions(), ...accessKeys.keys(), ...(uploads?.keys() ?? [])]);
+  const versions = new Set<number>([...keyring.versions(), ...accessKeys.keys(), ...externalCredentials.keys(), ...(uploads?.keys() ?? [])]);
   for (const v of Object.keys(evidence?.census ?? {})) if (/^\d+$/.test(v)) versions.add(Number(v));
 
   const uses: VersionUse[] = [...versions].sort((a, b) => a - b).map((version) => {
@@ -49,6 +55,7 @@ export async function masterStatus(job: RewrapJob): Promise<MasterStatus> {
     const objects = evidence ? (census?.objects ?? 0) : null;
     const unreadableObjects = evidence ? (census?.unreadable ?? 0) : null;
     const keys = accessKeys.get(version) ?? 0;
+    const external = externalCredentials.get(version) ?? 0;
     const mpu = uploads ? (uploads.get(version) ?? 0) : null;
     let reason: string;
     if (version === writeVersion) reason = "new writes use this version";
@@ -56,11 +63,23 @@ export async function masterStatus(job: RewrapJob): Promise<MasterStatus> {
     else if (!evidence) reason = `no completed rewrap pass to v${writeVersion} yet`;
     else if (objects! - unreadableObjects! > 0) reason = `${objects! - unreadableObjects!} readable object(s) still on this version`;
     else if (keys > 0) reason = `${keys} access key secret(s) still sealed under this version`;
+    else if (external > 0) reason = `${external} external KMS credential(s) still sealed under this version`;
     else if (mpu === null) reason = "removable once in-progress multipart uploads have completed or expired (not countable here)";
     else if (mpu > 0) reason = `${mpu} in-progress multipart upload(s) still use this version`;
     else reason = "nothing uses this version: its secret can be deleted";
-    const removable = keyring.has(version) && version !== writeVersion && evidence !== null && objects! - unreadableObjects! === 0 && keys === 0 && mpu === 0;
-    return { version, configured: keyring.has(version), write: version === writeVersion, objects, unreadableObjects, accessKeys: keys, multipartUploads: mpu, removable, reason };
+    const removable = keyring.has(version) && version !== writeVersion && evidence !== null && objects! - unreadableObjects! === 0 && keys === 0 && external === 0 && mpu === 0;
+    return {
+      version,
+      configured: keyring.has(version),
+      write: version === writeVersion,
+      objects,
+      unreadableObjects,
+      accessKeys: keys,
+      externalKmsCredentials: external,
+      multipartUploads: mpu,
+      removable,
+      reason,
+    };
   });
   return { writeVersion, configuredVersions: keyring.versions(), versions: uses, evidence, running };
 }

@@ -152,6 +152,46 @@ describe.skipIf(noAws)("aws kms against the worker", () => {
     expect([await get("rot-before"), await get("rot-after")]).toEqual(["before rotation", "after rotation"]);
   });
 
+  it("encrypt / decrypt / re-encrypt / generate-data-key(-without-plaintext) / generate-random (issue 15)", async () => {
+    const [key, other] = await Promise.all([createKey("data plane"), createKey("data plane 2")]);
+    // fileb:// sends raw bytes under aws-cli v1 and v2 alike.
+    const secret = join(dir, "secret.bin");
+    writeFileSync(secret, Buffer.from([0, 1, 2, 250, 255, ...Buffer.from("envelope")]));
+    const enc = await kms("adminA", "encrypt", "--key-id", key.KeyId, "--plaintext", `fileb://${secret}`, "--encryption-context", "app=cli,purpose=e2e");
+    expect(enc).toMatchObject({ KeyId: key.Arn, EncryptionAlgorithm: "SYMMETRIC_DEFAULT" });
+    const blobFile = join(dir, "blob.bin");
+    writeFileSync(blobFile, Buffer.from(enc["CiphertextBlob"] as string, "base64"));
+
+    // No --key-id: the blob names its key. The context must be the same (order free).
+    const dec = await kms("adminA", "decrypt", "--ciphertext-blob", `fileb://${blobFile}`, "--encryption-context", "purpose=e2e,app=cli");
+    expect(dec["KeyId"]).toBe(key.Arn);
+    expect(Buffer.from(dec["Plaintext"] as string, "base64")).toEqual(Buffer.from([0, 1, 2, 250, 255, ...Buffer.from("envelope")]));
+    const [noContext, wrongKey, otherTenant] = await Promise.all([
+      kmsError("adminA", "decrypt", "--ciphertext-blob", `fileb://${blobFile}`),
+      kmsError("adminA", "decrypt", "--ciphertext-blob", `fileb://${blobFile}`, "--encryption-context", "app=cli,purpose=e2e", "--key-id", other.KeyId),
+      kmsError("adminB", "decrypt", "--ciphertext-blob", `fileb://${blobFile}`, "--encryption-context", "app=cli,purpose=e2e"),
+    ]);
+    expect([noContext, wrongKey, otherTenant]).toEqual(["InvalidCiphertextException", "IncorrectKeyException", "AccessDeniedException"]);
+
+    const re = await kms("adminA", "re-encrypt", "--ciphertext-blob", `fileb://${blobFile}`, "--source-encryption-context", "app=cli,purpose=e2e", "--destination-key-id", other.Arn);
+    expect(re).toMatchObject({ SourceKeyId: key.Arn, KeyId: other.Arn });
+    writeFileSync(blobFile, Buffer.from(re["CiphertextBlob"] as string, "base64"));
+    expect((await kms("adminA", "decrypt", "--ciphertext-blob", `fileb://${blobFile}`))["KeyId"]).toBe(other.Arn);
+
+    const dataKey = await kms("adminA", "generate-data-key", "--key-id", key.Arn, "--key-spec", "AES_256", "--encryption-context", "bucket=b");
+    expect(Buffer.from(dataKey["Plaintext"] as string, "base64").length).toBe(32);
+    writeFileSync(blobFile, Buffer.from(dataKey["CiphertextBlob"] as string, "base64"));
+    expect((await kms("adminA", "decrypt", "--ciphertext-blob", `fileb://${blobFile}`, "--encryption-context", "bucket=b"))["Plaintext"]).toBe(dataKey["Plaintext"]);
+    const withoutPlaintext = await kms("adminA", "generate-data-key-without-plaintext", "--key-id", key.KeyId, "--number-of-bytes", "64");
+    expect(Object.keys(withoutPlaintext).sort()).toEqual(["CiphertextBlob", "KeyId"]);
+    const random = await kms("adminA", "generate-random", "--number-of-bytes", "24");
+    expect(Buffer.from(random["Plaintext"] as string, "base64").length).toBe(24);
+
+    await kms("adminA", "disable-key", "--key-id", key.KeyId);
+    expect(await kmsError("adminA", "encrypt", "--key-id", key.KeyId, "--plaintext", `fileb://${secret}`)).toBe("DisabledException");
+    await kms("adminA", "enable-key", "--key-id", key.KeyId);
+  });
+
   it("only tenant admins manage keys, and no tenant sees or uses another's", async () => {
     const key = await createKey("private to A");
     const bucketB = uniqueBucket("kmscli-b");

@@ -74,8 +74,9 @@ describe("KMS JSON protocol", () => {
 
   it("distinguishes unknown operations from AWS operations this endpoint does not offer", async () => {
     expect(errorType(await kms("adminA", "MakeCoffee"))).toBe("UnknownOperationException");
-    const encrypt = await kms("adminA", "Encrypt", { KeyId: "alias/aws/s3", Plaintext: "aGk=" });
-    expect([encrypt.status, errorType(encrypt)]).toEqual([400, "UnsupportedOperationException"]);
+    // Encrypt and the other data-plane operations are implemented now (issue 15); Sign is not.
+    const sign = await kms("adminA", "Sign", { KeyId: "alias/aws/s3", Message: "aGk=", SigningAlgorithm: "ECDSA_SHA_256" });
+    expect([sign.status, errorType(sign)]).toEqual([400, "UnsupportedOperationException"]);
   });
 
   it("rejects malformed JSON and wrongly typed or out-of-range members", async () => {
@@ -438,5 +439,198 @@ describe("aliases", () => {
       marker = page.body["NextMarker"] as string;
     }
     expect(seen).toEqual(all);
+  });
+});
+
+// ---- data plane (issue 15) ------------------------------------------------------------
+
+const b64 = (text: string) => btoa(text);
+const unb64 = (value: unknown) => atob(value as string);
+
+/** Flips one bit of a base64 blob at byte `index`. */
+function flipped(blob: string, index: number): string {
+  const bytes = Uint8Array.from(atob(blob), (c) => c.charCodeAt(0));
+  bytes[index]! ^= 0x01;
+  return btoa(String.fromCharCode(...bytes));
+}
+
+describe("Encrypt and Decrypt", () => {
+  it("round-trips under an encryption context; the blob names its key, so Decrypt needs no KeyId", async () => {
+    const key = await createKey("dp");
+    const context = { purpose: "test", "app:id": "ünï" };
+    const enc = await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("hello kms"), EncryptionContext: context });
+    expect(enc.status).toBe(200);
+    expect(enc.body).toEqual({ CiphertextBlob: expect.any(String), KeyId: key.arn, EncryptionAlgorithm: "SYMMETRIC_DEFAULT" });
+    const blob = enc.body["CiphertextBlob"] as string;
+    // FORMAT.md: "SGK" 0x01, the key's 16 uuid bytes, versions, nonce, ciphertext, tag.
+    const raw = Uint8Array.from(atob(blob), (c) => c.charCodeAt(0));
+    expect(raw.byteLength).toBe(28 + 12 + 9 + 16);
+    expect([...raw.subarray(0, 4)]).toEqual([0x53, 0x47, 0x4b, 0x01]);
+    expect([...raw.subarray(4, 20)].map((b) => b.toString(16).padStart(2, "0")).join("")).toBe(key.id.replace(/-/g, ""));
+
+    // Context members in another order are the same context.
+    const reordered = { "app:id": "ünï", purpose: "test" };
+    const dec = await kms("adminA", "Decrypt", { CiphertextBlob: blob, EncryptionContext: reordered });
+    expect(dec.status).toBe(200);
+    expect(dec.body).toEqual({ KeyId: key.arn, Plaintext: expect.any(String), EncryptionAlgorithm: "SYMMETRIC_DEFAULT" });
+    expect(unb64(dec.body["Plaintext"])).toBe("hello kms");
+    // With a KeyId that names the same key (id, ARN, alias) it works too.
+    const alias = `alias/${uniqueName("dp")}`;
+    expect((await kms("adminA", "CreateAlias", { AliasName: alias, TargetKeyId: key.id })).status).toBe(200);
+    for (const id of [key.id, key.arn, alias]) {
+      expect((await kms("adminA", "Decrypt", { CiphertextBlob: blob, EncryptionContext: context, KeyId: id })).status, id).toBe(200);
+    }
+    // Encrypt by alias as well; two encryptions of one plaintext differ (fresh nonce).
+    const again = await kms("adminA", "Encrypt", { KeyId: alias, Plaintext: b64("hello kms"), EncryptionContext: context });
+    expect(again.body["KeyId"]).toBe(key.arn);
+    expect(again.body["CiphertextBlob"]).not.toBe(blob);
+  });
+
+  it("binds the encryption context: any other context (or none) is InvalidCiphertextException", async () => {
+    const key = await createKey("ctx");
+    const blob = (await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("x"), EncryptionContext: { a: "1" } })).body["CiphertextBlob"] as string;
+    for (const context of [undefined, {}, { a: "2" }, { A: "1" }, { a: "1", b: "2" }]) {
+      const r = await kms("adminA", "Decrypt", { CiphertextBlob: blob, ...(context ? { EncryptionContext: context } : {}) });
+      expect([r.status, errorType(r)], JSON.stringify(context)).toEqual([400, "InvalidCiphertextException"]);
+    }
+    // And a blob made without a context opens only without one.
+    const bare = (await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("y") })).body["CiphertextBlob"] as string;
+    expect(unb64((await kms("adminA", "Decrypt", { CiphertextBlob: bare })).body["Plaintext"])).toBe("y");
+    expect(errorType(await kms("adminA", "Decrypt", { CiphertextBlob: bare, EncryptionContext: { a: "1" } }))).toBe("InvalidCiphertextException");
+  });
+
+  it("refuses edited and foreign blobs, and a KeyId that is not the blob's key", async () => {
+    const key = await createKey("tamper");
+    const other = await createKey("other");
+    const blob = (await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("payload") })).body["CiphertextBlob"] as string;
+    // Header (magic, key version, master version), nonce, ciphertext and tag: every byte counts.
+    for (const index of [0, 3, 23, 27, 28, 40, 50]) {
+      const r = await kms("adminA", "Decrypt", { CiphertextBlob: flipped(blob, index) });
+      expect([r.status, errorType(r)], `byte ${index}`).toEqual([400, "InvalidCiphertextException"]);
+    }
+    expect(errorType(await kms("adminA", "Decrypt", { CiphertextBlob: b64("not a blob at all, not even close to one") }))).toBe("InvalidCiphertextException");
+    expect(errorType(await kms("adminA", "Decrypt", { CiphertextBlob: "!!!" }))).toBe("SerializationException");
+    const wrong = await kms("adminA", "Decrypt", { CiphertextBlob: blob, KeyId: other.id });
+    expect([wrong.status, errorType(wrong)]).toEqual([400, "IncorrectKeyException"]);
+    expect(errorType(await kms("adminA", "Decrypt", { CiphertextBlob: blob, KeyId: "00000000-0000-0000-0000-000000000000" }))).toBe("NotFoundException");
+  });
+
+  it("checks members as AWS does", async () => {
+    const key = await createKey("members");
+    expect(errorType(await kms("adminA", "Encrypt", { KeyId: key.id }))).toBe("ValidationException");
+    expect(errorType(await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: btoa("x".repeat(4097)) }))).toBe("ValidationException");
+    expect((await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: btoa("x".repeat(4096)) })).status).toBe(200);
+    expect(errorType(await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("x"), EncryptionContext: { a: 1 } }))).toBe("SerializationException");
+    expect(errorType(await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("x"), EncryptionContext: ["a"] }))).toBe("SerializationException");
+    expect(errorType(await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("x"), EncryptionAlgorithm: "RSAES_OAEP_SHA_256" }))).toBe("InvalidKeyUsageException");
+    expect(errorType(await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("x"), EncryptionAlgorithm: "ROT13" }))).toBe("ValidationException");
+    const dry = await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("x"), DryRun: true });
+    expect([dry.status, errorType(dry)]).toEqual([400, "DryRunOperationException"]);
+    expect(errorType(await kms("adminA", "Decrypt", {}))).toBe("ValidationException");
+  });
+
+  it("key states: Disabled → DisabledException, PendingDeletion → KMSInvalidStateException, re-enabled works again", async () => {
+    const key = await createKey("states");
+    const blob = (await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("s") })).body["CiphertextBlob"] as string;
+    expect((await kms("adminA", "DisableKey", { KeyId: key.id })).status).toBe(200);
+    for (const [op, input] of [["Encrypt", { KeyId: key.id, Plaintext: b64("s") }], ["Decrypt", { CiphertextBlob: blob }], ["GenerateDataKey", { KeyId: key.id, KeySpec: "AES_256" }]] as const) {
+      const r = await kms("adminA", op, input);
+      expect([r.status, errorType(r), r.body["message"]], op).toEqual([400, "DisabledException", `${key.arn} is disabled.`]);
+    }
+    expect((await kms("adminA", "EnableKey", { KeyId: key.id })).status).toBe(200);
+    expect(unb64((await kms("adminA", "Decrypt", { CiphertextBlob: blob })).body["Plaintext"])).toBe("s");
+    expect((await kms("adminA", "ScheduleKeyDeletion", { KeyId: key.id, PendingWindowInDays: 7 })).status).toBe(200);
+    for (const [op, input] of [["Encrypt", { KeyId: key.id, Plaintext: b64("s") }], ["Decrypt", { CiphertextBlob: blob }]] as const) {
+      const r = await kms("adminA", op, input);
+      expect([r.status, errorType(r)], op).toEqual([400, "KMSInvalidStateException"]);
+    }
+    expect((await kms("adminA", "CancelKeyDeletion", { KeyId: key.id })).status).toBe(200);
+    expect((await kms("adminA", "EnableKey", { KeyId: key.id })).status).toBe(200);
+    expect(unb64((await kms("adminA", "Decrypt", { CiphertextBlob: blob })).body["Plaintext"])).toBe("s");
+  });
+
+  it("tenant rules: another tenant's blob and key are AccessDenied; members and the AWS-managed key too", async () => {
+    const key = await createKey("tenant");
+    const blob = (await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("mine") })).body["CiphertextBlob"] as string;
+    const theirs = await kms("adminB", "Decrypt", { CiphertextBlob: blob });
+    expect([theirs.status, errorType(theirs)]).toEqual([400, "AccessDeniedException"]);
+    expect(theirs.body["message"]).not.toContain("mine");
+    expect(errorType(await kms("adminB", "Encrypt", { KeyId: key.arn, Plaintext: b64("x") }))).toBe("AccessDeniedException");
+    // A bare id names a key in the caller's own account: another tenant's is simply not there.
+    expect(errorType(await kms("adminB", "Encrypt", { KeyId: key.id, Plaintext: b64("x") }))).toBe("NotFoundException");
+    expect(errorType(await kms("memberA", "Decrypt", { CiphertextBlob: blob }))).toBe("AccessDeniedException");
+    const managed = await kms("adminA", "Encrypt", { KeyId: "alias/aws/s3", Plaintext: b64("x") });
+    expect([managed.status, errorType(managed)]).toEqual([400, "AccessDeniedException"]);
+    expect(managed.body["message"]).toContain("kms:Encrypt");
+  });
+
+  it("old blobs still decrypt after RotateKeyOnDemand; new ones use the new version", async () => {
+    const key = await createKey("rotate-dp");
+    const before = (await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("v1") })).body["CiphertextBlob"] as string;
+    expect((await kms("adminA", "RotateKeyOnDemand", { KeyId: key.id })).status).toBe(200);
+    const after = (await kms("adminA", "Encrypt", { KeyId: key.id, Plaintext: b64("v2") })).body["CiphertextBlob"] as string;
+    const version = (blob: string) => new DataView(Uint8Array.from(atob(blob), (c) => c.charCodeAt(0)).buffer).getUint32(20);
+    expect([version(before), version(after)]).toEqual([1, 2]);
+    expect(unb64((await kms("adminA", "Decrypt", { CiphertextBlob: before })).body["Plaintext"])).toBe("v1");
+    expect(unb64((await kms("adminA", "Decrypt", { CiphertextBlob: after })).body["Plaintext"])).toBe("v2");
+  });
+});
+
+describe("GenerateDataKey, GenerateDataKeyWithoutPlaintext, ReEncrypt, GenerateRandom", () => {
+  it("GenerateDataKey: KeySpec or NumberOfBytes; the blob decrypts to the plaintext key", async () => {
+    const key = await createKey("gdk");
+    const context = { bucket: "b" };
+    for (const [input, length] of [[{ KeySpec: "AES_256" }, 32], [{ KeySpec: "AES_128" }, 16], [{ NumberOfBytes: 1 }, 1], [{ NumberOfBytes: 1024 }, 1024]] as const) {
+      const r = await kms("adminA", "GenerateDataKey", { KeyId: key.id, EncryptionContext: context, ...input });
+      expect(r.status, JSON.stringify(input)).toBe(200);
+      expect(Object.keys(r.body).sort()).toEqual(["CiphertextBlob", "KeyId", "Plaintext"]);
+      expect(r.body["KeyId"]).toBe(key.arn);
+      expect(unb64(r.body["Plaintext"]).length).toBe(length);
+      const dec = await kms("adminA", "Decrypt", { CiphertextBlob: r.body["CiphertextBlob"], EncryptionContext: context });
+      expect(dec.body["Plaintext"]).toBe(r.body["Plaintext"]);
+    }
+    for (const input of [{}, { KeySpec: "AES_256", NumberOfBytes: 32 }, { NumberOfBytes: 0 }, { NumberOfBytes: 1025 }, { KeySpec: "AES_512" }]) {
+      const r = await kms("adminA", "GenerateDataKey", { KeyId: key.id, ...input });
+      expect([r.status, errorType(r)], JSON.stringify(input)).toEqual([400, "ValidationException"]);
+    }
+  });
+
+  it("GenerateDataKeyWithoutPlaintext answers no plaintext; the blob still decrypts", async () => {
+    const key = await createKey("gdkwp");
+    const r = await kms("adminA", "GenerateDataKeyWithoutPlaintext", { KeyId: key.id, KeySpec: "AES_256" });
+    expect(Object.keys(r.body).sort()).toEqual(["CiphertextBlob", "KeyId"]);
+    expect(unb64((await kms("adminA", "Decrypt", { CiphertextBlob: r.body["CiphertextBlob"] })).body["Plaintext"]).length).toBe(32);
+  });
+
+  it("ReEncrypt moves a blob to another key and context without showing the plaintext", async () => {
+    const source = await createKey("re-src");
+    const target = await createKey("re-dst");
+    const blob = (await kms("adminA", "Encrypt", { KeyId: source.id, Plaintext: b64("moving"), EncryptionContext: { from: "a" } })).body["CiphertextBlob"] as string;
+    const r = await kms("adminA", "ReEncrypt", { CiphertextBlob: blob, SourceEncryptionContext: { from: "a" }, DestinationKeyId: target.arn, DestinationEncryptionContext: { to: "b" } });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({
+      CiphertextBlob: expect.any(String),
+      SourceKeyId: source.arn,
+      KeyId: target.arn,
+      SourceEncryptionAlgorithm: "SYMMETRIC_DEFAULT",
+      DestinationEncryptionAlgorithm: "SYMMETRIC_DEFAULT",
+    });
+    const dec = await kms("adminA", "Decrypt", { CiphertextBlob: r.body["CiphertextBlob"], EncryptionContext: { to: "b" } });
+    expect([dec.body["KeyId"], unb64(dec.body["Plaintext"])]).toEqual([target.arn, "moving"]);
+    expect(errorType(await kms("adminA", "ReEncrypt", { CiphertextBlob: blob, DestinationKeyId: target.id }))).toBe("InvalidCiphertextException");
+    expect(errorType(await kms("adminA", "ReEncrypt", { CiphertextBlob: blob, SourceEncryptionContext: { from: "a" }, SourceKeyId: target.id, DestinationKeyId: target.id }))).toBe("IncorrectKeyException");
+    expect(errorType(await kms("adminA", "ReEncrypt", { CiphertextBlob: blob, SourceEncryptionContext: { from: "a" } }))).toBe("ValidationException");
+    expect((await kms("adminA", "DisableKey", { KeyId: target.id })).status).toBe(200);
+    expect(errorType(await kms("adminA", "ReEncrypt", { CiphertextBlob: blob, SourceEncryptionContext: { from: "a" }, DestinationKeyId: target.id }))).toBe("DisabledException");
+  });
+
+  it("GenerateRandom: 1-1024 bytes", async () => {
+    const r = await kms("adminA", "GenerateRandom", { NumberOfBytes: 48 });
+    expect(Object.keys(r.body)).toEqual(["Plaintext"]);
+    expect(unb64(r.body["Plaintext"]).length).toBe(48);
+    expect(r.body["Plaintext"]).not.toBe((await kms("adminA", "GenerateRandom", { NumberOfBytes: 48 })).body["Plaintext"]);
+    for (const input of [{}, { NumberOfBytes: 0 }, { NumberOfBytes: 1025 }]) expect(errorType(await kms("adminA", "GenerateRandom", input)), JSON.stringify(input)).toBe("ValidationException");
+    expect(errorType(await kms("adminA", "GenerateRandom", { NumberOfBytes: 8, CustomKeyStoreId: "cks-1234567890abcdef0" }))).toBe("UnsupportedOperationException");
+    expect(errorType(await kms("memberA", "GenerateRandom", { NumberOfBytes: 8 }))).toBe("AccessDeniedException");
   });
 });

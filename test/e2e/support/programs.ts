@@ -16,7 +16,7 @@ import { spawnSync } from "node:child_process";
 import { appendFileSync, existsSync } from "node:fs";
 import { inject } from "vitest";
 
-export type ProgramName = "rclone" | "s3cmd" | "chromium" | "aws-cli-v1" | "python3" | "boto3";
+export type ProgramName = "rclone" | "s3cmd" | "chromium" | "aws-cli-v1" | "python3" | "boto3" | "moto";
 
 export interface ProgramStatus {
   /** What to run (absolute path for chromium, the command name otherwise); "" when absent. */
@@ -80,6 +80,12 @@ export function detectPrograms(hidden = process.env.TEST_HIDE_PROGRAMS ?? ""): P
     boto3: check("boto3", "python3 -m pip install boto3 pytest (Debian: apt-get install python3-boto3 python3-pytest)", () => {
       const line = probe("python3", ["-c", "import boto3, pytest; print('boto3', boto3.__version__, 'pytest', pytest.__version__)"]);
       return line === undefined ? undefined : { path: "python3", detail: line };
+    }),
+    // An AWS KMS-protocol server for the external-key suite (unless EXTERNAL_KMS_ENDPOINT names one).
+    moto: check("moto", "python3 -m pip install 'moto[server]'", () => {
+      const path = probe("sh", ["-c", "command -v moto_server"]);
+      const line = probe("python3", ["-c", "import moto; print('moto', moto.__version__)"]);
+      return path && line ? { path, detail: line } : undefined;
     }),
   };
 }
