@@ -9,7 +9,7 @@
  * Parts are exactly `partBytes` long except the last. The next part is read from the
  * client while the current one is encrypted into R2, so at most two part buffers are held.
  */
-import { createMd5 } from "../checksum";
+import { CHECKSUMS, createMd5 } from "../checksum";
 import { sealFacts } from "../crypto/facts";
 import { newDataKey } from "../crypto/keys";
 import { completeUpload, partFactsLocation, type RequestedPart } from "../multipart/complete";
@@ -17,7 +17,7 @@ import { newUploadId } from "../multipart/ids";
 import { abortUpload } from "../multipart/lifecycle";
 import type { UploadStore } from "../multipart/store";
 import { Errors } from "../errors";
-import { toHex } from "../util/bytes";
+import { toBase64, toHex } from "../util/bytes";
 import { writePart } from "./parts";
 import type { ObjectDeps, WrittenObject } from "./write";
 import { prepend, readBuffer, type BufferedPlaintext, type BufferedPlaintextWithMore, type StreamedWriteRequest } from "./write-streamed";
@@ -58,7 +58,13 @@ export async function writeMultipartLayout(
 
   const storePart = async (partNumber: number, plain: BufferedPlaintext): Promise<RequestedPart> => {
     const md5 = createMd5();
-    for (const piece of plain.pieces) md5.update(piece);
+    // Each part's CRC64NVME: Complete combines them into the object's full-object checksum
+    // (the upload has no algorithm of its own, so it takes S3's default).
+    const crc = CHECKSUMS.CRC64NVME.create();
+    for (const piece of plain.pieces) {
+      md5.update(piece);
+      crc.update(piece);
+    }
     const written = await writePart(deps.r2, { uploadId, partNumber, dataKey, source: plain.source(), length: plain.length });
     const etag = toHex(await md5.digest());
     const recorded = await deps.store.recordPart(uploadId, {
@@ -66,7 +72,7 @@ export async function writeMultipartLayout(
       attempt: written.attempt,
       size: plain.length,
       salt: written.salt,
-      facts: await sealFacts(sealKey, ...partFactsLocation(uploadId, partNumber), { etag }),
+      facts: await sealFacts(sealKey, ...partFactsLocation(uploadId, partNumber), { etag, crc64: toBase64(await crc.digest()) }),
       uploadedAt: written.uploaded.getTime(),
     });
     if (!recorded.recorded) {
@@ -113,6 +119,7 @@ export async function writeMultipartLayout(
     if (done.kind !== "written") throw new Error("streamed multipart write was not written");
     return {
       etag: done.etag,
+      ...(done.checksum ? { checksum: { ...done.checksum, type: done.checksumType ?? "FULL_OBJECT" } } : {}),
       size: done.size,
       keyArn: wk.key.arn,
       mode: req.sse.mode,
