@@ -19,10 +19,10 @@ import { IntegrityError } from "./errors";
 import { TAG_SIZE } from "./format";
 
 /** Plaintext: algorithm id ‖ type id ‖ value length ‖ 0x00 ‖ value padded with zeros to 32 bytes. */
-export const TRAILER_PLAIN_SIZE = 36;
+export const TRAILER_PLAIN_SIZE = 4 + 32;
 /** Stored bytes of the record: its plaintext plus the GCM tag. */
 export const TRAILER_SIZE = TRAILER_PLAIN_SIZE + TAG_SIZE;
-const VALUE_WIDTH = 32;
+
 
 const ALGORITHM_IDS: Record<ChecksumAlgorithm, number> = { CRC32: 1, CRC32C: 2, CRC64NVME: 3, SHA1: 4, SHA256: 5 };
 const ALGORITHMS = Object.fromEntries(Object.entries(ALGORITHM_IDS).map(([name, id]) => [id, name])) as Record<number, ChecksumAlgorithm>;

@@ -82,18 +82,23 @@ export async function withTrailer(auth: Authenticated, record: Uint8Array): Prom
  * metadata, plus the trailer record).
  */
 export async function statObject(deps: ObjectDeps, bucket: Bucket, key: string, gate: Gate = () => {}, checksum = false): Promise<ObjectInfo> {
+  return (await statAuthenticated(deps, bucket, key, gate, checksum)).info;
+}
+
+/** statObject, with the verified envelope (GetObjectAttributes needs the layout). */
+export async function statAuthenticated(deps: ObjectDeps, bucket: Bucket, key: string, gate: Gate, checksum: boolean): Promise<Authenticated> {
   const r2Key = objectR2Key(bucket.name, key);
   if (!checksum) {
     const object = await deps.r2.head(r2Key);
     if (!object) throw Errors.NoSuchKey({ Key: key });
-    return (await authenticate(deps, bucket, key, object, false, gate)).info;
+    return authenticate(deps, bucket, key, object, false, gate);
   }
   const object = await getSuffix(deps.r2, r2Key);
   if (!object) throw Errors.NoSuchKey({ Key: key });
   const bytes = "body" in object ? new Uint8Array(await object.arrayBuffer()) : new Uint8Array(0);
   const auth = await authenticate(deps, bucket, key, object, false, gate);
   await withTrailer(auth, bytes);
-  return auth.info;
+  return auth;
 }
 
 /** The object's last TRAILER_SIZE bytes (its trailer record when it has one), with its metadata. */
