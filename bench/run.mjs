@@ -252,7 +252,7 @@ results.policy = await policyEvaluationMicros();
 results.checksum = await (await import(`${here}checksum.mjs`)).run({ endpoint });
 
 // ---- optional suites contributed by other modules ----------------------------------------
-for (const name of ["multipart"]) {
+for (const name of ["multipart", "checksum-put"]) {
   const path = `${here}${name}.mjs`;
   if (!existsSync(path) || quick) continue;
   log(`running bench/${name}.mjs ...`);
@@ -296,6 +296,8 @@ console.log(`1-byte range of a ${r.objectSize} object: reads ${r.r2ChunksReadPer
 console.log(`Bucket policy evaluation (20 statements): ${f(results.policy.microsPerEvaluation)} µs per request`);
 console.log(`Checksums (MB/s in workerd, 64 KiB pieces): ${Object.entries(results.checksum.MBps).map(([a, v]) => `${a} ${f(v, 0)}`).join(", ")}`);
 if (results.multipart) console.log(`Multipart: ${JSON.stringify(results.multipart)}`);
+const cp = results["checksum-put"];
+if (cp) console.log(`Stored checksums, ${cp.objectSize} PUT (MB/s, ratio to passthrough): SDK v3 CRC32 trailer ${f(cp.putTrailerMBps, 1)} (${f(cp.putTrailerRatio)}), no checksum → gateway CRC64NVME ${f(cp.putPlainDefaultCrc64MBps, 1)} (${f(cp.putPlainRatio)}); GET ${f(cp.getMBps, 1)}, with checksum mode ${f(cp.getWithChecksumModeMBps, 1)}`);
 console.log("Targets:");
 for (const t of results.targets) console.log(`  ${t.met ? "met   " : "MISSED"} ${t.name}: ${t.value} (target ${t.target})`);
 console.log(JSON.stringify(results));
