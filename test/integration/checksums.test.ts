@@ -278,6 +278,22 @@ describe("GetObjectAttributes", () => {
   });
 });
 
+describe("who may read a checksum", () => {
+  it("GetObjectAttributes follows the SSE-KMS read rules: a member reads an SSE-S3 object's, not an SSE-KMS object's; another tenant neither", async () => {
+    const attrs = (who: "adminA" | "memberA" | "adminB", key: string) =>
+      send(who, { method: "GET", bucket, key, query: { attributes: "" }, headers: { "x-amz-object-attributes": "Checksum,ObjectSize" } });
+    expect((await send("adminA", { method: "PUT", bucket, key: "kms-attrs", body: "secret", headers: { "x-amz-server-side-encryption": "aws:kms" } })).status).toBe(200);
+    expect((await send("adminA", { method: "PUT", bucket, key: "s3-attrs", body: "plain", headers: { "x-amz-server-side-encryption": "AES256" } })).status).toBe(200);
+    expect((await attrs("adminA", "kms-attrs")).status).toBe(200);
+    await expectError(attrs("memberA", "kms-attrs"), 403, "AccessDenied");
+    expect((await send("memberA", { method: "HEAD", bucket, key: "kms-attrs", headers: MODE })).status).toBe(403);
+    const member = await attrs("memberA", "s3-attrs");
+    expect(member.status).toBe(200);
+    expect(xmlValue(await member.text(), "ChecksumCRC64NVME")).toBe(await oracle("CRC64NVME", new TextEncoder().encode("plain")));
+    await expectError(attrs("adminB", "s3-attrs"), 403, "AccessDenied");
+  });
+});
+
 describe("cost", () => {
   it("GET/HEAD, with or without checksum mode, make no D1 query when warm", async () => {
     let queries = 0;
