@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { crc32 } from "node:zlib";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { endpoint, runWith, uniqueBucket } from "./support/clients";
+import { awsCli, endpoint, runWith, uniqueBucket } from "./support/clients";
 import { missing, programPath } from "./support/programs";
 
 /**
@@ -19,6 +19,7 @@ const skip = missing("aws-cli-v2-checksums.test.ts › aws-cli v2", "aws-cli-v2"
 const dir = mkdtempSync(join(tmpdir(), "aws-cli-v2-e2e-"));
 const bucket = uniqueBucket("cli2-sums");
 let crc64Supported = false;
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function aws(args: string[]) {
   return runWith("adminA", programPath("aws-cli-v2"), ["--endpoint-url", endpoint(), "--output", "json", ...args]);
@@ -49,7 +50,6 @@ describe.skipIf(skip)("aws-cli v2", () => {
     crc64Supported = /checksum-crc64-?nvme/i.test(help.stdout);
     if (!crc64Supported) console.warn("[e2e] SKIPPED aws-cli-v2-checksums.test.ts › put-object --checksum-algorithm CRC64NVME: this aws-cli v2 predates CRC64NVME (needs ≥ 2.23)");
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("put-object --checksum-algorithm CRC64NVME; head-object and get-object-attributes return it", async (t) => {
     if (!crc64Supported) t.skip();
@@ -92,5 +92,39 @@ describe.skipIf(skip)("aws-cli v2", () => {
     // (which aws-cli before 2.23 cannot name, so its answer has no known checksum member).
     if (plainSum?.ChecksumCRC64NVME !== undefined) expect(plainSum.ChecksumCRC64NVME).toBe(await crc64(plain));
     if (plainSum?.ChecksumCRC32 !== undefined) expect(plainSum.ChecksumCRC32).toBe(crc32b64(plain));
+  });
+});
+
+/**
+ * The machine's aws-cli v1 knows CRC64NVME in its model (botocore ≥ 1.36) but computes it
+ * only with awscrt installed; a value given with --checksum-crc64-nvme needs nothing.
+ */
+describe.skipIf(missing("aws-cli-v2-checksums.test.ts › aws-cli v1 CRC64NVME", "aws-cli-v1"))("aws-cli v1", () => {
+  const v1Bucket = uniqueBucket("cli1-sums");
+
+  async function v1(args: string[]): Promise<Record<string, unknown>> {
+    const r = await awsCli("adminA", ["--output", "json", ...args]);
+    expect(r.code, `aws ${args.join(" ")}: ${r.stderr}`).toBe(0);
+    return r.stdout.trim() === "" ? {} : (JSON.parse(r.stdout) as Record<string, unknown>);
+  }
+
+  it("put-object --checksum-crc64-nvme: verified, kept, returned by head-object --checksum-mode and get-object-attributes (with ChecksumType)", async () => {
+    await v1(["s3api", "create-bucket", "--bucket", v1Bucket]);
+    const body = randomBytes(99_999);
+    const file = join(dir, "v1-crc64.bin");
+    writeFileSync(file, body);
+    const expected = await crc64(body);
+    const put = await v1(["s3api", "put-object", "--bucket", v1Bucket, "--key", "crc64.bin", "--body", file, "--checksum-crc64-nvme", expected]);
+    expect(put.ChecksumCRC64NVME).toBe(expected);
+    const head = await v1(["s3api", "head-object", "--bucket", v1Bucket, "--key", "crc64.bin", "--checksum-mode", "ENABLED"]);
+    expect(head.ChecksumCRC64NVME).toBe(expected);
+    expect(head.ChecksumType).toBe("FULL_OBJECT");
+    const attrs = await v1(["s3api", "get-object-attributes", "--bucket", v1Bucket, "--key", "crc64.bin", "--object-attributes", "Checksum", "ObjectSize"]);
+    expect(attrs.Checksum).toEqual({ ChecksumCRC64NVME: expected, ChecksumType: "FULL_OBJECT" });
+    expect(attrs.ObjectSize).toBe(body.byteLength);
+    // A wrong value is BadDigest, and nothing is stored.
+    const bad = await awsCli("adminA", ["s3api", "put-object", "--bucket", v1Bucket, "--key", "bad.bin", "--body", file, "--checksum-crc64-nvme", await crc64(body.subarray(1))]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("BadDigest");
   });
 });
