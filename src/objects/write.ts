@@ -35,7 +35,11 @@ export interface WriteRequest {
   onlyIf?: R2Conditional;
 }
 
-export type ChecksumPlan = { from: () => StoredChecksum } | { compute: ChecksumAlgorithm };
+/**
+ * `from`: the client's checksum of `algorithm` (known before the body), its value read once
+ * the source has ended and verified it. `compute`: computed here as the plaintext streams.
+ */
+export type ChecksumPlan = { algorithm: ChecksumAlgorithm; from: () => StoredChecksum } | { compute: ChecksumAlgorithm };
 
 export interface WrittenObject {
   etag: string;

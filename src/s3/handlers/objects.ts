@@ -120,7 +120,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
  */
 export function bodyChecksumPlan(body: BodySource): ChecksumPlan {
   if (!body.checksumAlgorithm) return { compute: "CRC64NVME" };
-  return { from: () => ({ ...body.result.checksum!, type: "FULL_OBJECT" }) };
+  return { algorithm: body.checksumAlgorithm, from: () => ({ ...body.result.checksum!, type: "FULL_OBJECT" }) };
 }
 
 /** x-amz-checksum-<alg> and x-amz-checksum-type of a stored checksum (PutObject, GET/HEAD with checksum mode). */
