@@ -23,6 +23,8 @@ export interface BodySource {
   read(max: number): Promise<Uint8Array>;
   /** Digests computed on the way, complete once the end was reached. */
   readonly result: BodyResult;
+  /** The algorithm of the checksum the client sent (header or trailer), verified at the end. */
+  readonly checksumAlgorithm: ChecksumAlgorithm | undefined;
   cancel(reason?: unknown): Promise<void>;
 }
 
@@ -109,6 +111,10 @@ class VerifiedBody implements BodySource {
 
   get length(): number | null {
     return this.inner.length;
+  }
+
+  get checksumAlgorithm(): ChecksumAlgorithm | undefined {
+    return this.expect.checksum?.info.algorithm;
   }
 
   async read(max: number): Promise<Uint8Array> {

@@ -13,6 +13,21 @@ export { createMd5, createSha256, createDigestHasher } from "./hasher";
 
 export type ChecksumAlgorithm = "CRC32" | "CRC32C" | "CRC64NVME" | "SHA1" | "SHA256";
 
+/** S3's x-amz-checksum-type: a checksum of the whole object, or of its parts' checksums ("<b64>-<parts>"). */
+export type ChecksumType = "COMPOSITE" | "FULL_OBJECT";
+
+/** A checksum kept with an object: base64 value ("<b64>-<parts>" when COMPOSITE). */
+export interface StoredChecksum {
+  algorithm: ChecksumAlgorithm;
+  value: string;
+  type: ChecksumType;
+}
+
+/** A composite value carries its part count ("<b64>-<n>"); a full-object one never does. */
+export function checksumTypeOf(value: string): ChecksumType {
+  return /-\d+$/.test(value) ? "COMPOSITE" : "FULL_OBJECT";
+}
+
 export interface ChecksumInfo {
   readonly algorithm: ChecksumAlgorithm;
   /** Lowercase header (and trailer) name, e.g. "x-amz-checksum-crc32". */

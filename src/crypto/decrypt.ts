@@ -3,6 +3,7 @@ import { ExactReader } from "../util/exact-reader";
 import { IntegrityError } from "./errors";
 import { CHUNK_SIZE, CHUNKS_PER_STEP, ENCRYPTED_CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, chunkCount, chunkNonce, chunkPlainLength, encodeHeader, type StreamHeader } from "./format";
 import { deriveStreamKey } from "./keys";
+import { openTrailer, TRAILER_SIZE } from "./trailer";
 
 /** What to read: `header` comes from MAC-verified metadata, never from the stored bytes. */
 export interface DecryptPlan {
@@ -14,6 +15,8 @@ export interface DecryptPlan {
   /** Plaintext bytes to drop from the first chunk, and to emit in total. */
   skip: number;
   take: number;
+  /** The stream ends with a trailer record (envelope `r`): authenticated MAC-side, so trusted. */
+  trailer?: boolean;
 }
 
 /**
@@ -85,8 +88,10 @@ export function decryptingStream(ciphertext: ReadableStream<Uint8Array>, dataKey
         skip -= start;
         const piece = plain.subarray(start, start + Math.min(remaining, plain.byteLength - start));
         remaining -= piece.byteLength;
-        if (piece.byteLength > 0) controller.enqueue(piece);
-        if (next > plan.lastChunk) await finish(controller);
+        // The last piece waits for the end checks (and the trailer record's tag), so a
+        // response never carries the whole plaintext of an object whose end is damaged.
+        if (next > plan.lastChunk) await finish(controller, piece);
+        else if (piece.byteLength > 0) controller.enqueue(piece);
       },
       cancel(reason) {
         return reader.cancel(reason);
@@ -95,15 +100,24 @@ export function decryptingStream(ciphertext: ReadableStream<Uint8Array>, dataKey
     { highWaterMark: 2 },
   );
 
-  async function finish(controller: ReadableStreamDefaultController<Uint8Array>) {
+  async function finish(controller: ReadableStreamDefaultController<Uint8Array>, last?: Uint8Array) {
     if (remaining !== 0) throw new IntegrityError("stream ended before the requested range");
-    // A read through the final chunk must meet the end of the stored object: no extension.
-    if (plan.lastChunk === count - 1) {
+    // A full read must meet the end of the stored object right after the final chunk (or
+    // after the trailer record, itself authenticated here): no truncation, no extension.
+    // A ranged read through the final chunk ends there: the object's stored size was
+    // already checked against its authenticated length, and its R2 range may stop before
+    // the record.
+    if (plan.lastChunk === count - 1 && (plan.includesHeader || !plan.trailer)) {
+      if (plan.trailer) {
+        const record = await reader.read(TRAILER_SIZE);
+        await openTrailer(key!, headerBytes, record);
+      }
       const extra = await reader.read(1);
-      if (extra.byteLength !== 0) throw new IntegrityError("bytes after the final chunk");
+      if (extra.byteLength !== 0) throw new IntegrityError(plan.trailer ? "bytes after the trailer record" : "bytes after the final chunk");
     } else {
       await reader.cancel();
     }
+    if (last && last.byteLength > 0) controller.enqueue(last);
     controller.close();
   }
 }

@@ -1,6 +1,8 @@
 import { LengthMismatchError } from "./errors";
 import { CHUNK_SIZE, CHUNKS_PER_STEP, TAG_SIZE, chunkCount, chunkNonce, chunkPlainLength, encodeHeader, type StreamHeader } from "./format";
 import { deriveStreamKey } from "./keys";
+import { sealTrailer, TRAILER_SIZE } from "./trailer";
+import type { StoredChecksum } from "../checksum";
 
 /**
  * Where plaintext comes from: read(max) returns up to `max` bytes, fewer only at the end,
@@ -18,8 +20,12 @@ export interface PlaintextSource {
  *
  * The final chunk is sealed only after the source has reported its end, so a body whose
  * verification fails never produces a complete stream and R2 never commits it.
+ *
+ * With `trailer`, the stream is TRAILER_SIZE bytes longer: the checksum it returns — asked
+ * for once the source has ended and verified — is sealed as the trailer record after the
+ * final chunk (crypto/trailer.ts).
  */
-export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, header: StreamHeader): ReadableStream<Uint8Array> {
+export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, header: StreamHeader, trailer?: () => Promise<StoredChecksum>): ReadableStream<Uint8Array> {
   const headerBytes = encodeHeader(header);
   const count = chunkCount(header.length);
   let key: CryptoKey | undefined;
@@ -47,7 +53,8 @@ export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, he
           const extra = await source.read(1);
           if (extra.byteLength !== 0) throw new LengthMismatchError(header.length, received + extra.byteLength);
         }
-        const out = new Uint8Array(want + (last - first + 1) * TAG_SIZE);
+        const record = final && trailer ? await sealTrailer(key, headerBytes, await trailer()) : null;
+        const out = new Uint8Array(want + (last - first + 1) * TAG_SIZE + (record ? TRAILER_SIZE : 0));
         let offset = 0;
         for (let index = first; index <= last; index++) {
           const start = (index - first) * CHUNK_SIZE;
@@ -59,6 +66,7 @@ export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, he
           out.set(new Uint8Array(sealed), offset);
           offset += sealed.byteLength;
         }
+        if (record) out.set(record, offset);
         controller.enqueue(out);
         if (final) controller.close();
       },

@@ -50,6 +50,12 @@ export interface Envelope {
    * must not move because a key was rewrapped. Absent on objects as first written.
    */
   lastModified?: number;
+  /**
+   * Single layout: the stream ends with a trailer record holding the object's checksum
+   * (crypto/trailer.ts), so the stored size is E(n) + TRAILER_SIZE. Absent on objects
+   * written before records existed, and on multipart-layout objects.
+   */
+  trailer?: true;
   mac: Uint8Array;
 }
 
@@ -92,6 +98,8 @@ export function macInput(envelope: UnsignedEnvelope, ctx: MacContext): Uint8Arra
   // Optional trailing field: the count above delimits the metadata, so inputs with and
   // without it never collide, and envelopes written before it existed verify unchanged.
   if (envelope.lastModified !== undefined) fields.push("lm", String(envelope.lastModified));
+  // Another optional trailing field: its label differs from "lm", so no two inputs collide.
+  if (envelope.trailer) fields.push("r", "1");
 
   const parts: Uint8Array[] = [];
   for (const field of fields) {
@@ -131,6 +139,7 @@ interface StoredEnvelope {
   e: string;
   h?: Record<string, string>;
   lm?: number;
+  r?: 1;
   t: string;
 }
 
@@ -166,11 +175,12 @@ export function encodeEnvelope(envelope: Envelope): string {
   }
   if (Object.keys(h).length > 0) stored.h = h;
   if (envelope.lastModified !== undefined) stored.lm = envelope.lastModified;
+  if (envelope.trailer) stored.r = 1;
   return JSON.stringify(stored);
 }
 
 /** Every field an envelope may carry (FORMAT.md §4); a reader refuses any other. */
-const ENVELOPE_FIELDS = new Set(["v", "m", "k", "kv", "mv", "w", "n", "s", "p", "c", "b", "e", "h", "lm", "t"]);
+const ENVELOPE_FIELDS = new Set(["v", "m", "k", "kv", "mv", "w", "n", "s", "p", "c", "b", "e", "h", "lm", "r", "t"]);
 const HTTP_SHORT_NAMES = new Set(Object.values(HTTP_SHORT));
 
 const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
@@ -233,6 +243,8 @@ export function decodeEnvelope(text: string | undefined): Envelope {
     }
   }
   if (s.lm !== undefined && !isCount(s.lm)) bad("last-modified time");
+  // Only the single layout has a stream to end with a record.
+  if (s.r !== undefined && (s.r !== 1 || layout.kind !== "single")) bad("trailer flag");
   const sealed = fromB64(s.e) ?? bad("sealed facts");
   const mac = fromB64(s.t) ?? bad("mac");
   if (mac.byteLength !== 32) bad("mac");
@@ -250,6 +262,7 @@ export function decodeEnvelope(text: string | undefined): Envelope {
     sealed,
     http,
     ...(s.lm !== undefined ? { lastModified: s.lm } : {}),
+    ...(s.r === 1 ? { trailer: true as const } : {}),
     mac,
   };
 }

@@ -17,6 +17,12 @@ export interface ObjectFacts {
    * Absent in part facts and in objects written before it was added.
    */
   length?: number;
+  /**
+   * Parts of an upload created without a checksum algorithm: the part's CRC64NVME
+   * (base64), computed by the gateway so Complete can combine the object's full-object
+   * CRC64NVME, as S3 gives every object one. Only in part facts.
+   */
+  crc64?: string;
 }
 
 const encoder = new TextEncoder();
@@ -27,14 +33,15 @@ function factsAad(bucket: string, key: string): Uint8Array {
 }
 
 export function sealFacts(sealKey: CryptoKey, bucket: string, key: string, facts: ObjectFacts, iv?: Uint8Array): Promise<Uint8Array> {
-  const doc: { e: string; c?: { a: string; v: string }; n?: number } = { e: facts.etag };
+  const doc: { e: string; c?: { a: string; v: string }; n?: number; d?: string } = { e: facts.etag };
   if (facts.checksum) doc.c = { a: facts.checksum.algorithm, v: facts.checksum.value };
   if (facts.length !== undefined) doc.n = facts.length;
+  if (facts.crc64 !== undefined) doc.d = facts.crc64;
   return seal(sealKey, encoder.encode(JSON.stringify(doc)), factsAad(bucket, key), iv);
 }
 
 export async function unsealFacts(sealKey: CryptoKey, bucket: string, key: string, sealed: Uint8Array): Promise<ObjectFacts> {
-  let doc: { e?: unknown; c?: { a?: unknown; v?: unknown }; n?: unknown };
+  let doc: { e?: unknown; c?: { a?: unknown; v?: unknown }; n?: unknown; d?: unknown };
   try {
     doc = JSON.parse(decoder.decode(await unseal(sealKey, sealed, factsAad(bucket, key))));
   } catch {
@@ -46,6 +53,10 @@ export async function unsealFacts(sealKey: CryptoKey, bucket: string, key: strin
   if (doc.n !== undefined) {
     if (typeof doc.n !== "number" || !Number.isSafeInteger(doc.n) || doc.n < 0) throw new IntegrityError("sealed object facts are malformed");
     facts.length = doc.n;
+  }
+  if (doc.d !== undefined) {
+    if (typeof doc.d !== "string") throw new IntegrityError("sealed object facts are malformed");
+    facts.crc64 = doc.d;
   }
   return facts;
 }

@@ -1,5 +1,5 @@
 import type { Tag } from "../store/object-tags";
-import { CHECKSUMS, createMd5, type ChecksumAlgorithm } from "../checksum";
+import { CHECKSUMS, checksumTypeOf, createMd5, type ChecksumAlgorithm } from "../checksum";
 import { joinCustomMetadata, signEnvelope } from "../crypto/envelope";
 import { sealFacts, unsealFacts, type ObjectFacts } from "../crypto/facts";
 import { encryptedSize } from "../crypto/format";
@@ -230,7 +230,7 @@ async function replay(deps: CompleteDeps, req: { uploadId: string; bucket: strin
   return {
     kind: "replayed",
     etag: result.etag,
-    ...(result.checksum ? { checksum: result.checksum, checksumType: record.checksumType ?? "COMPOSITE" } : {}),
+    ...(result.checksum ? { checksum: result.checksum, checksumType: record.checksumType ?? checksumTypeOf(result.checksum.value) } : {}),
     sse: sseOf(record),
   };
 }
@@ -245,6 +245,11 @@ interface Plan {
   parts: PartRecord[];
   etags: string[];
   digests: Array<{ digest: Uint8Array; length: number }> | null;
+  /**
+   * Upload without an algorithm: every part's CRC64NVME (computed by the gateway), for the
+   * object's default full-object checksum; null when a part has none (stored before).
+   */
+  defaultDigests: Array<{ digest: Uint8Array; length: number }> | null;
   /** R2 keys under the upload's prefix the manifest does not use. */
   garbage: string[];
 }
@@ -256,6 +261,7 @@ async function planCompletion(deps: CompleteDeps, upload: UploadRecord, requeste
   const parts: PartRecord[] = [];
   const etags: string[] = [];
   const digests: Array<{ digest: Uint8Array; length: number }> = [];
+  let defaultDigests: Array<{ digest: Uint8Array; length: number }> | null = algorithm ? null : [];
   const invalid = (p: RequestedPart) => Errors.InvalidPart({ UploadId: upload.uploadId, PartNumber: String(p.partNumber), ETag: p.etag });
 
   for (const [i, p] of requested.entries()) {
@@ -265,7 +271,8 @@ async function planCompletion(deps: CompleteDeps, upload: UploadRecord, requeste
     if (normalizeEtag(p.etag) !== facts.etag) throw invalid(p);
     for (const [alg, value] of Object.entries(p.checksums) as Array<[ChecksumAlgorithm, string]>) {
       // A checksum the client lists must be the one the part was stored with.
-      if (alg !== facts.checksum?.algorithm || value.trim() !== facts.checksum.value) throw invalid(p);
+      const stored = alg === facts.checksum?.algorithm ? facts.checksum.value : alg === "CRC64NVME" ? facts.crc64 : undefined;
+      if (stored === undefined || value.trim() !== stored) throw invalid(p);
     }
     if (i < requested.length - 1 && part.size < MIN_PART_BYTES) {
       throw Errors.EntityTooSmall({ ProposedSize: String(part.size), MinSizeAllowed: String(MIN_PART_BYTES), PartNumber: String(p.partNumber), ETag: p.etag });
@@ -276,6 +283,11 @@ async function planCompletion(deps: CompleteDeps, upload: UploadRecord, requeste
       const digest = facts.checksum?.algorithm === algorithm ? fromBase64(facts.checksum.value) : null;
       if (!digest || digest.byteLength !== CHECKSUMS[algorithm].digestLength) throw invalid(p);
       digests.push({ digest, length: part.size });
+    } else if (defaultDigests) {
+      const crc = facts.crc64 ?? (facts.checksum?.algorithm === "CRC64NVME" ? facts.checksum.value : undefined);
+      const digest = crc !== undefined ? fromBase64(crc) : null;
+      if (digest && digest.byteLength === CHECKSUMS.CRC64NVME.digestLength) defaultDigests.push({ digest, length: part.size });
+      else defaultDigests = null;
     }
   }
 
@@ -291,7 +303,7 @@ async function planCompletion(deps: CompleteDeps, upload: UploadRecord, requeste
     uploadId: upload.uploadId,
     parts: parts.map((p) => ({ number: p.partNumber, length: p.size, salt: p.salt, r2Key: partR2Key(upload.uploadId, p.partNumber, p.attempt) })),
   };
-  return { manifest, parts, etags, digests: algorithm ? digests : null, garbage: [...stored.keys()].filter((k) => !used.has(k)) };
+  return { manifest, parts, etags, digests: algorithm ? digests : null, defaultDigests, garbage: [...stored.keys()].filter((k) => !used.has(k)) };
 }
 
 /** The object's ETag and checksum (checked against a full-object checksum the client sent). */
@@ -301,7 +313,16 @@ async function objectFacts(
   fullChecksum: { algorithm: ChecksumAlgorithm; value: string } | undefined,
 ): Promise<{ etag: string; checksum?: { algorithm: ChecksumAlgorithm; value: string } }> {
   const etag = await multipartEtag(plan.etags);
-  if (!upload.checksumAlgorithm || !plan.digests) return { etag };
+  if (!upload.checksumAlgorithm) {
+    // S3 gives an upload created without an algorithm a full-object CRC64NVME.
+    if (!plan.defaultDigests) return { etag };
+    const value = await objectChecksum("CRC64NVME", "FULL_OBJECT", plan.defaultDigests);
+    if (fullChecksum?.algorithm === "CRC64NVME" && fullChecksum.value.trim() !== value) {
+      throw Errors.BadDigest({}, "The crc64nvme you specified did not match the calculated checksum.");
+    }
+    return { etag, checksum: { algorithm: "CRC64NVME", value } };
+  }
+  if (!plan.digests) return { etag };
   const value = await objectChecksum(upload.checksumAlgorithm, upload.checksumType ?? "COMPOSITE", plan.digests);
   if (fullChecksum && (fullChecksum.algorithm !== upload.checksumAlgorithm || fullChecksum.value.trim() !== value)) {
     throw Errors.BadDigest({}, `The ${fullChecksum.algorithm.toLowerCase()} you specified did not match the calculated checksum.`);
@@ -351,7 +372,7 @@ async function writeManifest(
   return {
     kind: "written",
     etag: computed.etag,
-    ...(computed.checksum ? { checksum: computed.checksum, checksumType: upload.checksumType ?? "COMPOSITE" } : {}),
+    ...(computed.checksum ? { checksum: computed.checksum, checksumType: upload.checksumType ?? checksumTypeOf(computed.checksum.value) } : {}),
     sse: sseOf(upload),
     size: length,
     uploaded: put.uploaded,

@@ -1,5 +1,5 @@
 import type { Tag } from "../store/object-tags";
-import type { ChecksumAlgorithm } from "../checksum";
+import type { ChecksumAlgorithm, ChecksumType } from "../checksum";
 import type { HttpMetadata, SseMode } from "../crypto/envelope";
 
 /**
@@ -7,7 +7,7 @@ import type { HttpMetadata, SseMode } from "../crypto/envelope";
  * must not interleave with another is one statement or one D1 batch (a transaction):
  * recording a part, claiming an upload for completion, finishing it, aborting it.
  */
-export type ChecksumType = "COMPOSITE" | "FULL_OBJECT";
+export type { ChecksumType };
 
 export interface UploadRecord {
   uploadId: string;

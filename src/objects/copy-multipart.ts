@@ -1,3 +1,4 @@
+import type { ChecksumAlgorithm } from "../checksum";
 import { encryptedSize } from "../crypto/format";
 import { Errors } from "../errors";
 import { ExactReader } from "../util/exact-reader";
@@ -38,7 +39,10 @@ export async function copyMultipartObject(deps: ObjectDeps, req: CopyRequest, au
     sse: req.sse,
     http: meta.http,
     userMetadata: meta.userMetadata,
-    facts: { etag: auth.info.etag, ...(auth.info.checksum ? { checksum: auth.info.checksum } : {}) },
+    facts: { etag: auth.info.etag },
+    // Re-encrypted anyway: the copy's full-object checksum is computed as it streams, with
+    // the algorithm asked for, else the source's, else CRC64NVME (S3 gives copies one too).
+    checksum: { compute: req.checksumAlgorithm ?? (auth.info.checksum?.algorithm as ChecksumAlgorithm | undefined) ?? "CRC64NVME" },
     ...(req.onlyIf ? { onlyIf: req.onlyIf } : {}),
   });
   return { ...written, info: auth.info };

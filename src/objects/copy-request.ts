@@ -1,3 +1,4 @@
+import type { ChecksumAlgorithm } from "../checksum";
 import type { HttpMetadata } from "../crypto/envelope";
 import type { Bucket } from "../store/buckets";
 import type { Gate, ObjectInfo } from "./object-info";
@@ -12,6 +13,8 @@ export interface CopyRequest {
   metadata: { http: HttpMetadata; userMetadata: Record<string, string> } | null;
   gate: Gate;
   check: (info: ObjectInfo) => void;
+  /** x-amz-checksum-algorithm: the copy's checksum is this algorithm's (computed while re-encrypting). */
+  checksumAlgorithm?: ChecksumAlgorithm;
   /** R2's condition on the target, atomic with the write (WritePreconditionFailed when it fails). */
   onlyIf?: R2Conditional;
 }

@@ -7,7 +7,11 @@ import { objectR2Key } from "./location";
 import type { CopyRequest } from "./copy-request";
 import type { ObjectInfo } from "./object-info";
 import { authenticate } from "./read";
-import { WritePreconditionFailed, type ObjectDeps, type WrittenObject } from "./write";
+import { WritePreconditionFailed, writeObject, type ObjectDeps, type WrittenObject } from "./write";
+import { decryptingStream } from "../crypto/decrypt";
+import { chunkCount } from "../crypto/format";
+import { ExactReader } from "../util/exact-reader";
+import type { Authenticated } from "./object-info";
 
 
 /**
@@ -24,6 +28,8 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
     const auth = await authenticate(deps, source.bucket, source.key, object, true, req.gate);
     req.check(auth.info);
     if (auth.envelope.layout.kind === "multipart") return await copyMultipartObject(deps, req, auth, object);
+    // Another checksum algorithm asked for: the plaintext must pass through a hasher.
+    if (req.checksumAlgorithm) return await reencrypt(deps, req, auth, object);
     const src = auth.envelope;
     const srcKek = await deps.keys.forRead(source.bucket.tenantId, src.keyArn, src.keyVersion, src.masterVersion);
     const wk = await deps.keys.forWrite(target.bucket.tenantId, req.sse.mode, req.sse.keyId);
@@ -47,6 +53,9 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
         bucketKeyEnabled: req.sse.bucketKeyEnabled,
         sealed,
         http: meta.http,
+        // The trailer record is copied with the chunks: it is sealed under the stream key,
+        // which depends on neither the location nor the CMK.
+        ...(src.trailer ? { trailer: true as const } : {}),
       },
       { bucket: target.bucket.name, key: target.key, userMetadata: meta.userMetadata },
     );
@@ -75,4 +84,38 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
     await object.body.cancel().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * CopyObject with x-amz-checksum-algorithm: decrypted and encrypted again under a fresh
+ * data key, the new checksum computed as the plaintext passes (S3 recomputes it too).
+ */
+async function reencrypt(deps: ObjectDeps, req: CopyRequest, auth: Authenticated, object: R2ObjectBody): Promise<WrittenObject & { info: ObjectInfo }> {
+  const { envelope } = auth;
+  if (envelope.layout.kind !== "single") throw new Error("single layout expected");
+  const length = envelope.length;
+  const plan = {
+    header: { partNumber: 0, length, salt: envelope.layout.salt },
+    includesHeader: true,
+    firstChunk: 0,
+    lastChunk: chunkCount(length) - 1,
+    skip: 0,
+    take: length,
+    trailer: envelope.trailer === true,
+  };
+  const reader = new ExactReader(decryptingStream(object.body, auth.dataKey, plan));
+  const meta = req.metadata ?? { http: envelope.http, userMetadata: auth.info.userMetadata };
+  const written = await writeObject(deps, {
+    bucket: req.target.bucket,
+    key: req.target.key,
+    source: { read: (max) => reader.read(max), cancel: (reason) => reader.cancel(reason) },
+    length,
+    sse: req.sse,
+    http: meta.http,
+    userMetadata: meta.userMetadata,
+    facts: { etag: auth.info.etag },
+    checksum: { compute: req.checksumAlgorithm! },
+    ...(req.onlyIf ? { onlyIf: req.onlyIf } : {}),
+  });
+  return { ...written, info: auth.info };
 }

@@ -1,6 +1,7 @@
 import { decodeEnvelope, ENVELOPE_KEY } from "../crypto/envelope";
 import { unsealFacts } from "../crypto/facts";
 import { encryptedSize, plaintextSize } from "../crypto/format";
+import { TRAILER_SIZE } from "../crypto/trailer";
 import type { Bucket } from "../store/buckets";
 import { bucketR2Prefix } from "./location";
 import type { ObjectDeps } from "./write";
@@ -82,7 +83,10 @@ async function describe(deps: ObjectDeps, bucket: Bucket, object: R2Object, root
   const listed: ListedObject = { key, etag: "", size: stored, lastModified: object.uploaded };
   try {
     const envelope = decodeEnvelope(object.customMetadata?.[ENVELOPE_KEY]);
-    if (envelope.layout.kind === "multipart" || encryptedSize(envelope.length) === object.size) listed.size = envelope.length;
+    // A stream ending with a trailer record (FORMAT.md §3a) is that much longer.
+    const record = envelope.trailer ? TRAILER_SIZE : 0;
+    if (record > 0) listed.size = Math.max(0, plaintextSize(object.size - record));
+    if (envelope.layout.kind === "multipart" || encryptedSize(envelope.length) + record === object.size) listed.size = envelope.length;
     if (envelope.lastModified !== undefined) listed.lastModified = new Date(envelope.lastModified);
     const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
     listed.etag = opaqueKmsEtags && envelope.mode !== "AES256" ? `${object.etag}-1` : facts.etag;

@@ -1,5 +1,6 @@
 // The shapes a verified read produces: read.ts builds them, the readers of either layout
 // (read-multipart.ts, copy-multipart.ts) and the S3 handlers use them.
+import type { ChecksumType } from "../checksum";
 import type { Envelope, HttpMetadata, SseMode } from "../crypto/envelope";
 
 /** What S3 says about an object: only ever built from authenticated metadata. */
@@ -14,7 +15,8 @@ export interface ObjectInfo {
   context?: string;
   http: HttpMetadata;
   userMetadata: Record<string, string>;
-  checksum?: { algorithm: string; value: string };
+  /** From the sealed facts, or the trailer record once read (readObject/statObject with checksum). */
+  checksum?: { algorithm: string; value: string; type: ChecksumType };
   /** The stored version (R2 etag and upload time): what the object's tag set is keyed by. */
   version: { r2Etag: string; uploaded: number };
 }

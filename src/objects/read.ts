@@ -2,8 +2,10 @@ import { decryptingStream } from "../crypto/decrypt";
 import { decodeEnvelope, splitCustomMetadata, verifyEnvelope } from "../crypto/envelope";
 import { IntegrityError } from "../crypto/errors";
 import { unsealFacts } from "../crypto/facts";
-import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, chunkCount, chunkOffset, chunkSpan, encryptedSize } from "../crypto/format";
-import { deriveMacKey, unwrapDataKey } from "../crypto/keys";
+import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, chunkCount, chunkOffset, chunkSpan, encodeHeader, encryptedSize } from "../crypto/format";
+import { deriveMacKey, deriveStreamKey, unwrapDataKey } from "../crypto/keys";
+import { openTrailer, TRAILER_SIZE } from "../crypto/trailer";
+import { checksumTypeOf } from "../checksum";
 import { Errors } from "../errors";
 import { resolveRange, type RangeRequest } from "../util/range";
 import type { Bucket } from "../store/buckets";
@@ -37,7 +39,9 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
   await verifyEnvelope(await deriveMacKey(dataKey), envelope, { bucket: bucket.name, key, userMetadata });
   // A multipart-layout object's body is its manifest, checked against the hash in the
   // envelope when it is read (read-multipart.ts).
-  if (envelope.layout.kind === "single" && object.size !== encryptedSize(envelope.length)) throw new IntegrityError("stored size does not match the authenticated length");
+  if (envelope.layout.kind === "single" && object.size !== encryptedSize(envelope.length) + (envelope.trailer ? TRAILER_SIZE : 0)) {
+    throw new IntegrityError("stored size does not match the authenticated length");
+  }
   const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
   // Both are under the MAC here; they disagree only if the writer was wrong. Listings trust the sealed one.
   if (facts.length !== undefined && facts.length !== envelope.length) throw new IntegrityError("sealed length does not match the authenticated length");
@@ -52,17 +56,59 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
     ...(envelope.context !== undefined ? { context: envelope.context } : {}),
     http: envelope.http,
     userMetadata,
-    ...(facts.checksum ? { checksum: facts.checksum } : {}),
+    // Multipart objects (and single objects from before trailer records) keep it in the
+    // sealed facts; a trailer record, when present, is read only when asked for (withTrailer).
+    ...(facts.checksum ? { checksum: { ...facts.checksum, type: checksumTypeOf(facts.checksum.value) } } : {}),
     version: { r2Etag: object.etag, uploaded: object.uploaded.getTime() },
   };
   return { info, envelope, dataKey };
 }
 
-/** HEAD: authenticated metadata, no body, no requirement that the key be Enabled. */
-export async function statObject(deps: ObjectDeps, bucket: Bucket, key: string, gate: Gate = () => {}): Promise<ObjectInfo> {
-  const object = await deps.r2.head(objectR2Key(bucket.name, key));
+/**
+ * The checksum in an authenticated single-layout object's trailer record, from the
+ * record's stored bytes (the last TRAILER_SIZE of the object), into `auth.info`.
+ */
+export async function withTrailer(auth: Authenticated, record: Uint8Array): Promise<void> {
+  const { envelope } = auth;
+  if (envelope.layout.kind !== "single" || !envelope.trailer) return;
+  const header = { partNumber: 0, length: envelope.length, salt: envelope.layout.salt };
+  const streamKey = await deriveStreamKey(auth.dataKey, header.salt, 0, header.length);
+  auth.info.checksum = await openTrailer(streamKey, encodeHeader(header), record);
+}
+
+/**
+ * HEAD: authenticated metadata, no body, no requirement that the key be Enabled. With
+ * `checksum`, one R2 get of the object's last TRAILER_SIZE bytes instead of a head (same
+ * metadata, plus the trailer record).
+ */
+export async function statObject(deps: ObjectDeps, bucket: Bucket, key: string, gate: Gate = () => {}, checksum = false): Promise<ObjectInfo> {
+  return (await statAuthenticated(deps, bucket, key, gate, checksum)).info;
+}
+
+/** statObject, with the verified envelope (GetObjectAttributes needs the layout). */
+export async function statAuthenticated(deps: ObjectDeps, bucket: Bucket, key: string, gate: Gate, checksum: boolean): Promise<Authenticated> {
+  const r2Key = objectR2Key(bucket.name, key);
+  if (!checksum) {
+    const object = await deps.r2.head(r2Key);
+    if (!object) throw Errors.NoSuchKey({ Key: key });
+    return authenticate(deps, bucket, key, object, false, gate);
+  }
+  const object = await getSuffix(deps.r2, r2Key);
   if (!object) throw Errors.NoSuchKey({ Key: key });
-  return (await authenticate(deps, bucket, key, object, false, gate)).info;
+  const bytes = "body" in object ? new Uint8Array(await object.arrayBuffer()) : new Uint8Array(0);
+  const auth = await authenticate(deps, bucket, key, object, false, gate);
+  await withTrailer(auth, bytes);
+  return auth;
+}
+
+/** The object's last TRAILER_SIZE bytes (its trailer record when it has one), with its metadata. */
+async function getSuffix(r2: R2Bucket, r2Key: string): Promise<R2Object | R2ObjectBody | null> {
+  try {
+    return await r2.get(r2Key, { range: { suffix: TRAILER_SIZE } });
+  } catch {
+    // An object shorter than the suffix (only an empty object from before records): its metadata.
+    return r2.head(r2Key);
+  }
 }
 
 /**
@@ -103,13 +149,15 @@ export async function readObject(
   check: (info: ObjectInfo) => void = () => {},
   /** GET ?partNumber=N (never together with a range). */
   partNumber?: number,
+  /** x-amz-checksum-mode: ENABLED on a whole-object read: the trailer record is fetched too (in parallel). */
+  checksum = false,
 ): Promise<ObjectRead> {
   // A read takes several R2 calls; a writer replacing the object between them must not
   // turn the read into an error. Nothing has been sent yet, so start over on the version
   // that is there now (S3 answers a read racing an overwrite with one of the versions).
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readObjectOnce(deps, bucket, key, range, gate, check, partNumber);
+      return await readObjectOnce(deps, bucket, key, range, gate, check, partNumber, checksum && !range && partNumber === undefined);
     } catch (error) {
       if (!(error instanceof ObjectChangedError) || attempt >= READ_ATTEMPTS) throw error;
     }
@@ -127,9 +175,25 @@ async function readObjectOnce(
   gate: Gate,
   check: (info: ObjectInfo) => void,
   partNumber: number | undefined,
+  checksum: boolean,
 ): Promise<ObjectRead> {
   const r2Key = objectR2Key(bucket.name, key);
-  const object = await getRanged(deps.r2, r2Key, range);
+  // The record is at the end of the stored object, the response headers go out before its
+  // body: fetch it alongside (unused, and cancelled, when the object has no record).
+  const recordGet = checksum ? getSuffix(deps.r2, r2Key) : null;
+  recordGet?.catch(() => {});
+  const dropRecord = async () => {
+    const got = await recordGet?.catch(() => null);
+    if (got && "body" in got) await got.body.cancel().catch(() => {});
+  };
+  let object: Awaited<ReturnType<typeof getRanged>>;
+  try {
+    object = await getRanged(deps.r2, r2Key, range);
+  } catch (error) {
+    await dropRecord();
+    throw error;
+  }
+  if (!object || object === "unsatisfiable" || !recordGet) await dropRecord();
   if (object === "unsatisfiable") {
     // The guessed stored range missed the object entirely: answer from its metadata.
     const head = await deps.r2.head(r2Key);
@@ -148,8 +212,19 @@ async function readObjectOnce(
   try {
     auth = await authenticate(deps, bucket, key, object, true, gate);
     if (auth.envelope.layout.kind === "single") check(auth.info);
+    if (recordGet && auth.envelope.trailer) {
+      const record = await recordGet;
+      if (!record || !("body" in record) || record.etag !== object.etag) {
+        if (record && "body" in record) await record.body.cancel().catch(() => {});
+        throw new ObjectChangedError("the object changed between its body and trailer reads");
+      }
+      await withTrailer(auth, new Uint8Array(await record.arrayBuffer()));
+    } else {
+      await dropRecord();
+    }
   } catch (error) {
     await object.body.cancel().catch(() => {});
+    await dropRecord();
     throw error;
   }
   if (auth.envelope.layout.kind === "multipart") {
@@ -174,7 +249,7 @@ async function readObjectOnce(
       await object.body.cancel().catch(() => {});
       throw Errors.InvalidPartNumber();
     }
-    const plan = { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(envelope.length) - 1, skip: 0, take: envelope.length };
+    const plan = { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(envelope.length) - 1, skip: 0, take: envelope.length, trailer: envelope.trailer === true };
     const body = decryptingStream(object.body, dataKey, plan);
     return partNumber !== undefined && envelope.length > 0 ? { info, body, span: { first: 0, last: envelope.length - 1 } } : { info, body };
   }
@@ -210,6 +285,7 @@ async function readObjectOnce(
     lastChunk: chunks.lastChunk,
     skip: chunks.skip,
     take: span.last - span.first + 1,
+    trailer: envelope.trailer === true,
   };
   return { info, body: decryptingStream(body, dataKey, plan), span };
 }

@@ -9,7 +9,7 @@
  * Parts are exactly `partBytes` long except the last. The next part is read from the
  * client while the current one is encrypted into R2, so at most two part buffers are held.
  */
-import { createMd5 } from "../checksum";
+import { CHECKSUMS, createMd5, type ChecksumAlgorithm } from "../checksum";
 import { sealFacts } from "../crypto/facts";
 import { newDataKey } from "../crypto/keys";
 import { completeUpload, partFactsLocation, type RequestedPart } from "../multipart/complete";
@@ -17,10 +17,13 @@ import { newUploadId } from "../multipart/ids";
 import { abortUpload } from "../multipart/lifecycle";
 import type { UploadStore } from "../multipart/store";
 import { Errors } from "../errors";
-import { toHex } from "../util/bytes";
+import { toBase64, toHex } from "../util/bytes";
 import { writePart } from "./parts";
 import type { ObjectDeps, WrittenObject } from "./write";
 import { prepend, readBuffer, type BufferedPlaintext, type BufferedPlaintextWithMore, type StreamedWriteRequest } from "./write-streamed";
+
+/** The algorithms whose part values combine into a whole-object value (multipart/checksum.ts). */
+const FULL_OBJECT_ALGORITHMS = new Set<ChecksumAlgorithm>(["CRC32", "CRC32C", "CRC64NVME"]);
 
 export interface MultipartLayoutDeps extends ObjectDeps {
   store: UploadStore;
@@ -37,6 +40,11 @@ export async function writeMultipartLayout(
   const { wrapped, dataKey } = await newDataKey(wk.kek);
   const sealKey = await deps.keys.sealKey(tenantId, wk.masterVersion);
   const uploadId = newUploadId();
+  // The object's checksum: the client's when its algorithm combines across parts (the CRCs:
+  // FULL_OBJECT, from each part's CRC, checked against the client's value at Complete),
+  // else S3's default FULL_OBJECT CRC64NVME from per-part CRC64NVMEs.
+  const plan = req.checksum;
+  const sentCrc = "from" in plan && FULL_OBJECT_ALGORITHMS.has(plan.algorithm) ? plan.algorithm : null;
   await deps.store.create({
     uploadId,
     bucket: req.bucket.name,
@@ -53,12 +61,18 @@ export async function writeMultipartLayout(
     bucketKeyEnabled: req.sse.bucketKeyEnabled,
     http: req.http,
     userMetadata: req.userMetadata,
+    ...(sentCrc ? { checksumAlgorithm: sentCrc, checksumType: "FULL_OBJECT" as const } : {}),
     createdAt: Date.now(),
   });
 
   const storePart = async (partNumber: number, plain: BufferedPlaintext): Promise<RequestedPart> => {
     const md5 = createMd5();
-    for (const piece of plain.pieces) md5.update(piece);
+    // Each part's CRC: Complete combines them into the object's full-object checksum.
+    const crc = CHECKSUMS[sentCrc ?? "CRC64NVME"].create();
+    for (const piece of plain.pieces) {
+      md5.update(piece);
+      crc.update(piece);
+    }
     const written = await writePart(deps.r2, { uploadId, partNumber, dataKey, source: plain.source(), length: plain.length });
     const etag = toHex(await md5.digest());
     const recorded = await deps.store.recordPart(uploadId, {
@@ -66,7 +80,7 @@ export async function writeMultipartLayout(
       attempt: written.attempt,
       size: plain.length,
       salt: written.salt,
-      facts: await sealFacts(sealKey, ...partFactsLocation(uploadId, partNumber), { etag }),
+      facts: await sealFacts(sealKey, ...partFactsLocation(uploadId, partNumber), sentCrc ? { etag, checksum: { algorithm: sentCrc, value: toBase64(await crc.digest()) } } : { etag, crc64: toBase64(await crc.digest()) }),
       uploadedAt: written.uploaded.getTime(),
     });
     if (!recorded.recorded) {
@@ -108,11 +122,14 @@ export async function writeMultipartLayout(
       key: req.key,
       tenantId,
       parts,
+      // The source has ended (and verified the client's value): Complete must agree with it.
+      ...(sentCrc && "from" in plan ? { fullChecksum: { algorithm: sentCrc, value: plan.from().value } } : {}),
       ...(req.onlyIf ? { condition: async () => ({ onlyIf: req.onlyIf!, header: null }) } : {}),
     });
     if (done.kind !== "written") throw new Error("streamed multipart write was not written");
     return {
       etag: done.etag,
+      ...(done.checksum ? { checksum: { ...done.checksum, type: done.checksumType ?? "FULL_OBJECT" } } : {}),
       size: done.size,
       keyArn: wk.key.arn,
       mode: req.sse.mode,

@@ -1,8 +1,11 @@
+import { CHECKSUMS, type ChecksumAlgorithm, type StoredChecksum } from "../checksum";
 import { encryptingStream, type PlaintextSource } from "../crypto/encrypt";
 import { joinCustomMetadata, signEnvelope, type HttpMetadata } from "../crypto/envelope";
 import { sealFacts, type ObjectFacts } from "../crypto/facts";
 import { encryptedSize, SALT_SIZE } from "../crypto/format";
 import { deriveMacKey, newDataKey, randomBytes } from "../crypto/keys";
+import { TRAILER_SIZE } from "../crypto/trailer";
+import { toBase64 } from "../util/bytes";
 import type { KeyService } from "../kms/service";
 import type { SseChoice } from "./sse-choice";
 import type { Bucket } from "../store/buckets";
@@ -22,9 +25,21 @@ export interface WriteRequest {
   http: HttpMetadata;
   userMetadata: Record<string, string>;
   facts: ObjectFacts;
+  /**
+   * The object's checksum, kept in its trailer record (FORMAT.md §3a): the client's, read
+   * from the source once it has ended and verified, or one computed here as the
+   * plaintext streams (CRC64NVME when the client sent none, as S3 does).
+   */
+  checksum: ChecksumPlan;
   /** Passed to R2 so a conditional write is atomic with the check. */
   onlyIf?: R2Conditional;
 }
+
+/**
+ * `from`: the client's checksum of `algorithm` (known before the body), its value read once
+ * the source has ended and verified it. `compute`: computed here as the plaintext streams.
+ */
+export type ChecksumPlan = { algorithm: ChecksumAlgorithm; from: () => StoredChecksum } | { compute: ChecksumAlgorithm };
 
 export interface WrittenObject {
   etag: string;
@@ -36,6 +51,8 @@ export interface WrittenObject {
   uploaded: Date;
   /** R2's etag of what was stored (ciphertext or manifest): the version identity tags are keyed by. */
   r2Etag: string;
+  /** The checksum stored with the object, if it has one. */
+  checksum?: StoredChecksum;
 }
 
 /** Outcome of a conditional write whose R2 precondition did not hold. */
@@ -68,12 +85,21 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
       bucketKeyEnabled: req.sse.bucketKeyEnabled,
       sealed,
       http: req.http,
+      trailer: true,
     },
     { bucket: req.bucket.name, key: req.key, userMetadata: req.userMetadata },
   );
 
-  const fixed = new FixedLengthStream(encryptedSize(req.length));
-  const piping = encryptingStream(req.source, dataKey, { partNumber: 0, length: req.length, salt }).pipeTo(fixed.writable);
+  const plan = req.checksum;
+  const hasher = "compute" in plan ? CHECKSUMS[plan.compute].create() : null;
+  const source = hasher ? hashingSource(req.source, hasher) : req.source;
+  let checksum: StoredChecksum | undefined;
+  const trailer = async (): Promise<StoredChecksum> => {
+    checksum = "from" in plan ? plan.from() : { algorithm: plan.compute, value: toBase64(await hasher!.digest()), type: "FULL_OBJECT" };
+    return checksum;
+  };
+  const fixed = new FixedLengthStream(encryptedSize(req.length) + TRAILER_SIZE);
+  const piping = encryptingStream(source, dataKey, { partNumber: 0, length: req.length, salt }, trailer).pipeTo(fixed.writable);
   // A failing source (BadDigest, SignatureDoesNotMatch…) rejects `piping` while R2 is still
   // reading; mark it observed now, or the runtime reports an unhandled rejection before the
   // code below gets to it (it is still awaited/inspected there).
@@ -106,6 +132,19 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
     ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
     uploaded: put.uploaded,
     r2Etag: put.etag,
+    ...(checksum ? { checksum } : {}),
+  };
+}
+
+/** Feeds what passes through to a hasher (a checksum the client did not send). */
+export function hashingSource(source: PlaintextSource, hasher: { update(bytes: Uint8Array): void }): PlaintextSource {
+  return {
+    async read(max) {
+      const bytes = await source.read(max);
+      hasher.update(bytes);
+      return bytes;
+    },
+    cancel: (reason) => source.cancel(reason),
   };
 }
 

@@ -47,6 +47,7 @@ export const S3_ACTIONS = {
   "s3:PutObjectTagging": "object",
   "s3:GetObjectTagging": "object",
   "s3:DeleteObjectTagging": "object",
+  "s3:GetObjectAttributes": "object",
 } as const satisfies Record<string, ActionLevel>;
 
 export type S3Action = keyof typeof S3_ACTIONS;

@@ -7,7 +7,7 @@ import type { ActionLevel } from "./actions";
  * Source: the "Actions defined by Amazon S3" table of the AWS Service Authorization Reference.
  */
 const OBJECT = [
-  "BypassGovernanceRetention", "DeleteObjectVersionTagging", "GetObjectAcl", "GetObjectAttributes",
+  "BypassGovernanceRetention", "DeleteObjectVersionTagging", "GetObjectAcl",
   "GetObjectLegalHold", "GetObjectRetention", "GetObjectTorrent", "GetObjectVersionAcl",
   "GetObjectVersionAttributes", "GetObjectVersionForReplication", "GetObjectVersionTagging", "GetObjectVersionTorrent",
   "InitiateReplication", "ObjectOwnerOverrideToBucketOwner", "PutObjectLegalHold", "PutObjectRetention",

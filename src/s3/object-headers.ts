@@ -94,7 +94,10 @@ export function objectResponseHeaders(info: ObjectInfo, checksumMode: boolean): 
     if (value !== undefined && field !== "contentType") headers.set(HTTP_HEADER[field], value);
   }
   for (const [name, value] of Object.entries(info.userMetadata)) headers.set(`x-amz-meta-${name}`, value);
-  if (checksumMode && info.checksum) headers.set(`x-amz-checksum-${info.checksum.algorithm.toLowerCase()}`, info.checksum.value);
+  if (checksumMode && info.checksum) {
+    headers.set(`x-amz-checksum-${info.checksum.algorithm.toLowerCase()}`, info.checksum.value);
+    headers.set("x-amz-checksum-type", info.checksum.type);
+  }
   if (!headers.has("content-encoding") && COMPRESSIBLE.test(headers.get("content-type") ?? "")) {
     // Cloudflare (and Miniflare, which emulates it) gzips text-like responses on the fly
     // for clients that accept it, dropping Content-Length and changing the bytes a client

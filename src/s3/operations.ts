@@ -11,6 +11,7 @@ import * as lifecycle from "./handlers/lifecycle";
 import * as list from "./handlers/list";
 import * as multipart from "./handlers/multipart";
 import * as multipartList from "./handlers/multipart-list";
+import { getObjectAttributes } from "./handlers/object-attributes";
 import * as objectTagging from "./handlers/object-tagging";
 import * as objects from "./handlers/objects";
 import * as ownership from "./handlers/ownership";
@@ -55,7 +56,7 @@ export const extraOperations: Array<(method: string, address: Address, query: UR
 const UNIMPLEMENTED = [
   "accelerate", "analytics", "intelligent-tiering", "inventory", "legal-hold", "logging", "metrics", "notification",
   "object-lock", "replication", "requestPayment", "restore", "retention", "select",
-  "torrent", "website", "attributes", "renameObject", "metadataTable", "session",
+  "torrent", "website", "renameObject", "metadataTable", "session",
 ];
 
 function notImplemented(name: string): Operation {
@@ -147,6 +148,7 @@ export function resolveOperation(method: string, address: Address, query: URLSea
     case "GET":
       if (query.has("acl")) return op("GetObjectAcl", "s3:GetObject", acl.getAcl);
       if (query.has("uploadId")) return op("ListParts", "s3:ListMultipartUploadParts", multipartList.listParts);
+      if (query.has("attributes")) return op("GetObjectAttributes", "s3:GetObjectAttributes", getObjectAttributes);
       return op("GetObject", "s3:GetObject", objects.getObject, { existingTags: true });
     case "HEAD":
       return op("HeadObject", "s3:GetObject", objects.headObject, { existingTags: true });

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { expect, it } from "vitest";
+import { expect, inject, it } from "vitest";
 import { endpoint } from "./support/clients";
 import { missing } from "./support/programs";
 
@@ -11,7 +11,7 @@ import { missing } from "./support/programs";
 const PYTHON_DIR = fileURLToPath(new URL("./python", import.meta.url));
 
 
-it.skipIf(missing("boto3.test.ts", "boto3"))("boto3: SSE-KMS round trips, ranges, presigned GET, multi-delete, tampered signature, SSE errors, object tagging, part ETags; bucket settings (pytest)", async () => {
+it.skipIf(missing("boto3.test.ts", "boto3"))("boto3: SSE-KMS round trips, ranges, presigned GET, multi-delete, tampered signature, SSE errors, object tagging, part ETags, stored checksums; bucket settings (pytest)", async () => {
   const result = await new Promise<{ code: number; output: string }>((resolve) => {
     execFile(
       "python3",
@@ -19,7 +19,7 @@ it.skipIf(missing("boto3.test.ts", "boto3"))("boto3: SSE-KMS round trips, ranges
       {
         cwd: PYTHON_DIR,
         maxBuffer: 16 * 1024 * 1024,
-        env: { ...process.env, S3_ENDPOINT: endpoint(), PYTHONDONTWRITEBYTECODE: "1", AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null", AWS_EC2_METADATA_DISABLED: "true" },
+        env: { ...process.env, S3_ENDPOINT: endpoint(), S3_PERSIST: inject("persist"), PYTHONDONTWRITEBYTECODE: "1", AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null", AWS_EC2_METADATA_DISABLED: "true" },
       },
       (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, output: `${stdout}\n${stderr}` }),
     );

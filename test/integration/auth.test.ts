@@ -225,7 +225,7 @@ describe("unimplemented operations and error documents", () => {
     ["PUT", "legal-hold", "obj"],
     ["POST", "restore", "obj"],
     ["POST", "select", "obj"],
-    ["GET", "attributes", "obj"],
+    ["GET", "torrent", "obj"],
   ])("%s ?%s answers 501 NotImplemented in S3 XML", async (method, sub, key) => {
     const r = await send("adminA", { method, bucket, ...(key ? { key } : {}), query: { [sub]: "" }, ...(method === "PUT" || method === "POST" ? { body: "<x/>" } : {}) });
     await expectError(r, 501, "NotImplemented");

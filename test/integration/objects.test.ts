@@ -16,7 +16,8 @@ describe("PutObject / GetObject through the worker", () => {
     expect(put.headers.get("x-amz-server-side-encryption")).toBe("AES256");
     const raw = await env.OBJECTS.get("objects/a.bin");
     const stored = new Uint8Array(await raw!.arrayBuffer());
-    expect(stored.length).toBe(200_000 + 32 + 16 * 4);
+    // Header, 4 sealed chunks, and the 52-byte trailer record with the object's checksum.
+    expect(stored.length).toBe(200_000 + 32 + 16 * 4 + 52);
     const hay = Array.from(stored).join(",");
     expect(hay.includes(Array.from(body.subarray(5000, 5024)).join(","))).toBe(false);
     const get = await call("adminA", { method: "GET", bucket: "objects", key: "a.bin" });

@@ -2,10 +2,12 @@
  * POST Object files larger than one buffer (8 MiB): stored in the multipart layout, read
  * back like any object; limits and checksums that fail half-way leave nothing behind.
  */
+import { Crc64Nvme } from "@aws-sdk/crc64-nvme";
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { STREAM_BUFFER_BYTES } from "../../src/objects/write-streamed";
 import { amzDate, encodePolicy, multipartBody, signV4, v4Fields, type Part } from "../support/post-form";
+import { crc32Base64 } from "../support/s3-harness";
 import { call, createBucket, CREDENTIALS, HOST, seedIdentities } from "../support/worker-client";
 
 const BUCKET = "post-large";
@@ -104,6 +106,25 @@ describe("files larger than one buffer", () => {
     expect(await r.text()).toContain("<Code>EntityTooLarge</Code>");
     expect(await env.OBJECTS.head(`${BUCKET}/big/too-large`)).toBeNull();
     expect(await leftovers()).toEqual(before);
+  });
+
+  it("the file's checksum is kept: a CRC field as the object's FULL_OBJECT value, SHA or none as the default CRC64NVME", { timeout: 60_000 }, async () => {
+    const file = pseudoRandom(STREAM_BUFFER_BYTES + 4321, 11);
+    const crc64 = new Crc64Nvme();
+    crc64.update(file);
+    const crc64Value = btoa(String.fromCharCode(...(await crc64.digest())));
+    const sha = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", file))));
+    const cases: Array<[string, Record<string, string>, string, string]> = [
+      ["big/crc32", { "x-amz-checksum-crc32": crc32Base64(file) }, "x-amz-checksum-crc32", crc32Base64(file)],
+      ["big/none", {}, "x-amz-checksum-crc64nvme", crc64Value],
+      ["big/sha", { "x-amz-checksum-sha256": sha }, "x-amz-checksum-crc64nvme", crc64Value],
+    ];
+    for (const [key, fields, header, value] of cases) {
+      expect((await post(await form(key, file, { fields }))).status, key).toBe(204);
+      const head = await call("adminA", { method: "HEAD", bucket: BUCKET, key, headers: { "x-amz-checksum-mode": "ENABLED" } });
+      expect(head.headers.get(header), key).toBe(value);
+      expect(head.headers.get("x-amz-checksum-type"), key).toBe("FULL_OBJECT");
+    }
   });
 
   it("a checksum that fails at the end aborts, and an existing object stays", async () => {

@@ -17,6 +17,8 @@ const HEADER = 32;
 const CHUNK = 65536;
 const SEALED = CHUNK + 16;
 const SIZE = 3 * CHUNK + 3392; // three full chunks and a partial final one
+/** The trailer record after the final chunk (FORMAT.md §3a): the object's checksum, sealed. */
+const TRAILER = 52;
 const plaintext = pseudoRandom(SIZE, 1234);
 const twinText = pseudoRandom(SIZE, 4321);
 const CONTEXT = btoa(JSON.stringify({ app: "tamper" }));
@@ -76,8 +78,9 @@ interface Outcome {
 }
 
 /** `bytes` is what a successful response served (an error document counts as nothing served). */
-async function attempt(method: "GET" | "HEAD", key: string, range?: string, b = bucket, who: "adminA" | "adminB" = "adminA"): Promise<Outcome> {
-  const r = await send(who, { method, bucket: b, key, ...(range ? { headers: { range } } : {}) });
+async function attempt(method: "GET" | "HEAD", key: string, range?: string, b = bucket, who: "adminA" | "adminB" = "adminA", checksumMode = false): Promise<Outcome> {
+  const headers: Record<string, string> = { ...(range ? { range } : {}), ...(checksumMode ? { "x-amz-checksum-mode": "ENABLED" } : {}) };
+  const r = await send(who, { method, bucket: b, key, headers });
   const { bytes, errored } = await readFully(r);
   return { status: r.status, errored, bytes: r.status >= 400 ? new Uint8Array(0) : bytes };
 }
@@ -109,7 +112,7 @@ beforeAll(async () => {
   expect((await send("adminA", { method: "PUT", bucket, key: "versioned", body: plaintext, headers })).status).toBe(200);
   original = (await rawGet(bucket, "victim"))!;
   twin = (await rawGet(bucket, "twin"))!;
-  expect(original.body.byteLength).toBe(HEADER + SIZE + 4 * 16);
+  expect(original.body.byteLength).toBe(HEADER + SIZE + 4 * 16 + TRAILER);
   const other = await makeServices(env).keys.registry.create({ tenantId: TENANT_A, region: "us-east-1", kind: "customer" });
   otherKeyArn = other.arn;
 });
@@ -146,6 +149,8 @@ interface BodyCase {
   ranges?: string[];
   /** HEAD must be refused too (the stored size no longer matches). */
   head?: boolean;
+  /** HEAD and GET with x-amz-checksum-mode: ENABLED must be refused (they read the trailer record). */
+  checksum?: boolean;
 }
 
 const last = (b: Uint8Array) => b.byteLength - 1;
@@ -162,7 +167,17 @@ const bodyCases: BodyCase[] = [
   { name: "the final, partial chunk", body: () => flip(original.body, chunkStart(3) + 5), ranges: ["bytes=-1", "bytes=196608-"] },
   { name: "tag of chunk 1", body: () => flip(original.body, chunkEnd(1, original.body.byteLength) - 1), ranges: ["bytes=65536-65540"] },
   { name: "first tag byte of chunk 0", body: () => flip(original.body, chunkStart(0) + CHUNK), ranges: ["bytes=10-20"] },
-  { name: "final tag", body: () => flip(original.body, last(original.body), 7), ranges: ["bytes=-10"] },
+  { name: "final tag", body: () => flip(original.body, last(original.body) - TRAILER, 7), ranges: ["bytes=-10"] },
+  { name: "trailer record, last byte (its tag)", checksum: true, body: () => flip(original.body, last(original.body), 7) },
+  { name: "trailer record, first byte (the algorithm)", checksum: true, body: () => flip(original.body, original.body.byteLength - TRAILER) },
+  { name: "trailer record, a value byte", checksum: true, body: () => flip(original.body, original.body.byteLength - TRAILER + 6, 2) },
+  {
+    name: "trailer record of another object under the same CMK",
+    checksum: true,
+    body: () => concat(original.body.subarray(0, original.body.byteLength - TRAILER), twin.body.subarray(twin.body.byteLength - TRAILER)),
+  },
+  { name: "trailer record zeroed", checksum: true, body: () => concat(original.body.subarray(0, original.body.byteLength - TRAILER), new Uint8Array(TRAILER)) },
+  { name: "trailer record cut off", head: true, checksum: true, body: () => original.body.subarray(0, original.body.byteLength - TRAILER), ranges: ["bytes=-5", "bytes=0-5"] },
   {
     name: "chunks 0 and 1 swapped",
     body: () => {
@@ -254,6 +269,10 @@ describe("body tampering is refused", () => {
       expect(o.bytes.byteLength, `GET ${range} served bytes`).toBe(0);
     }
     if (c.head) expectRefused(await attempt("HEAD", "victim"), "HEAD");
+    if (c.checksum) {
+      expectRefused(await attempt("HEAD", "victim", undefined, bucket, "adminA", true), "HEAD with checksum mode");
+      expectRefused(await attempt("GET", "victim", undefined, bucket, "adminA", true), "GET with checksum mode");
+    }
   });
 });
 
@@ -295,6 +314,8 @@ const metadataCases: MetadataCase[] = [
   { name: "encryption context changed", edit: () => withEnvelope(original, (e) => (e["c"] = btoa(JSON.stringify({ app: "other" })))) },
   { name: "encryption context removed", edit: () => withEnvelope(original, (e) => delete e["c"]) },
   { name: "bucket key flag added", edit: () => withEnvelope(original, (e) => (e["b"] = 1)) },
+  { name: "trailer flag removed", edit: () => withEnvelope(original, (e) => delete e["r"]) },
+  { name: "trailer flag as 2", edit: () => withEnvelope(original, (e) => (e["r"] = 2)) },
   { name: "sealed facts flipped", edit: () => withEnvelope(original, (e) => (e["e"] = flipBase64(e["e"], 20))) },
   { name: "sealed facts of another object", edit: () => withEnvelope(original, (e) => (e["e"] = JSON.parse(twin.customMetadata["sse-envelope"]!).e)) },
   { name: "Content-Type changed", edit: () => withEnvelope(original, (e) => ((e["h"] as Record<string, string>)["ct"] = "text/html")) },

@@ -9,6 +9,7 @@ import { md5Base64, readFully, sameBytes, xmlBlocks, xmlValue } from "../support
 import {
   PRINCIPAL_NAMES,
   POLICY_TEMPLATES,
+  expectedChecksumHeaders,
   listEtagIsOpaque,
   predictAbort,
   predictComplete,
@@ -223,7 +224,15 @@ class CopyCommand implements fc.AsyncCommand<Model, Real> {
 }
 
 class GetCommand implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly p: PrincipalName, readonly drawnBucket: number, readonly keyPick: KeyPick, readonly range: { first: number; last: number } | null, readonly head: boolean) {}
+  constructor(
+    readonly p: PrincipalName,
+    readonly drawnBucket: number,
+    readonly keyPick: KeyPick,
+    readonly range: { first: number; last: number } | null,
+    readonly head: boolean,
+    /** x-amz-checksum-mode: ENABLED (what SDK v3 sends on every GetObject). */
+    readonly checksumMode = false,
+  ) {}
   /** Resolved when run (see heldBucket, resolveKey). */
   b = this.drawnBucket;
   key = "";
@@ -233,17 +242,19 @@ class GetCommand implements fc.AsyncCommand<Model, Real> {
     const b = bucketOf(m, this.b);
     this.key = resolveKey(b, this.keyPick);
     const want = predictGet(b, this.p, this.key, this.range);
-    const headers = this.range ? { range: `bytes=${this.range.first}-${this.range.last}` } : {};
+    const headers: Record<string, string> = this.range ? { range: `bytes=${this.range.first}-${this.range.last}` } : {};
+    if (this.checksumMode) headers["x-amz-checksum-mode"] = "ENABLED";
     const r = await request(this.p, { method: this.head ? "HEAD" : "GET", bucket: b.name, key: this.key, headers });
     const got = await answer(real, this.head ? "HeadObject" : this.range ? "GetObject(range)" : "GetObject", this.toString(), r, want, this.head);
     if (got.status !== 200 && got.status !== 206) return;
     const obj = b.objects.get(this.key)!;
     expectHeader(this.toString(), got, SSE, obj.mode);
     expectHeader(this.toString(), got, "etag", obj.etag);
+    for (const [name, value] of Object.entries(await expectedChecksumHeaders(obj, this.checksumMode, !this.range))) expectHeader(this.toString(), got, name, value);
     const expected = this.head ? new Uint8Array(0) : readBytes(obj, this.range);
     if (!sameBytes(got.bytes, expected)) fail(this.toString(), `body: expected ${expected.byteLength} bytes [${[...expected]}], got ${got.bytes.byteLength} [${[...got.bytes]}]`);
   }
-  toString = () => `${this.head ? "HEAD" : "GET"} ${this.p} b${this.b}/${showPick(this.key, this.keyPick)}${this.range ? ` bytes=${this.range.first}-${this.range.last}` : ""}`;
+  toString = () => `${this.head ? "HEAD" : "GET"} ${this.p} b${this.b}/${showPick(this.key, this.keyPick)}${this.range ? ` bytes=${this.range.first}-${this.range.last}` : ""}${this.checksumMode ? " checksum-mode" : ""}`;
 }
 
 class DeleteCommand implements fc.AsyncCommand<Model, Real> {
@@ -455,7 +466,7 @@ const COMMANDS: Record<string, fc.Arbitrary<fc.AsyncCommand<Model, Real>>> = {
   put: fc.tuple(principal, bucketIndex, keyPick, body, ask).map(([p, b, k, data, a]) => new PutCommand(p, b, k, data, a)),
   post: fc.tuple(principal, bucketIndex, key, body, ask).map(([p, b, k, data, a]) => new PostFormCommand(p, b, k, data, a)),
   copy: fc.tuple(principal, bucketIndex, keyPick, bucketIndex, keyPick, fc.constantFrom<"COPY" | "REPLACE">("COPY", "REPLACE"), ask).map(([p, sb, sk, b, k, d, a]) => new CopyCommand(p, sb, sk, b, k, d, a)),
-  get: fc.tuple(principal, bucketIndex, keyPick, range, fc.boolean()).map(([p, b, k, r, head]) => new GetCommand(p, b, k, head ? null : r, head)),
+  get: fc.tuple(principal, bucketIndex, keyPick, range, fc.boolean(), fc.boolean()).map(([p, b, k, r, head, mode]) => new GetCommand(p, b, k, head ? null : r, head, mode)),
   delete: fc.tuple(principal, bucketIndex, keyPick).map(([p, b, k]) => new DeleteCommand(p, b, k)),
   deleteObjects: fc.tuple(principal, bucketIndex, fc.uniqueArray(key, { minLength: 1, maxLength: 3 })).map(([p, b, ks]) => new DeleteObjectsCommand(p, b, ks)),
   list: fc.tuple(principal, bucketIndex, fc.constantFrom(...PREFIXES)).map(([p, b, prefix]) => new ListCommand(p, b, prefix)),

@@ -11,6 +11,7 @@
  *    only refuse: KMS write, KMS read, KMS copy source, KMS overwrite, KMS delete, KMS
  *    upload, KMS default.
  */
+import { Crc64Nvme } from "@aws-sdk/crc64-nvme";
 
 export type Tenant = "A" | "B";
 export type PrincipalName = "adminA" | "memberA" | "adminB" | "memberB" | "anonymous";
@@ -147,6 +148,19 @@ export function predictGet(b: BucketModel, p: PrincipalName, key: string, range:
   if (kmsReadRefused(r, obj)) return denied("rule: KMS read needs OA");
   if (range && range.first >= obj.bytes.byteLength) return err(416, "InvalidRange", "range starts past the end");
   return ok(range ? 206 : 200, range ? "range read" : "read");
+}
+
+/**
+ * The checksum headers of a successful GET/HEAD: none unless x-amz-checksum-mode: ENABLED
+ * on a whole-object request; then the object's checksum. The model's clients never send a
+ * checksum, so every object has the one S3 gives such objects — single PUT, POST, copy or
+ * multipart upload created without an algorithm alike: CRC64NVME of its bytes, FULL_OBJECT.
+ */
+export async function expectedChecksumHeaders(obj: StoredObject, checksumMode: boolean, whole: boolean): Promise<Record<string, string | null>> {
+  if (!checksumMode || !whole) return { "x-amz-checksum-crc64nvme": null, "x-amz-checksum-type": null };
+  const crc = new Crc64Nvme();
+  crc.update(obj.bytes);
+  return { "x-amz-checksum-crc64nvme": btoa(String.fromCharCode(...(await crc.digest()))), "x-amz-checksum-type": "FULL_OBJECT" };
 }
 
 /** The bytes a successful (range) GET returns. */

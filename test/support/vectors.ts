@@ -27,6 +27,8 @@ export interface VectorInput {
   etag: string;
   /** Plaintext byte i is (i * 7 + 3) mod 256. */
   plaintextLength: number;
+  /** The checksum kept in a trailer record (FORMAT.md §3a), for objects written with one. */
+  trailer?: { algorithm: "CRC32" | "CRC32C" | "CRC64NVME" | "SHA1" | "SHA256"; value: string };
 }
 
 export function vectorPlaintext(length: number): Uint8Array {
@@ -58,9 +60,11 @@ export async function buildVector(v: VectorInput): Promise<{ storedHex: string; 
       bucketKeyEnabled: v.bucketKeyEnabled,
       sealed,
       http: v.http,
+      ...(v.trailer ? { trailer: true as const } : {}),
     },
     { bucket: v.bucket, key: v.key, userMetadata: v.userMetadata },
   );
-  const stored = await collect(encryptingStream(bytesSource(vectorPlaintext(v.plaintextLength)), dataKey, { partNumber: 0, length: v.plaintextLength, salt }));
+  const trailer = v.trailer ? async () => ({ ...v.trailer!, type: "FULL_OBJECT" as const }) : undefined;
+  const stored = await collect(encryptingStream(bytesSource(vectorPlaintext(v.plaintextLength)), dataKey, { partNumber: 0, length: v.plaintextLength, salt }, trailer));
   return { storedHex: toHex(stored), customMetadata: joinCustomMetadata(envelope, v.userMetadata) };
 }

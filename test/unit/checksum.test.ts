@@ -1,4 +1,5 @@
 import { Crc32c as AwsCrc32c } from "@aws-crypto/crc32c";
+import { Crc64Nvme as AwsCrc64Nvme } from "@aws-sdk/crc64-nvme";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -72,6 +73,21 @@ describe("checksums", () => {
       h.update(data.subarray(n >> 1));
       const oracle = new AwsCrc32c().update(data).digest();
       expect(toHex(await h.digest())).toBe(oracle.toString(16).padStart(8, "0"));
+    }
+  });
+
+  it("CRC64NVME agrees with the AWS SDK's @aws-sdk/crc64-nvme on random data of every length and alignment, in pieces", async () => {
+    const data = randomBytes(70_000);
+    for (const n of [0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 1000, 65537]) {
+      for (const offset of [0, 1, 2, 3, 5]) {
+        const slice = data.subarray(offset, offset + n);
+        const h = CHECKSUMS.CRC64NVME.create();
+        h.update(slice.subarray(0, n >> 1));
+        h.update(slice.subarray(n >> 1));
+        const oracle = new AwsCrc64Nvme();
+        oracle.update(slice);
+        expect(toHex(await h.digest()), `n=${n} offset=${offset}`).toBe(toHex(await oracle.digest()));
+      }
     }
   });
 

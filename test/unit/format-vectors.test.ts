@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import vectors from "../vectors/format-v1.json";
+import trailerVectors from "../vectors/format-v1-trailer.json";
 import { buildVector, vectorPlaintext, type VectorInput } from "../support/vectors";
 
 interface Vector {
@@ -7,7 +8,7 @@ interface Vector {
   expected: { storedLength: number; storedSha256: string; storedHex?: string; storedHeadHex?: string; customMetadata: Record<string, string> };
 }
 
-const all = vectors as unknown as Vector[];
+const all = [...(vectors as unknown as Vector[]), ...(trailerVectors as unknown as Vector[])];
 
 // ---- an independent reader, written from FORMAT.md only (no imports from src/) ----------
 
@@ -59,15 +60,28 @@ async function independentRead(stored: Uint8Array, meta: Record<string, string>,
     "s3-sse-gw/v1/object-mac", bucket, key, "1", env.m, env.k, String(env.kv), String(env.mv), b64(env.w), String(env.n),
     "single", b64(env.s), env.c ?? "", env.b === 1 ? "1" : "0", b64(env.e),
     h.ct ?? "", h.ce ?? "", h.cd ?? "", h.cl ?? "", h.cc ?? "", h.ex ?? "", String(userMeta.length), ...userMeta.flat(),
+    ...(env.lm !== undefined ? ["lm", String(env.lm)] : []),
+    ...(env.r === 1 ? ["r", "1"] : []),
   ];
   const input = cat(...fields.map((f) => (typeof f === "string" ? te.encode(f) : f)).flatMap((b) => [u32(b.length), b]));
   if (!(await crypto.subtle.verify("HMAC", mac.key, b64(env.t), input))) throw new Error("MAC");
   const L: number = env.n;
   const n = Math.max(1, Math.ceil(L / 65536));
-  if (stored.length !== 32 + L + 16 * n) throw new Error("size");
+  const record = env.r === 1 ? 52 : 0; // §3a: the trailer record after the final chunk
+  if (stored.length !== 32 + L + 16 * n + record) throw new Error("size");
   const header = cat(new Uint8Array([0x53, 0x47, 0x57, 0x01]), u32(0), u64(L), b64(env.s));
   if (bytesToHex(stored.subarray(0, 32)) !== bytesToHex(header)) throw new Error("header");
   const sk = await hkdfKey(dk, b64(env.s), cat(str0("s3-sse-gw/v1/stream"), u32(0), u64(L)), "AES-GCM", ["decrypt"]);
+  let checksum: { algorithm: string; value: string } | undefined;
+  if (record) {
+    const nonce = cat(new Uint8Array([1]), new Uint8Array(11));
+    const aad = cat(str0("s3-sse-gw/v1/trailer"), header);
+    const plain = new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, sk.key, stored.subarray(stored.length - 52)));
+    const names: Record<number, [string, number]> = { 1: ["CRC32", 4], 2: ["CRC32C", 4], 3: ["CRC64NVME", 8], 4: ["SHA1", 20], 5: ["SHA256", 32] };
+    const [algorithm, size] = names[plain[0]!] ?? ["", -1];
+    if (plain.length !== 36 || plain[1] !== 1 || plain[2] !== size || plain[3] !== 0 || plain.subarray(4 + size).some((x) => x !== 0)) throw new Error("record");
+    checksum = { algorithm, value: btoa(String.fromCharCode(...plain.subarray(4, 4 + size))) };
+  }
   const out: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
     const len = (i < n - 1 ? 65536 : L - (n - 1) * 65536) + 16;
@@ -82,7 +96,7 @@ async function independentRead(stored: Uint8Array, meta: Record<string, string>,
       await crypto.subtle.decrypt({ name: "AES-GCM", iv: sealed.subarray(0, 12), additionalData: te.encode(`s3-sse-gw/v1/facts\0${bucket}\0${key}`) }, seal.key, sealed.subarray(12)),
     ),
   );
-  return { plaintext: cat(...out), etag: facts.e as string };
+  return { plaintext: cat(...out), etag: facts.e as string, checksum };
 }
 
 // ------------------------------------------------------------------------------------------
@@ -103,6 +117,20 @@ describe("format v1 test vectors", () => {
     const read = await independentRead(stored, v.expected.customMetadata, hexToBytes(input.masterSecretHex), hexToBytes(input.cmkMaterialHex), input.bucket, input.key, input.tenantId);
     expect(read.plaintext).toEqual(vectorPlaintext(input.plaintextLength));
     expect(read.etag).toBe(input.etag);
+    expect(read.checksum).toEqual(input.trailer);
+  });
+
+  it("the independent reader refuses a trailer record with one bit flipped, and one whose flag was dropped", async () => {
+    for (const v of trailerVectors as unknown as Vector[]) {
+      const { input } = v;
+      const stored = hexToBytes(v.expected.storedHex!);
+      stored[stored.length - 30]! ^= 0x04;
+      const read = (s: Uint8Array, meta: Record<string, string>) => independentRead(s, meta, hexToBytes(input.masterSecretHex), hexToBytes(input.cmkMaterialHex), input.bucket, input.key, input.tenantId);
+      await expect(read(stored, v.expected.customMetadata)).rejects.toThrow();
+      const envelope = JSON.parse(v.expected.customMetadata["sse-envelope"]!);
+      delete envelope.r;
+      await expect(read(hexToBytes(v.expected.storedHex!), { ...v.expected.customMetadata, "sse-envelope": JSON.stringify(envelope) })).rejects.toThrow("MAC");
+    }
   });
 
   it("the independent reader refuses a vector with one metadata byte changed", async () => {

@@ -54,7 +54,7 @@ function refusal(fn: () => unknown): S3Error {
 
 describe("actions list", () => {
   it("marks every implemented action with its resource level", () => {
-    expect(ALL_ACTIONS).toHaveLength(35);
+    expect(ALL_ACTIONS).toHaveLength(36);
     expect(S3_ACTIONS["s3:GetObjectTagging"]).toBe("object");
     expect(S3_ACTIONS["s3:PutObject"]).toBe("object");
     expect(S3_ACTIONS["s3:ListBucket"]).toBe("bucket");

@@ -304,9 +304,13 @@ export async function uploadPart(ctx: S3Context): Promise<Response> {
   if (body.length > MAX_PART_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PART_BYTES) });
   // With an upload checksum the client did not send for this part, compute it ourselves.
   const own = upload.checksumAlgorithm && !sent ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
-  const stored = await storePart(ctx, upload, partNumber, body.length, own ? hashing(body, own) : body, async () => {
+  // Without an upload algorithm, the part's CRC64NVME for the object's default checksum.
+  const crc = !upload.checksumAlgorithm && sent !== "CRC64NVME" ? CHECKSUMS.CRC64NVME.create() : null;
+  let source: PlaintextSource = own ? hashing(body, own) : body;
+  if (crc) source = hashing(source, crc);
+  const stored = await storePart(ctx, upload, partNumber, body.length, source, async () => {
     const checksum = own ? { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } : body.result.checksum;
-    return { etag: toHex(body.result.md5!), ...(checksum ? { checksum } : {}) };
+    return { etag: toHex(body.result.md5!), ...(checksum ? { checksum } : {}), ...(crc ? { crc64: toBase64(await crc.digest()) } : {}) };
   });
   const out = new Headers({ ETag: `"${stored.facts.etag}"`, ...sseResponseHeaders(uploadSse(upload)) });
   const checksum = stored.facts.checksum;
@@ -361,13 +365,15 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
     },
   );
   const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
-  const own = upload.checksumAlgorithm ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
+  // The upload's algorithm, else CRC64NVME for the object's default checksum.
+  const own = CHECKSUMS[upload.checksumAlgorithm ?? "CRC64NVME"].create();
   // A copied part's ETag is the MD5 of the bytes it holds, as S3's, hashed as they pass.
   const md5 = createMd5();
   const source = hashing(streamSource(read.body), md5);
-  const stored = await storePart(ctx, upload, partNumber, length, own ? hashing(source, own) : source, async () => {
+  const stored = await storePart(ctx, upload, partNumber, length, hashing(source, own), async () => {
     const etag = toHex(await md5.digest());
-    return own ? { etag, checksum: { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } } : { etag };
+    const value = toBase64(await own.digest());
+    return upload.checksumAlgorithm ? { etag, checksum: { algorithm: upload.checksumAlgorithm, value } } : { etag, crc64: value };
   });
   const result: Record<string, unknown> = { LastModified: stored.uploaded.toISOString(), ETag: `"${stored.facts.etag}"` };
   if (stored.facts.checksum) result[`Checksum${stored.facts.checksum.algorithm}`] = stored.facts.checksum.value;

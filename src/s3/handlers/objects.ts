@@ -1,11 +1,11 @@
-import { openBody } from "../../auth/body";
-import { checksumForHeader } from "../../checksum";
+import { openBody, type BodySource } from "../../auth/body";
+import { checksumTypeOf, parseChecksumAlgorithm, type ChecksumAlgorithm, type ChecksumType } from "../../checksum";
 import { randomBytes } from "../../crypto/keys";
 import { copyObject } from "../../objects/copy";
 import { maxKeyBytes, objectR2Key } from "../../objects/location";
 import type { ObjectInfo } from "../../objects/object-info";
 import { readObject, statObject } from "../../objects/read";
-import { writeObject } from "../../objects/write";
+import { writeObject, type ChecksumPlan } from "../../objects/write";
 import type { Bucket } from "../../store/buckets";
 import { fromBase64, toHex } from "../../util/bytes";
 import { markDeadAfter } from "../../multipart/lifecycle";
@@ -34,15 +34,6 @@ const encoder = new TextEncoder();
 
 export function assertKeyFits(bucket: Bucket, key: string): void {
   if (encoder.encode(key).byteLength > maxKeyBytes(bucket.name)) throw Errors.KeyTooLongError({ Size: String(encoder.encode(key).byteLength), MaxSizeAllowed: String(maxKeyBytes(bucket.name)) });
-}
-
-/** The x-amz-checksum-* header a client sent with the body, if any (known before the body). */
-function headerChecksum(headers: Headers): { algorithm: string; value: string } | undefined {
-  for (const [name, value] of headers) {
-    const info = checksumForHeader(name);
-    if (info && name !== "x-amz-checksum-type" && name !== "x-amz-checksum-algorithm") return { algorithm: info.algorithm, value };
-  }
-  return undefined;
 }
 
 /**
@@ -105,7 +96,8 @@ export async function putObject(ctx: S3Context): Promise<Response> {
       sse,
       http,
       userMetadata,
-      facts: { etag: chooseEtag(headers), ...(headerChecksum(headers) ? { checksum: headerChecksum(headers)! } : {}) },
+      facts: { etag: chooseEtag(headers) },
+      checksum: bodyChecksumPlan(body),
       ...(condition ? { onlyIf: condition.onlyIf } : {}),
     });
   } catch (error) {
@@ -117,9 +109,25 @@ export async function putObject(ctx: S3Context): Promise<Response> {
   await recordNewTags(ctx, bucket, key, written, tags);
   const response = new Headers({ ETag: `"${written.etag}"`, ...sseResponseHeaders(written) });
   setExpiration(response, bucket, key, body.length, new Date());
-  const checksum = body.result.checksum;
-  if (checksum) response.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
+  setChecksumHeaders(response, written.checksum);
   return new Response(null, { status: 200, headers: response });
+}
+
+/**
+ * The checksum a new object keeps: the one the client sent (header or aws-chunked
+ * trailer, verified when the body ends), else CRC64NVME computed as it streams, as S3
+ * gives every new object.
+ */
+export function bodyChecksumPlan(body: BodySource): ChecksumPlan {
+  if (!body.checksumAlgorithm) return { compute: "CRC64NVME" };
+  return { algorithm: body.checksumAlgorithm, from: () => ({ ...body.result.checksum!, type: "FULL_OBJECT" }) };
+}
+
+/** x-amz-checksum-<alg> and x-amz-checksum-type of a stored checksum (PutObject, GET/HEAD with checksum mode). */
+export function setChecksumHeaders(headers: Headers, checksum: { algorithm: string; value: string; type?: ChecksumType } | undefined): void {
+  if (!checksum) return;
+  headers.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
+  headers.set("x-amz-checksum-type", checksum.type ?? checksumTypeOf(checksum.value));
 }
 
 export async function getObject(ctx: S3Context): Promise<Response> {
@@ -147,9 +155,10 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
 
   if (headOnly) {
     if (partNumber !== undefined) return headPart(ctx, bucket, key, partNumber, gate, conditions);
-    const info = await statObject(ctx.services.objects, bucket, key, gate);
+    // Only a whole-object answer carries the checksum (as S3): a range HEAD does not fetch it.
+    const info = await statObject(ctx.services.objects, bucket, key, gate, checksumMode && !range);
     evaluateConditions(conditions, info);
-    const out = objectResponseHeaders(info, checksumMode);
+    const out = objectResponseHeaders(info, checksumMode && !range);
     await setTaggingCount(ctx, bucket, info, out);
     setExpiration(out, bucket, key, info.size, info.lastModified);
     applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
@@ -166,7 +175,7 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
 
   let read;
   try {
-    read = await readObject(ctx.services.objects, bucket, key, range, gate, (info) => evaluateConditions(conditions, info), partNumber);
+    read = await readObject(ctx.services.objects, bucket, key, range, gate, (info) => evaluateConditions(conditions, info), partNumber, checksumMode);
   } catch (error) {
     throw error instanceof S3Error && error.code === "InvalidRange" ? withRange(error, rangeHeader) : error;
   }
@@ -195,6 +204,17 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   const fixed = new FixedLengthStream(length);
   read.body.pipeTo(fixed.writable).catch((error) => logIntegrity(ctx, key, error));
   return new Response(fixed.readable, { status: read.span ? 206 : 200, headers: out });
+}
+
+/** CopyObject's x-amz-checksum-algorithm: the copy's checksum is recomputed with it. */
+function copyChecksumAlgorithm(headers: Headers): ChecksumAlgorithm | undefined {
+  const raw = headers.get("x-amz-checksum-algorithm");
+  if (raw === null) return undefined;
+  const algorithm = parseChecksumAlgorithm(raw);
+  if (!algorithm) {
+    throw Errors.InvalidRequest({}, "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]");
+  }
+  return algorithm;
 }
 
 /** x-amz-expiration when a lifecycle rule covers the object. */
@@ -297,12 +317,14 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
     );
   }
   const conditions = readConditions(headers, "x-amz-copy-source-");
+  const checksumAlgorithm = copyChecksumAlgorithm(headers);
   const guard = await guardedWriteCondition(ctx, target, key);
   const result = await copyObject(ctx.services.objects, {
     source: { bucket: sourceBucket, key: src.key },
     target: { bucket: target, key },
     sse,
     metadata: directive === "REPLACE" ? { http: httpMetadataFrom(headers), userMetadata: userMetadataFrom(headers) } : null,
+    ...(checksumAlgorithm ? { checksumAlgorithm } : {}),
     gate: (mode) => assertMayRead(ctx, sourceBucket, mode),
     check: (info) => {
       if (info.size > MAX_PUT_BYTES) {
@@ -321,6 +343,11 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
   // this isolate never drops them.
   const tags = replacedTags ?? (await tagsOf(ctx, sourceBucket, result.info, true));
   await recordNewTags(ctx, target, key, result, tags, target.hasObjectTags);
-  const body = buildXml("CopyObjectResult", { LastModified: result.uploaded.toISOString(), ETag: `"${result.etag}"` });
+  const copied: Record<string, string> = { LastModified: result.uploaded.toISOString(), ETag: `"${result.etag}"` };
+  if (result.checksum) {
+    copied.ChecksumType = result.checksum.type;
+    copied[`Checksum${result.checksum.algorithm}`] = result.checksum.value;
+  }
+  const body = buildXml("CopyObjectResult", copied);
   return new Response(body, { status: 200, headers: { "Content-Type": "application/xml", ...sseResponseHeaders(result) } });
 }

@@ -101,7 +101,11 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
       userMetadata: userMetadataFrom(headers),
       ...(condition ? { onlyIf: condition.onlyIf } : {}),
       // The MD5 when the file fit one buffer (as S3's ETag); else an opaque "<hex>-1" as PUT gives.
-      facts: ({ md5 }) => ({ etag: md5 ? toHex(md5) : `${toHex(randomBytes(16))}-1`, ...(checksum ? { checksum: { algorithm: checksum.info.algorithm, value: toBase64(checksum.value) } } : {}) }),
+      facts: ({ md5 }) => ({ etag: md5 ? toHex(md5) : `${toHex(randomBytes(16))}-1` }),
+      // The form's checksum field (verified by the guard before the end), else CRC64NVME as S3.
+      checksum: checksum
+        ? { algorithm: checksum.info.algorithm, from: () => ({ algorithm: checksum.info.algorithm, value: toBase64(checksum.value), type: "FULL_OBJECT" }) }
+        : { compute: "CRC64NVME" },
     }, {
       // Larger than one buffer: the multipart layout, parts of one buffer each.
       large: (req, head, partBytes) => writeMultipartLayout({ ...deps, store: new UploadStore(ctx.services.env.DB) }, req, head, partBytes),
