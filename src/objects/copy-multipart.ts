@@ -1,4 +1,7 @@
-import { encryptedSize } from "../crypto/format";
+import { decryptingStream } from "../crypto/decrypt";
+import { chunkCount, encryptedSize } from "../crypto/format";
+import { randomBytes } from "../crypto/keys";
+import { toHex } from "../util/bytes";
 import { Errors } from "../errors";
 import { ExactReader } from "../util/exact-reader";
 import type { CopyRequest } from "./copy-request";
@@ -9,7 +12,9 @@ import { loadManifest, multipartStream } from "./read-multipart";
 import { writeObject, type ObjectDeps, type WrittenObject } from "./write";
 
 /**
- * CopyObject of a multipart-layout source: decrypted part after part and re-encrypted
+ * CopyObject that re-encrypts: a multipart-layout source, or a copy into or out of SSE-C
+ * (single-layout sources are decrypted as one stream). A multipart-layout source is
+ * decrypted part after part and re-encrypted
  * into one single-layout stream under a fresh data key (docs/multipart.md, "Copy").
  * Copying the manifest alone would make two objects share part data (deleting one would
  * break the other); copying the part objects would need bookkeeping for a second set of
@@ -17,7 +22,7 @@ import { writeObject, type ObjectDeps, type WrittenObject } from "./write";
  * megabytes below that, where R2's single-put limit is reached: those need UploadPartCopy.
  * ETag and checksum carry over, as for single-layout copies.
  */
-export async function copyMultipartObject(deps: ObjectDeps, req: CopyRequest, auth: Authenticated, object: R2ObjectBody): Promise<WrittenObject & { info: ObjectInfo }> {
+export async function copyReencrypted(deps: ObjectDeps, req: CopyRequest, auth: Authenticated, object: R2ObjectBody): Promise<WrittenObject & { info: ObjectInfo }> {
   const length = auth.envelope.length;
   if (encryptedSize(length) > R2_MAX_PUT_BYTES) {
     await object.body.cancel().catch(() => {});
@@ -26,9 +31,16 @@ export async function copyMultipartObject(deps: ObjectDeps, req: CopyRequest, au
       `The specified copy source is larger than the maximum allowable size for a copy source: ${largestPlaintextWithin(R2_MAX_PUT_BYTES)}`,
     );
   }
-  const r2Key = objectR2Key(req.source.bucket.name, req.source.key);
-  const manifest = await loadManifest({ r2: deps.r2, r2Key, object, body: object.body, auth });
-  const reader = new ExactReader(await multipartStream(deps.r2, manifest, auth.dataKey));
+  let plaintext: ReadableStream<Uint8Array>;
+  if (auth.envelope.layout.kind === "multipart") {
+    const r2Key = objectR2Key(req.source.bucket.name, req.source.key);
+    const manifest = await loadManifest({ r2: deps.r2, r2Key, object, body: object.body, auth });
+    plaintext = await multipartStream(deps.r2, manifest, auth.dataKey);
+  } else {
+    const header = { partNumber: 0, length, salt: auth.envelope.layout.salt };
+    plaintext = decryptingStream(object.body, auth.dataKey, { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(length) - 1, skip: 0, take: length });
+  }
+  const reader = new ExactReader(plaintext);
   const meta = req.metadata ?? { http: auth.envelope.http, userMetadata: auth.info.userMetadata };
   const written = await writeObject(deps, {
     bucket: req.target.bucket,
@@ -38,7 +50,8 @@ export async function copyMultipartObject(deps: ObjectDeps, req: CopyRequest, au
     sse: req.sse,
     http: meta.http,
     userMetadata: meta.userMetadata,
-    facts: { etag: auth.info.etag, ...(auth.info.checksum ? { checksum: auth.info.checksum } : {}) },
+    // An SSE-C copy never carries an ETag that may be a plaintext MD5 (see chooseEtag).
+    facts: { etag: req.sse.mode === "SSE-C" ? `${toHex(randomBytes(16))}-1` : auth.info.etag, ...(auth.info.checksum ? { checksum: auth.info.checksum } : {}) },
     ...(req.onlyIf ? { onlyIf: req.onlyIf } : {}),
   });
   return { ...written, info: auth.info };

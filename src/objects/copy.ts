@@ -2,7 +2,7 @@ import { joinCustomMetadata, signEnvelope } from "../crypto/envelope";
 import { sealFacts } from "../crypto/facts";
 import { deriveMacKey, rewrapDataKey } from "../crypto/keys";
 import { Errors } from "../errors";
-import { copyMultipartObject } from "./copy-multipart";
+import { copyReencrypted } from "./copy-multipart";
 import { objectR2Key } from "./location";
 import type { CopyRequest } from "./copy-request";
 import type { ObjectInfo } from "./object-info";
@@ -11,7 +11,7 @@ import { WritePreconditionFailed, type ObjectDeps, type WrittenObject } from "./
 
 
 /**
- * CopyObject without re-encryption. A stream's key depends only on the data key, salt,
+ * CopyObject, without re-encryption between SSE-KMS and SSE-S3. A stream's key depends only on the data key, salt,
  * part number and length — not on bucket, key or CMK — so the stored chunks are copied
  * byte for byte; only the envelope changes: the data key is re-wrapped when the target
  * KEK differs, and the MAC is recomputed for the new location and metadata.
@@ -23,7 +23,12 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
   try {
     const auth = await authenticate(deps, source.bucket, source.key, object, true, req.gate);
     req.check(auth.info);
-    if (auth.envelope.layout.kind === "multipart") return await copyMultipartObject(deps, req, auth, object);
+    // Into or out of SSE-C the data is re-encrypted under a fresh data key: sharing one
+    // with the source would let the source's key holder (the CMK, or the old customer
+    // key) decrypt the copy. Multipart-layout sources are re-encrypted anyway.
+    if (auth.envelope.layout.kind === "multipart" || auth.envelope.mode === "SSE-C" || req.sse.mode === "SSE-C") {
+      return await copyReencrypted(deps, req, auth, object);
+    }
     const src = auth.envelope;
     const srcKek = await deps.keys.forRead(source.bucket.tenantId, src.keyArn, src.keyVersion, src.masterVersion);
     const wk = await deps.keys.forWrite(target.bucket.tenantId, req.sse.mode, req.sse.keyId);

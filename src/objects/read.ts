@@ -4,6 +4,7 @@ import { IntegrityError } from "../crypto/errors";
 import { unsealFacts } from "../crypto/facts";
 import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, chunkCount, chunkOffset, chunkSpan, encryptedSize } from "../crypto/format";
 import { deriveMacKey, unwrapDataKey } from "../crypto/keys";
+import { readKekFor } from "./object-keys";
 import { Errors } from "../errors";
 import { resolveRange, type RangeRequest } from "../util/range";
 import type { Bucket } from "../store/buckets";
@@ -26,8 +27,9 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
   const envelope = decodeEnvelope(text);
   // Access rules that depend on the encryption mode run before any key is touched; a
   // forged mode cannot widen access because the MAC below would then fail.
-  gate(envelope.mode);
-  const kek = await deps.keys.forRead(bucket.tenantId, envelope.keyArn, envelope.keyVersion, envelope.masterVersion, requireEnabled);
+  const customerKey = gate(envelope.mode) ?? undefined;
+  // SSE-C: the key is checked against the envelope's verifier before anything is unwrapped.
+  const kek = await readKekFor(deps, bucket, key, envelope, requireEnabled, customerKey);
   let dataKey: CryptoKey;
   try {
     dataKey = await unwrapDataKey(kek, envelope.wrappedKey);
@@ -53,9 +55,40 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
     http: envelope.http,
     userMetadata,
     ...(facts.checksum ? { checksum: facts.checksum } : {}),
+    ...(envelope.mode === "SSE-C" && customerKey ? { customerKey } : {}),
     version: { r2Etag: object.etag, uploaded: object.uploaded.getTime() },
   };
   return { info, envelope, dataKey };
+}
+
+/**
+ * An object's version and facts for requests that neither read nor replace its data
+ * (object tagging): S3 answers them for an SSE-C object without its key, so for SSE-C
+ * this cannot check the MAC (its key derives from the data key). What it returns is then
+ * authenticated as far as the tenant's seal key reaches, as in a listing; the tags are
+ * keyed by R2's own version identity anyway. Other modes are fully authenticated.
+ */
+export async function statObjectMetadata(deps: ObjectDeps, bucket: Bucket, key: string, gate: Gate = () => {}): Promise<ObjectInfo> {
+  const object = await deps.r2.head(objectR2Key(bucket.name, key));
+  if (!object) throw Errors.NoSuchKey({ Key: key });
+  const { envelope: text, userMetadata, unknown } = splitCustomMetadata(object.customMetadata);
+  if (unknown.length > 0) throw new IntegrityError("object carries metadata this format does not define");
+  const envelope = decodeEnvelope(text);
+  if (envelope.mode !== "SSE-C") return (await authenticate(deps, bucket, key, object, false, gate)).info;
+  gate(envelope.mode);
+  const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
+  return {
+    key,
+    etag: facts.etag,
+    size: facts.length ?? envelope.length,
+    lastModified: envelope.lastModified !== undefined ? new Date(envelope.lastModified) : object.uploaded,
+    mode: envelope.mode,
+    keyArn: "",
+    bucketKeyEnabled: false,
+    http: envelope.http,
+    userMetadata,
+    version: { r2Etag: object.etag, uploaded: object.uploaded.getTime() },
+  };
 }
 
 /** HEAD: authenticated metadata, no body, no requirement that the key be Enabled. */
