@@ -25,7 +25,7 @@ export async function startTestWorker({ vars = {}, config = `${ROOT}/wrangler.to
   const envFile = join(dir, "test.vars");
   // The upload page (/_upload) is on in tests, acting as the local tenant-A admin; LOCAL_DEV
   // lets it run without UPLOAD_PAGE_TOKEN, as under `npm run dev`.
-  const allVars = { ...TEST_MASTER_KEYS, ADMIN_TOKEN: TEST_ADMIN_TOKEN, REQUIRE_TLS_FOR_SSE_KMS: "false", LOCAL_DEV: "true", UPLOAD_PAGE_ACCESS_KEY_ID: "LOCALADMINA", ...vars };
+  const allVars = { ...TEST_MASTER_KEYS, ADMIN_TOKEN: TEST_ADMIN_TOKEN, REQUIRE_TLS_FOR_SSE: "false", LOCAL_DEV: "true", UPLOAD_PAGE_ACCESS_KEY_ID: "LOCALADMINA", ...vars };
   writeFileSync(envFile, Object.entries(allVars).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
   await applyMigrations(persist);
   const worker = await unstable_startWorker({
