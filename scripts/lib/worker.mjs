@@ -15,8 +15,10 @@ export const TEST_MASTER_KEYS = {
  * a throwaway persistence directory, migrations applied and the local identities seeded.
  * `persist` reuses an existing state directory instead (kept on dispose), so a test can
  * restart the worker on the same R2/D1 with other vars; a var set to undefined is removed.
+ * `secure` serves HTTPS with wrangler's self-signed local certificate (clients that refuse
+ * SSE-C over plain HTTP, such as rclone, need it).
  */
-export async function startTestWorker({ vars = {}, config = `${ROOT}/wrangler.toml`, persist: reuse } = {}) {
+export async function startTestWorker({ vars = {}, config = `${ROOT}/wrangler.toml`, persist: reuse, secure = false } = {}) {
   process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
   process.env.WRANGLER_SEND_METRICS = "false";
   const { unstable_startWorker } = await import("wrangler");
@@ -31,12 +33,24 @@ export async function startTestWorker({ vars = {}, config = `${ROOT}/wrangler.to
   const worker = await unstable_startWorker({
     config,
     envFiles: [envFile],
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist, watch: false, logLevel: "warn" },
+    dev: { server: { hostname: "127.0.0.1", port: 0, secure }, inspector: false, persist, watch: false, logLevel: "warn" },
   });
   await worker.ready;
   const url = await worker.url;
   const endpoint = url.origin;
-  await seedIdentities(endpoint, TEST_ADMIN_TOKEN, DEFAULT_IDENTITIES);
+  if (secure) {
+    // The local certificate is self-signed: trusted for the seeding calls only.
+    const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
+    try {
+      await seedIdentities(endpoint, TEST_ADMIN_TOKEN, DEFAULT_IDENTITIES);
+    } finally {
+      if (before === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = before;
+    }
+  } else {
+    await seedIdentities(endpoint, TEST_ADMIN_TOKEN, DEFAULT_IDENTITIES);
+  }
   return {
     endpoint,
     adminToken: TEST_ADMIN_TOKEN,
