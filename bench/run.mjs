@@ -252,7 +252,7 @@ results.policy = await policyEvaluationMicros();
 results.checksum = await (await import(`${here}checksum.mjs`)).run({ endpoint });
 
 // ---- optional suites contributed by other modules ----------------------------------------
-for (const name of ["multipart"]) {
+for (const name of ["multipart", "sse-c"]) {
   const path = `${here}${name}.mjs`;
   if (!existsSync(path) || quick) continue;
   log(`running bench/${name}.mjs ...`);
@@ -296,6 +296,12 @@ console.log(`1-byte range of a ${r.objectSize} object: reads ${r.r2ChunksReadPer
 console.log(`Bucket policy evaluation (20 statements): ${f(results.policy.microsPerEvaluation)} µs per request`);
 console.log(`Checksums (MB/s in workerd, 64 KiB pieces): ${Object.entries(results.checksum.MBps).map(([a, v]) => `${a} ${f(v, 0)}`).join(", ")}`);
 if (results.multipart) console.log(`Multipart: ${JSON.stringify(results.multipart)}`);
+if (results["sse-c"]) {
+  console.log("SSE-C vs SSE-KMS (MB/s, median; ratio to passthrough):");
+  for (const [label, r] of Object.entries(results["sse-c"].sizes)) {
+    console.log(`  ${label.padEnd(7)} PUT SSE-C ${f(r.putMBps.sseC, 1)} (${f(r.putRatio.sseC)}) SSE-KMS ${f(r.putMBps.sseKms, 1)} (${f(r.putRatio.sseKms)})   GET SSE-C ${f(r.getMBps.sseC, 1)} (${f(r.getRatio.sseC)}) SSE-KMS ${f(r.getMBps.sseKms, 1)} (${f(r.getRatio.sseKms)})`);
+  }
+}
 console.log("Targets:");
 for (const t of results.targets) console.log(`  ${t.met ? "met   " : "MISSED"} ${t.name}: ${t.value} (target ${t.target})`);
 console.log(JSON.stringify(results));

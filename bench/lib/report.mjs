@@ -141,6 +141,13 @@ export function reportMarkdown(results) {
     out.push("", `## Multipart (${m.objectSize}, ${m.partSizeMiB} MiB parts, ${m.queueSize} at a time)`, "");
     out.push(`Upload ${f(m.uploadEncryptedMBps, 1)} vs ${f(m.uploadPassthroughMBps, 1)} MB/s (ratio ${f(m.uploadRatio)}); download ${f(m.downloadEncryptedMBps, 1)} vs ${f(m.downloadPassthroughMBps, 1)} MB/s (ratio ${f(m.downloadRatio)}; the same bytes as one single-stream object: ${f(m.downloadSingleStreamEncryptedMBps, 1)} MB/s); RSS growth ${f(m.rssGrowthUploadEncryptedMiB, 1)} MiB up, ${f(m.rssGrowthDownloadEncryptedMiB, 1)} MiB down (passthrough ${f(m.rssGrowthUploadPassthroughMiB, 1)} / ${f(m.rssGrowthDownloadPassthroughMiB, 1)}).`);
   }
+  const c2 = results["sse-c"];
+  if (c2) {
+    out.push("", "## SSE-C next to SSE-KMS (bench/sse-c.mjs)", "", "| size | PUT SSE-C MB/s (ratio) | PUT SSE-KMS MB/s (ratio) | GET SSE-C MB/s (ratio) | GET SSE-KMS MB/s (ratio) |", "|---|---|---|---|---|");
+    for (const [label, r] of Object.entries(c2.sizes)) {
+      out.push(`| ${label} | ${f(r.putMBps.sseC, 1)} (${f(r.putRatio.sseC)}) | ${f(r.putMBps.sseKms, 1)} (${f(r.putRatio.sseKms)}) | ${f(r.getMBps.sseC, 1)} (${f(r.getRatio.sseC)}) | ${f(r.getMBps.sseKms, 1)} (${f(r.getRatio.sseKms)}) |`);
+    }
+  }
   out.push("");
   return out.join("\n");
 }
