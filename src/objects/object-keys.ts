@@ -62,7 +62,12 @@ export async function readKekFor(
   wrongKey: () => unknown = () => Errors.AccessDenied({}, "Requests specifying Server Side Encryption with Customer provided keys must provide the correct secret key."),
 ): Promise<CryptoKey> {
   if (envelope.mode === "SSE-C") {
-    if (!envelope.customer || !customerKey) throw new Error("SSE-C read without a customer key");
+    // Callers that read SSE-C objects pass a gate that refuses a request without the key
+    // first; any other path (a conditional write's If-Match check, say) answers as S3 does.
+    if (!customerKey) {
+      throw Errors.InvalidRequest({}, "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.");
+    }
+    if (!envelope.customer) throw new Error("SSE-C envelope without its key record");
     const scope = customerScope(bucket, key);
     if (!(await customerKeyMatches(customerKey, envelope.customer, scope))) throw wrongKey();
     return deriveCustomerKek(customerKey, envelope.customer.salt, scope);
