@@ -346,6 +346,18 @@ describe("multipart", () => {
     expect(envelope.m).toBe("SSE-C");
   });
 
+  it("an upload created with a checksum algorithm needs the key on Complete too (as S3 documents)", async () => {
+    const uploadId = await create("mpu-sum", { ...ssec(K1), "x-amz-checksum-algorithm": "CRC32" });
+    const p1 = await uploadPart("mpu-sum", uploadId, 1, part2, ssec(K1));
+    expect(p1.status).toBe(200);
+    const e = await expectError(complete("mpu-sum", uploadId, [p1.headers.get("etag")!]), 400, "InvalidRequest");
+    expect(e.message).toBe("The object was stored using a form of Server Side Encryption. Correct SSE-C request parameters are required for this request when specifying checksums for each part.");
+    const done = await complete("mpu-sum", uploadId, [p1.headers.get("etag")!], ssec(K1));
+    expect(done.status).toBe(200);
+    const g = await send("adminA", { method: "GET", bucket, key: "mpu-sum", headers: ssec(K1) });
+    expect(sameBytes(new Uint8Array(await g.arrayBuffer()), part2)).toBe(true);
+  });
+
   it("a key on a part of an upload that is not SSE-C: 400", async () => {
     const uploadId = await create("mpu-plain", {});
     await expectError(uploadPart("mpu-plain", uploadId, 1, part2, ssec(K1)), 400, "InvalidRequest");

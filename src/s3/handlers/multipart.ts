@@ -117,7 +117,7 @@ function completeDeps(ctx: S3Context): CompleteDeps {
  * from its recorded encryption, same SSE-KMS tenant rules), so a retry tells another
  * principal nothing a first Complete would not.
  */
-async function completableUpload(ctx: S3Context, bucket: Bucket, key: string): Promise<string> {
+async function completableUpload(ctx: S3Context, bucket: Bucket, key: string): Promise<{ uploadId: string; active: UploadRecord | null }> {
   const uploadId = ctx.url.searchParams.get("uploadId") ?? "";
   const store = uploadStore(ctx);
   const here = { bucket: bucket.name, key, tenantId: bucket.tenantId };
@@ -132,7 +132,7 @@ async function completableUpload(ctx: S3Context, bucket: Bucket, key: string): P
   }
   authorizeUploadWrite(ctx, bucket, key, target);
   if (!target) throw Errors.NoSuchUpload({ UploadId: uploadId });
-  return uploadId;
+  return { uploadId, active: "partsVersion" in target ? target : null };
 }
 
 /** The upload a request names (Abort, ListParts: the dispatcher already authorized them). */
@@ -485,10 +485,19 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   assertNoSseHeaders(ctx.request.headers);
-  const uploadId = await completableUpload(ctx, bucket, key);
-  // S3 takes SSE-C headers on Complete but does not need them: when sent, they must be the upload's key.
-  const pending = hasCustomerKeyHeaders(ctx.request.headers) ? await uploadStore(ctx).get(uploadId) : null;
-  if (pending) await uploadCustomerKey(ctx, pending, false);
+  const { uploadId, active } = await completableUpload(ctx, bucket, key);
+  // S3 takes SSE-C headers on Complete; when sent they must be the upload's key. They are
+  // required only for an upload created with a checksum algorithm (S3 keeps part checksums
+  // under the customer key; here they are sealed like any part's facts, but the request
+  // is answered as S3 documents it). A retry of a completed upload is answered from its record.
+  if (active?.mode === "SSE-C") {
+    if (active.checksumAlgorithm && !hasCustomerKeyHeaders(ctx.request.headers)) {
+      throw Errors.InvalidRequest({}, "The object was stored using a form of Server Side Encryption. Correct SSE-C request parameters are required for this request when specifying checksums for each part.");
+    }
+    await uploadCustomerKey(ctx, active, false);
+  } else if (active && hasCustomerKeyHeaders(ctx.request.headers)) {
+    await uploadCustomerKey(ctx, active, false);
+  }
   const { doc, full } = await completeDocument(ctx);
   const parts = requestedParts(doc);
   const done = await completeUpload(completeDeps(ctx), {
