@@ -410,6 +410,28 @@ describe("POST Object with SSE-C form fields", () => {
   });
 });
 
+describe("POST Object policy failures never echo the key", () => {
+  it("a form whose key field differs from the policy's: 403, the condition quoted without the key", async () => {
+    const date = amzDate();
+    const fields = { ...v4Fields(CREDENTIALS.adminA.accessKeyId, date), ...ssec(K1) };
+    // The policy names K2 for the key field; the form sends K1.
+    const conditions: unknown[] = [{ bucket }, ["eq", "$key", "posted-bad"], ...Object.entries({ ...fields, ...ssec(K2) }).map(([k, v]) => ({ [k]: v }))];
+    const policy = encodePolicy(conditions);
+    const form = multipartBody([
+      { name: "key", value: "posted-bad" },
+      ...Object.entries(fields).map(([name, value]) => ({ name, value })),
+      { name: "policy", value: policy },
+      { name: "x-amz-signature", value: await signV4(policy, CREDENTIALS.adminA.secretAccessKey, date) },
+      { name: "file", file: "x", filename: "f.txt" },
+    ]);
+    const r = await fetchWorker(`http://gw.test/${bucket}`, { method: "POST", body: form.body, headers: { "content-type": form.contentType } });
+    expect(r.status).toBe(403);
+    const text = await r.text();
+    expect(text).toContain("Policy Condition failed");
+    expect(text.includes(K1.b64) || text.includes(K2.b64)).toBe(false);
+  });
+});
+
 describe("POST Object larger than one buffer (the multipart layout)", () => {
   it("a 9 MiB form file with SSE-C fields: stored in parts under the key, Complete signed without it", async () => {
     const file = pseudoRandom(9 * 1024 * 1024, 33);
