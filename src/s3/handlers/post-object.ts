@@ -148,7 +148,9 @@ function fieldHeaders(fields: ReadonlyMap<string, FormField>): Headers {
     try {
       headers.set(name, field.value);
     } catch {
-      throw Errors.InvalidArgument({ ArgumentName: field.name, ArgumentValue: field.value }, `The value of form field ${field.name} is not a valid header value.`);
+      // An SSE-C key field is never echoed, whatever it holds.
+      const shown = /-customer-key$/.test(name) ? "<redacted>" : field.value;
+      throw Errors.InvalidArgument({ ArgumentName: field.name, ArgumentValue: shown }, `The value of form field ${field.name} is not a valid header value.`);
     }
   }
   return headers;
