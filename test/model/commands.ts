@@ -210,6 +210,8 @@ class CopyCommand implements fc.AsyncCommand<Model, Real> {
     readonly keyPick: KeyPick,
     readonly directive: "COPY" | "REPLACE",
     readonly ask: SseAsk,
+    /** Send the model's key as x-amz-copy-source-server-side-encryption-customer-*. */
+    readonly sourceCustomerKey: boolean,
   ) {}
   /** Resolved when run (see heldBucket, resolveKey). */
   sb = this.drawnSource;
@@ -222,17 +224,22 @@ class CopyCommand implements fc.AsyncCommand<Model, Real> {
     const target = bucketOf(m, this.b);
     this.sourceKey = resolveKey(source, this.sourceKeyPick);
     this.key = resolveKey(target, this.keyPick);
-    const want = predictCopy(this.p, { source, sourceKey: this.sourceKey, target, key: this.key, directive: this.directive, ask: this.ask });
+    const want = predictCopy(this.p, { source, sourceKey: this.sourceKey, target, key: this.key, directive: this.directive, ask: this.ask, sourceCustomerKey: this.sourceCustomerKey });
     const headers: Record<string, string> = { "x-amz-copy-source": copySource(source.name, this.sourceKey), "x-amz-metadata-directive": this.directive };
-    if (this.ask) headers[SSE] = this.ask;
+    if (this.ask === "SSE-C") Object.assign(headers, customerKeyHeaders("right"));
+    else if (this.ask) headers[SSE] = this.ask;
+    if (this.sourceCustomerKey) {
+      for (const [name, value] of Object.entries(customerKeyHeaders("right"))) headers[`x-amz-copy-source-${name.slice("x-amz-".length)}`] = value;
+    }
     const got = await answer(real, "CopyObject", this.toString(), await request(this.p, { method: "PUT", bucket: target.name, key: this.key, headers }), want);
     if (got.status !== 200) return;
     const mode = writeMode(target, this.ask);
-    expectHeader(this.toString(), got, SSE, mode);
+    expectSse(this.toString(), got, mode);
     const etag = xmlValue(got.text, "ETag") ?? fail(this.toString(), "no ETag in CopyObjectResult");
     target.objects.set(this.key, { bytes: source.objects.get(this.sourceKey)!.bytes, mode, etag });
   }
-  toString = () => `COPY ${this.p} b${this.sb}/${showPick(this.sourceKey, this.sourceKeyPick)} -> b${this.b}/${showPick(this.key, this.keyPick)} ${this.directive} sse=${this.ask}`;
+  toString = () =>
+    `COPY ${this.p} b${this.sb}/${showPick(this.sourceKey, this.sourceKeyPick)} -> b${this.b}/${showPick(this.key, this.keyPick)} ${this.directive} sse=${this.ask}${this.sourceCustomerKey ? " source-sse-c-key" : ""}`;
 }
 
 class GetCommand implements fc.AsyncCommand<Model, Real> {
@@ -476,7 +483,9 @@ const WEIGHTS: Record<string, number> = { get: 4, put: 3, copy: 2, post: 2, list
 const COMMANDS: Record<string, fc.Arbitrary<fc.AsyncCommand<Model, Real>>> = {
   put: fc.tuple(principal, bucketIndex, keyPick, body, putAsk).map(([p, b, k, data, a]) => new PutCommand(p, b, k, data, a)),
   post: fc.tuple(principal, bucketIndex, key, body, ask).map(([p, b, k, data, a]) => new PostFormCommand(p, b, k, data, a)),
-  copy: fc.tuple(principal, bucketIndex, keyPick, bucketIndex, keyPick, fc.constantFrom<"COPY" | "REPLACE">("COPY", "REPLACE"), ask).map(([p, sb, sk, b, k, d, a]) => new CopyCommand(p, sb, sk, b, k, d, a)),
+  copy: fc
+    .tuple(principal, bucketIndex, keyPick, bucketIndex, keyPick, fc.constantFrom<"COPY" | "REPLACE">("COPY", "REPLACE"), putAsk, fc.boolean())
+    .map(([p, sb, sk, b, k, d, a, ck]) => new CopyCommand(p, sb, sk, b, k, d, a, ck)),
   get: fc.tuple(principal, bucketIndex, keyPick, range, fc.boolean(), keyAsk).map(([p, b, k, r, head, ck]) => new GetCommand(p, b, k, head ? null : r, head, ck)),
   delete: fc.tuple(principal, bucketIndex, keyPick).map(([p, b, k]) => new DeleteCommand(p, b, k)),
   deleteObjects: fc.tuple(principal, bucketIndex, fc.uniqueArray(key, { minLength: 1, maxLength: 3 })).map(([p, b, ks]) => new DeleteObjectsCommand(p, b, ks)),

@@ -208,12 +208,15 @@ export interface CopyRequest {
   key: string;
   directive: "COPY" | "REPLACE";
   ask: SseAsk;
+  /** The request sends the model's key in x-amz-copy-source-server-side-encryption-customer-*. */
+  sourceCustomerKey?: boolean;
 }
 
 export function predictCopy(p: PrincipalName, c: CopyRequest): Prediction {
   const r = roleOf(p, c.target);
   if (!policyAllows(c.target, p, "s3:PutObject", c.ask)) return denied("policy: s3:PutObject on the target");
   if (!policyAllows(c.source, p, "s3:GetObject")) return denied("policy: s3:GetObject on the source");
+  if (c.ask === "SSE-C" && c.target.sseCBlocked) return denied("rule: the target bucket blocks SSE-C writes");
   if (kmsWriteRefused(r, writeMode(c.target, c.ask))) return denied("rule: KMS write (copy target) needs OA");
   if (c.source === c.target && c.sourceKey === c.key && c.directive === "COPY" && c.ask === null) {
     return err(400, "InvalidRequest", "S3: copy onto itself changing nothing");
@@ -222,8 +225,8 @@ export function predictCopy(p: PrincipalName, c: CopyRequest): Prediction {
   const src = c.source.objects.get(c.sourceKey);
   if (!src) return err(404, "NoSuchKey", "copy source missing");
   if (kmsReadRefused(roleOf(p, c.source), src)) return denied("rule: KMS copy source needs OA");
-  // The model's copies send no x-amz-copy-source-server-side-encryption-customer-* headers.
-  if (src.mode === "SSE-C") return err(400, "InvalidRequest", "SSE-C: a copy source needs its key");
+  if (src.mode === "SSE-C" && !c.sourceCustomerKey) return err(400, "InvalidRequest", "SSE-C: a copy source needs its key");
+  if (src.mode !== "SSE-C" && c.sourceCustomerKey) return err(400, "InvalidRequest", "SSE-C: a copy-source key for a source that is not SSE-C");
   return ok(200, "copied");
 }
 
