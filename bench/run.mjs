@@ -260,7 +260,7 @@ results.checksum = await (await import(`${here}checksum.mjs`)).run({ endpoint })
 }
 
 // ---- optional suites contributed by other modules ----------------------------------------
-for (const name of ["multipart", "external-cmk", "checksum-put"]) {
+for (const name of ["multipart", "external-cmk", "checksum-put", "sse-c"]) {
   const path = `${here}${name}.mjs`;
   if (!existsSync(path) || quick) continue;
   log(`running bench/${name}.mjs ...`);
@@ -309,6 +309,12 @@ const x = results["external-cmk"];
 if (x) console.log(`External CMK: ${f(x.callsPer1000Puts)} external calls per 1,000 PUTs; 1 KiB p50 PUT ${f(x.latencyMs.external.putP50)} vs ${f(x.latencyMs.local.putP50)} ms local (${f(x.putP50Ratio)}x), GET ${f(x.latencyMs.external.getP50)} vs ${f(x.latencyMs.local.getP50)} ms (${f(x.getP50Ratio)}x)`);
 const cp = results["checksum-put"];
 if (cp) console.log(`Stored checksums, ${cp.objectSize} PUT (MB/s, ratio to passthrough): SDK v3 CRC32 trailer ${f(cp.putTrailerMBps, 1)} (${f(cp.putTrailerRatio)}), no checksum → gateway CRC64NVME ${f(cp.putPlainDefaultCrc64MBps, 1)} (${f(cp.putPlainRatio)}); GET ${f(cp.getMBps, 1)}, with checksum mode ${f(cp.getWithChecksumModeMBps, 1)}`);
+if (results["sse-c"]) {
+  console.log("SSE-C vs SSE-KMS (MB/s, median; ratio to passthrough):");
+  for (const [label, r] of Object.entries(results["sse-c"].sizes)) {
+    console.log(`  ${label.padEnd(7)} PUT SSE-C ${f(r.putMBps.sseC, 1)} (${f(r.putRatio.sseC)}) SSE-KMS ${f(r.putMBps.sseKms, 1)} (${f(r.putRatio.sseKms)})   GET SSE-C ${f(r.getMBps.sseC, 1)} (${f(r.getRatio.sseC)}) SSE-KMS ${f(r.getMBps.sseKms, 1)} (${f(r.getRatio.sseKms)})`);
+  }
+}
 console.log("Targets:");
 for (const t of results.targets) console.log(`  ${t.met ? "met   " : "MISSED"} ${t.name}: ${t.value} (target ${t.target})`);
 console.log(JSON.stringify(results));

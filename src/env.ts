@@ -4,6 +4,8 @@ export interface Env {
   DB: D1Database;
   REGION?: string;
   BASE_DOMAIN?: string;
+  /** Refuse SSE-KMS and SSE-C over plain HTTP (default true). REQUIRE_TLS_FOR_SSE_KMS is its older name, still read. */
+  REQUIRE_TLS_FOR_SSE?: string;
   REQUIRE_TLS_FOR_SSE_KMS?: string;
   MULTIPART_EXPIRY_HOURS?: string;
   MULTIPART_RELEASE_GRACE_MINUTES?: string;
@@ -39,7 +41,8 @@ export interface Env {
 export interface Config {
   region: string;
   baseDomain: string;
-  requireTlsForSseKms: boolean;
+  /** SSE-KMS and SSE-C requests need TLS (REQUIRE_TLS_FOR_SSE, or its old name REQUIRE_TLS_FOR_SSE_KMS). */
+  requireTlsForSse: boolean;
   multipartExpiryHours: number;
   /** How long a replaced or deleted multipart object's parts outlive it (reads still streaming it). */
   multipartReleaseGraceMinutes: number;
@@ -66,7 +69,8 @@ export function readConfig(env: Env): Config {
   return {
     region: env.REGION || "us-east-1",
     baseDomain: (env.BASE_DOMAIN || "").toLowerCase(),
-    requireTlsForSseKms: (env.REQUIRE_TLS_FOR_SSE_KMS ?? "true") !== "false",
+    // The new name wins when both are set; either one alone still works.
+    requireTlsForSse: (env.REQUIRE_TLS_FOR_SSE ?? env.REQUIRE_TLS_FOR_SSE_KMS ?? "true") !== "false",
     multipartExpiryHours: positiveNumber(env.MULTIPART_EXPIRY_HOURS, 168),
     multipartReleaseGraceMinutes: positiveNumber(env.MULTIPART_RELEASE_GRACE_MINUTES, 60),
     multipartCompletionRetentionHours: positiveNumber(env.MULTIPART_COMPLETION_RETENTION_HOURS, 24),

@@ -159,6 +159,13 @@ export function reportMarkdown(results) {
     out.push(`| 1 KiB PUT p50 / p99 (ms) | ${f(xc.latencyMs.external.putP50)} / ${f(xc.latencyMs.external.putP99)} | ${f(xc.latencyMs.local.putP50)} / ${f(xc.latencyMs.local.putP99)} |`);
     out.push(`| 1 KiB GET p50 / p99 (ms) | ${f(xc.latencyMs.external.getP50)} / ${f(xc.latencyMs.external.getP99)} | ${f(xc.latencyMs.local.getP50)} / ${f(xc.latencyMs.local.getP99)} |`);
   }
+  const c2 = results["sse-c"];
+  if (c2) {
+    out.push("", "## SSE-C next to SSE-KMS (bench/sse-c.mjs)", "", "| size | PUT SSE-C MB/s (ratio) | PUT SSE-KMS MB/s (ratio) | GET SSE-C MB/s (ratio) | GET SSE-KMS MB/s (ratio) |", "|---|---|---|---|---|");
+    for (const [label, r] of Object.entries(c2.sizes)) {
+      out.push(`| ${label} | ${f(r.putMBps.sseC, 1)} (${f(r.putRatio.sseC)}) | ${f(r.putMBps.sseKms, 1)} (${f(r.putRatio.sseKms)}) | ${f(r.getMBps.sseC, 1)} (${f(r.getRatio.sseC)}) | ${f(r.getMBps.sseKms, 1)} (${f(r.getRatio.sseKms)}) |`);
+    }
+  }
   out.push("");
   return out.join("\n");
 }

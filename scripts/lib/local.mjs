@@ -37,9 +37,9 @@ export function ensureDevVars(path = DEV_VARS) {
     additions.push(`MASTER_KEY_V1=${randomBytes(32).toString("base64")}`);
   }
   if (!vars.ADMIN_TOKEN) additions.push(`ADMIN_TOKEN=${randomBytes(24).toString("hex")}`);
-  if (!("REQUIRE_TLS_FOR_SSE_KMS" in vars)) {
-    additions.push("# Local dev serves plain HTTP; deployed workers keep the TLS requirement for SSE-KMS.");
-    additions.push("REQUIRE_TLS_FOR_SSE_KMS=false");
+  if (!("REQUIRE_TLS_FOR_SSE" in vars) && !("REQUIRE_TLS_FOR_SSE_KMS" in vars)) {
+    additions.push("# Local dev serves plain HTTP; deployed workers keep the TLS requirement for SSE-KMS and SSE-C.");
+    additions.push("REQUIRE_TLS_FOR_SSE=false");
   }
   if (!("LOCAL_DEV" in vars)) {
     additions.push("# Local development only (never set on a deployed worker): the upload page may run without UPLOAD_PAGE_TOKEN.");

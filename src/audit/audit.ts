@@ -1,4 +1,5 @@
 import { decodeEnvelope, splitCustomMetadata, type Envelope } from "../crypto/envelope";
+import { unsealFacts } from "../crypto/facts";
 import { parseKeyReference } from "../kms/arn";
 import type { KmsKey } from "../kms/registry";
 import { bucketR2Prefix } from "../objects/location";
@@ -117,6 +118,9 @@ export async function auditPage(deps: ObjectDeps, bucket: Bucket, options: Audit
     if (r.envelope) {
       const mv = String(r.envelope.masterVersion);
       page.byMasterVersion[mv] = (page.byMasterVersion[mv] ?? 0) + 1;
+    }
+    // SSE-C objects use no CMK: counted under their mode only.
+    if (r.envelope && r.envelope.mode !== "SSE-C") {
       const arn = r.envelope.keyArn;
       const key = await keyRow(arn);
       const use = (page.byKey[arn] ??= {
@@ -165,12 +169,25 @@ async function auditObject(
   }
   const about = { keyArn: envelope.keyArn, masterVersion: envelope.masterVersion };
   const result: ObjectAudit = { mode: envelope.mode, envelope, macVerified: false, deepVerified: false };
+  if (envelope.mode === "SSE-C") {
+    // The MAC key derives from a data key only the customer's key unwraps: the audit cannot
+    // check the MAC or the body. It checks what the seal key reaches (the sealed facts,
+    // bound to bucket and key) and counts the object, unverified, under its mode.
+    try {
+      await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
+    } catch (error) {
+      const outcome = classify(error, envelope.masterVersion);
+      if (outcome.kind !== "failed") throw error;
+      result.problem = { key, reason: outcome.reason === "orphaned" || outcome.reason === "sse-c" ? "tampered" : outcome.reason, detail: outcome.detail, ...about };
+    }
+    return result;
+  }
   try {
     await authenticate(deps, bucket, key, object, false, () => {});
   } catch (error) {
     const outcome = classify(error, envelope.masterVersion);
     if (outcome.kind !== "failed") throw error;
-    result.problem = { key, reason: outcome.reason === "orphaned" ? "tampered" : outcome.reason, detail: outcome.detail, ...about };
+    result.problem = { key, reason: outcome.reason === "orphaned" || outcome.reason === "sse-c" ? "tampered" : outcome.reason, detail: outcome.detail, ...about };
     return result;
   }
   result.macVerified = true;

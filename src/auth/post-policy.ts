@@ -104,7 +104,9 @@ function lengthBound(value: unknown): number {
 }
 
 function match(kind: "eq" | "starts-with", name: string, value: string): MatchCondition {
-  return { kind, field: name.toLowerCase(), value, display: `[${JSON.stringify(kind)}, ${JSON.stringify("$" + name)}, ${JSON.stringify(value)}]` };
+  // A failed condition is quoted in the error; an SSE-C key in it is never echoed.
+  const shown = /^x-amz-(copy-source-)?server-side-encryption-customer-key$/i.test(name) ? "<redacted>" : value;
+  return { kind, field: name.toLowerCase(), value, display: `[${JSON.stringify(kind)}, ${JSON.stringify("$" + name)}, ${JSON.stringify(shown)}]` };
 }
 
 /** Fields S3 never requires a condition for. */

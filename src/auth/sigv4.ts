@@ -438,13 +438,24 @@ export async function verifySigV4(request: Request, auth: SigV4Auth, secret: str
       first ??= { canonicalRequest, stringToSign };
     }
   }
-  // AWS echoes these so clients can debug; they hold no secret.
+  // AWS echoes these so clients can debug; they hold no secret once an SSE-C key that was
+  // signed as a header (or sent in the query) is blanked out.
   throw Errors.SignatureDoesNotMatch({
     AWSAccessKeyId: auth.accessKeyId,
     StringToSign: first!.stringToSign,
     SignatureProvided: auth.signature,
-    CanonicalRequest: first!.canonicalRequest,
+    CanonicalRequest: redactCustomerKeys(first!.canonicalRequest),
   });
+}
+
+/**
+ * The canonical request with SSE-C key values replaced (header lines and query
+ * parameters): the key must never be echoed. The StringToSign holds only its hash.
+ */
+export function redactCustomerKeys(canonicalRequest: string): string {
+  return canonicalRequest
+    .replace(/^(x-amz-(?:copy-source-)?server-side-encryption-customer-key):.*$/gm, "$1:<redacted>")
+    .replace(/(^|&)(x-amz-(?:copy-source-)?server-side-encryption-customer-key)=[^&\n]*/gim, "$1$2=<redacted>");
 }
 
 /**
@@ -530,6 +541,6 @@ export async function verifySigV2(request: Request, auth: SigV2Auth, secret: str
   }
   const stringToSign = stringToSignV2(request, auth, options.bucketPrefix);
   if (!timingSafeEqualStrings(await signV2(stringToSign, secret), auth.signature)) {
-    throw Errors.SignatureDoesNotMatch({ AWSAccessKeyId: auth.accessKeyId, StringToSign: stringToSign, SignatureProvided: auth.signature });
+    throw Errors.SignatureDoesNotMatch({ AWSAccessKeyId: auth.accessKeyId, StringToSign: redactCustomerKeys(stringToSign), SignatureProvided: auth.signature });
   }
 }

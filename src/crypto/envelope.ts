@@ -1,6 +1,7 @@
 import { IntegrityError } from "./errors";
 import { SALT_SIZE } from "./format";
 import { concatBytes, fromBase64, toBase64 } from "../util/bytes";
+import { CUSTOMER_SALT_SIZE, type CustomerKeyRecord } from "./customer-key";
 
 /**
  * The per-object crypto envelope kept in R2 custom metadata (FORMAT.md, "Envelope").
@@ -10,7 +11,8 @@ import { concatBytes, fromBase64, toBase64 } from "../util/bytes";
 export const ENVELOPE_KEY = "sse-envelope";
 export const USER_META_PREFIX = "x-amz-meta-";
 
-export type SseMode = "aws:kms" | "AES256";
+/** SSE-KMS, SSE-S3, and SSE-C (customer-provided key; S3 reports its algorithm as AES256). */
+export type SseMode = "aws:kms" | "AES256" | "SSE-C";
 
 export type Layout =
   | { kind: "single"; salt: Uint8Array }
@@ -32,6 +34,7 @@ export const HTTP_FIELDS = ["contentType", "contentEncoding", "contentDispositio
 export interface Envelope {
   version: 1;
   mode: SseMode;
+  /** CMK ARN and key version; "" and 0 for SSE-C, whose data key is wrapped under the customer's key. */
   keyArn: string;
   keyVersion: number;
   masterVersion: number;
@@ -56,6 +59,8 @@ export interface Envelope {
    * written before records existed, and on multipart-layout objects.
    */
   trailer?: true;
+  /** SSE-C only: the KEK salt and key verifier (FORMAT.md, "SSE-C"). */
+  customer?: CustomerKeyRecord;
   mac: Uint8Array;
 }
 
@@ -82,8 +87,10 @@ export function macInput(envelope: UnsignedEnvelope, ctx: MacContext): Uint8Arra
     ctx.key,
     String(envelope.version),
     envelope.mode,
-    envelope.keyArn,
-    String(envelope.keyVersion),
+    // SSE-C has no CMK: its salt and verifier take the ARN's and key version's places
+    // (the mode, field 5, tells which), so they are under the MAC too.
+    envelope.customer ? envelope.customer.salt : envelope.keyArn,
+    envelope.customer ? envelope.customer.verifier : String(envelope.keyVersion),
     String(envelope.masterVersion),
     envelope.wrappedKey,
     String(envelope.length),
@@ -127,8 +134,10 @@ export async function verifyEnvelope(macKey: CryptoKey, envelope: Envelope, ctx:
 interface StoredEnvelope {
   v: number;
   m: string;
-  k: string;
-  kv: number;
+  k?: string;
+  kv?: number;
+  x?: string;
+  y?: string;
   mv: number;
   w: string;
   n: number;
@@ -156,8 +165,9 @@ export function encodeEnvelope(envelope: Envelope): string {
   const stored: StoredEnvelope = {
     v: envelope.version,
     m: envelope.mode,
-    k: envelope.keyArn,
-    kv: envelope.keyVersion,
+    ...(envelope.customer
+      ? { x: toBase64(envelope.customer.salt), y: toBase64(envelope.customer.verifier) }
+      : { k: envelope.keyArn, kv: envelope.keyVersion }),
     mv: envelope.masterVersion,
     w: toBase64(envelope.wrappedKey),
     n: envelope.length,
@@ -180,7 +190,7 @@ export function encodeEnvelope(envelope: Envelope): string {
 }
 
 /** Every field an envelope may carry (FORMAT.md §4); a reader refuses any other. */
-const ENVELOPE_FIELDS = new Set(["v", "m", "k", "kv", "mv", "w", "n", "s", "p", "c", "b", "e", "h", "lm", "r", "t"]);
+const ENVELOPE_FIELDS = new Set(["v", "m", "k", "kv", "x", "y", "mv", "w", "n", "s", "p", "c", "b", "e", "h", "lm", "r", "t"]);
 const HTTP_SHORT_NAMES = new Set(Object.values(HTTP_SHORT));
 
 const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
@@ -205,9 +215,21 @@ export function decodeEnvelope(text: string | undefined): Envelope {
   if (!isPlainObject(s)) bad("document");
   for (const name of Object.keys(s)) if (!ENVELOPE_FIELDS.has(name)) bad("field");
   if (s.v !== 1) bad("version");
-  if (s.m !== "aws:kms" && s.m !== "AES256") bad("mode");
-  if (typeof s.k !== "string") bad("key id");
-  if (!isCount(s.kv) || s.kv < 1) bad("key version");
+  if (s.m !== "aws:kms" && s.m !== "AES256" && s.m !== "SSE-C") bad("mode");
+  let customer: CustomerKeyRecord | undefined;
+  if (s.m === "SSE-C") {
+    // No CMK; the salt and verifier instead. Context and bucket key are SSE-KMS notions.
+    if (s.k !== undefined || s.kv !== undefined || s.c !== undefined || s.b !== undefined) bad("field");
+    const salt = fromB64(s.x) ?? bad("customer key salt");
+    const verifier = fromB64(s.y) ?? bad("customer key verifier");
+    if (salt.byteLength !== CUSTOMER_SALT_SIZE) bad("customer key salt");
+    if (verifier.byteLength !== 32) bad("customer key verifier");
+    customer = { salt, verifier };
+  } else {
+    if (s.x !== undefined || s.y !== undefined) bad("field");
+    if (typeof s.k !== "string") bad("key id");
+    if (!isCount(s.kv) || s.kv < 1) bad("key version");
+  }
   if (!isCount(s.mv) || s.mv < 1) bad("master version");
   if (!isCount(s.n)) bad("length");
   const wrappedKey = fromB64(s.w) ?? bad("wrapped key");
@@ -251,8 +273,8 @@ export function decodeEnvelope(text: string | undefined): Envelope {
   return {
     version: 1,
     mode: s.m as SseMode,
-    keyArn: s.k,
-    keyVersion: s.kv,
+    keyArn: customer ? "" : s.k!,
+    keyVersion: customer ? 0 : s.kv!,
     masterVersion: s.mv,
     wrappedKey,
     length: s.n,
@@ -263,6 +285,7 @@ export function decodeEnvelope(text: string | undefined): Envelope {
     http,
     ...(s.lm !== undefined ? { lastModified: s.lm } : {}),
     ...(s.r === 1 ? { trailer: true as const } : {}),
+    ...(customer ? { customer } : {}),
     mac,
   };
 }

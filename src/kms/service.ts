@@ -85,6 +85,8 @@ export class KeyService {
    * the tenant's service key.
    */
   async forWrite(tenantId: string, mode: SseMode, keyId?: string): Promise<WriteKey> {
+    // SSE-C data keys are wrapped under the customer's key (objects/object-keys.ts), never a CMK.
+    if (mode === "SSE-C") throw new Error("SSE-C writes have no CMK");
     let key: KmsKey;
     if (mode === "AES256") key = await this.cachedKind(tenantId, "service");
     else if (keyId === undefined || keyId === "") key = await this.cachedKind(tenantId, "default");

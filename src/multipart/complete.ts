@@ -3,6 +3,8 @@ import { CHECKSUMS, checksumTypeOf, createMd5, type ChecksumAlgorithm } from "..
 import { joinCustomMetadata, signEnvelope } from "../crypto/envelope";
 import { sealFacts, unsealFacts, type ObjectFacts } from "../crypto/facts";
 import { encryptedSize } from "../crypto/format";
+import { openUploadMacKey } from "../crypto/customer-key";
+import { IntegrityError } from "../crypto/errors";
 import { deriveMacKey, unwrapDataKey } from "../crypto/keys";
 import type { KeyService } from "../kms/service";
 import { objectR2Key } from "../objects/location";
@@ -341,11 +343,10 @@ async function writeManifest(
 ): Promise<Completed> {
   const length = plan.parts.reduce((n, p) => n + p.size, 0);
   const facts: ObjectFacts = { etag: computed.etag, length, ...(computed.checksum ? { checksum: computed.checksum } : {}) };
-  const kek = await deps.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
-  const dataKey = await unwrapDataKey(kek, upload.wrappedKey);
-  const sealed = await sealFacts(await deps.keys.sealKey(upload.tenantId, upload.masterVersion), upload.bucket, upload.key, facts);
+  const sealKey = await deps.keys.sealKey(upload.tenantId, upload.masterVersion);
+  const sealed = await sealFacts(sealKey, upload.bucket, upload.key, facts);
   const envelope = await signEnvelope(
-    await deriveMacKey(dataKey),
+    await uploadMacKey(deps, upload, sealKey),
     {
       version: 1,
       mode: upload.mode,
@@ -359,6 +360,7 @@ async function writeManifest(
       bucketKeyEnabled: upload.bucketKeyEnabled,
       sealed,
       http: upload.http,
+      ...(upload.customer ? { customer: { salt: upload.customer.salt, verifier: upload.customer.verifier } } : {}),
     },
     { bucket: upload.bucket, key: upload.key, userMetadata: upload.userMetadata },
   );
@@ -379,6 +381,24 @@ async function writeManifest(
     r2Etag: put.etag,
     ...(upload.tags ? { tags: upload.tags } : {}),
   };
+}
+
+/**
+ * The MAC key of the object an upload becomes: from the data key (unwrapped with the CMK),
+ * or for SSE-C — whose data key only the customer's key unwraps — the one sealed with the
+ * upload at Create, so Complete needs no key (as on S3).
+ */
+async function uploadMacKey(deps: CompleteDeps, upload: UploadRecord, sealKey: CryptoKey): Promise<CryptoKey> {
+  if (upload.mode === "SSE-C") {
+    if (!upload.customer) throw new IntegrityError("SSE-C upload has no key record");
+    try {
+      return await openUploadMacKey(sealKey, upload.uploadId, upload.customer.sealedMacKey);
+    } catch {
+      throw new IntegrityError("SSE-C upload's MAC key failed authentication");
+    }
+  }
+  const kek = await deps.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
+  return deriveMacKey(await unwrapDataKey(kek, upload.wrappedKey));
 }
 
 async function cleanUp(deps: CompleteDeps, upload: UploadRecord, plan: Plan): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Tag } from "../store/object-tags";
 import type { ChecksumAlgorithm, ChecksumType } from "../checksum";
 import type { HttpMetadata, SseMode } from "../crypto/envelope";
+import { fromBase64, toBase64 } from "../util/bytes";
 
 /**
  * D1 state of multipart uploads (migrations/0002_multipart.sql). Every transition that
@@ -36,6 +37,38 @@ export interface UploadRecord {
   completion?: Uint8Array;
   /** x-amz-tagging given at Create (store/object-tags.ts putUploadTags), applied at Complete. */
   tags?: Tag[];
+  /** SSE-C uploads (mode "SSE-C"): see SseCUpload. */
+  customer?: SseCUpload;
+}
+
+/**
+ * What an SSE-C upload keeps (never the key or its MD5): the KEK salt and key verifier
+ * every UploadPart's key is checked against, and the MAC key of the object-to-be, sealed
+ * under the master secret, so CompleteMultipartUpload needs no customer key (as on S3).
+ * The MAC key derives one-way from the data key: it can sign this object's envelope but
+ * decrypts nothing, and it is deleted with the upload row.
+ */
+export interface SseCUpload {
+  salt: Uint8Array;
+  verifier: Uint8Array;
+  sealedMacKey: Uint8Array;
+}
+
+/**
+ * The D1 tables predate SSE-C and CHECK their mode column to 'aws:kms' / 'AES256'; an
+ * SSE-C upload is stored as 'AES256' with an empty key ARN (an SSE-S3 upload always names
+ * its service key) and its sse_c column set, and read back as "SSE-C".
+ */
+const storedMode = (mode: SseMode): SseMode => (mode === "SSE-C" ? "AES256" : mode);
+const readMode = (mode: SseMode, keyArn: string): SseMode => (mode === "AES256" && keyArn === "" ? "SSE-C" : mode);
+
+function encodeSseC(c: SseCUpload): string {
+  return JSON.stringify({ x: toBase64(c.salt), y: toBase64(c.verifier), m: toBase64(c.sealedMacKey) });
+}
+
+function decodeSseC(text: string): SseCUpload {
+  const doc = JSON.parse(text) as { x: string; y: string; m: string };
+  return { salt: fromBase64(doc.x)!, verifier: fromBase64(doc.y)!, sealedMacKey: fromBase64(doc.m)! };
 }
 
 export type NewUpload = Omit<UploadRecord, "state" | "partsVersion" | "completingAt" | "manifestHash" | "completion" | "tags">;
@@ -105,6 +138,7 @@ interface UploadRow {
   manifest_hash: ArrayBuffer | number[] | null;
   completion: ArrayBuffer | number[] | null;
   tagging?: string | null;
+  sse_c?: string | null;
 }
 
 interface CompletionRow {
@@ -152,7 +186,7 @@ function toUpload(r: UploadRow): UploadRecord {
     initiatorName: r.initiator_name,
     state: r.state,
     partsVersion: r.parts_version,
-    mode: r.mode,
+    mode: readMode(r.mode, r.key_arn),
     keyArn: r.key_arn,
     keyVersion: r.key_version,
     masterVersion: r.master_version,
@@ -168,6 +202,7 @@ function toUpload(r: UploadRow): UploadRecord {
     ...(r.manifest_hash !== null ? { manifestHash: bytes(r.manifest_hash) } : {}),
     ...(r.completion !== null && r.completion !== undefined ? { completion: bytes(r.completion) } : {}),
     ...(typeof r.tagging === "string" ? { tags: JSON.parse(r.tagging) as Tag[] } : {}),
+    ...(typeof r.sse_c === "string" ? { customer: decodeSseC(r.sse_c) } : {}),
   };
 }
 
@@ -177,7 +212,7 @@ function toCompletion(r: CompletionRow): CompletionRecord {
     bucket: r.bucket,
     key: r.object_key,
     tenantId: r.tenant_id,
-    mode: r.mode,
+    mode: readMode(r.mode, r.key_arn),
     keyArn: r.key_arn,
     ...(r.context !== null ? { context: r.context } : {}),
     bucketKeyEnabled: r.bucket_key === 1,
@@ -213,8 +248,8 @@ export class UploadStore {
     await this.db
       .prepare(
         `INSERT INTO multipart_uploads (upload_id, bucket, object_key, tenant_id, initiator_id, initiator_name, mode, key_arn, key_version,
-           master_version, wrapped_key, context, bucket_key, http, user_metadata, checksum_algorithm, checksum_type, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           master_version, wrapped_key, context, bucket_key, http, user_metadata, checksum_algorithm, checksum_type, created_at, sse_c)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .bind(
         u.uploadId,
@@ -223,8 +258,8 @@ export class UploadStore {
         u.tenantId,
         u.initiatorId,
         u.initiatorName,
-        u.mode,
-        u.keyArn,
+        storedMode(u.mode),
+        u.mode === "SSE-C" ? "" : u.keyArn,
         u.keyVersion,
         u.masterVersion,
         u.wrappedKey,
@@ -235,6 +270,7 @@ export class UploadStore {
         u.checksumAlgorithm ?? null,
         u.checksumType ?? null,
         u.createdAt,
+        u.customer ? encodeSseC(u.customer) : null,
       )
       .run();
   }

@@ -4,7 +4,7 @@ import type { Bucket } from "../store/buckets";
 import type { Gate, ObjectInfo } from "./object-info";
 import type { SseChoice } from "./sse-choice";
 
-/** A CopyObject as the objects layer sees it (copy.ts, and copy-multipart.ts for multipart-layout sources). */
+/** A CopyObject as the objects layer sees it (copy.ts, and copy-reencrypted.ts for copies that decrypt and encrypt again). */
 export interface CopyRequest {
   source: { bucket: Bucket; key: string };
   target: { bucket: Bucket; key: string };

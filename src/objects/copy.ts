@@ -2,20 +2,16 @@ import { joinCustomMetadata, signEnvelope } from "../crypto/envelope";
 import { sealFacts } from "../crypto/facts";
 import { deriveMacKey, rewrapDataKey } from "../crypto/keys";
 import { Errors } from "../errors";
-import { copyMultipartObject } from "./copy-multipart";
+import { copyReencrypted } from "./copy-reencrypted";
 import { objectR2Key } from "./location";
 import type { CopyRequest } from "./copy-request";
 import type { ObjectInfo } from "./object-info";
 import { authenticate } from "./read";
-import { WritePreconditionFailed, writeObject, type ObjectDeps, type WrittenObject } from "./write";
-import { decryptingStream } from "../crypto/decrypt";
-import { chunkCount } from "../crypto/format";
-import { ExactReader } from "../util/exact-reader";
-import type { Authenticated } from "./object-info";
+import { WritePreconditionFailed, type ObjectDeps, type WrittenObject } from "./write";
 
 
 /**
- * CopyObject without re-encryption. A stream's key depends only on the data key, salt,
+ * CopyObject, without re-encryption between SSE-KMS and SSE-S3. A stream's key depends only on the data key, salt,
  * part number and length — not on bucket, key or CMK — so the stored chunks are copied
  * byte for byte; only the envelope changes: the data key is re-wrapped when the target
  * KEK differs, and the MAC is recomputed for the new location and metadata.
@@ -27,9 +23,13 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
   try {
     const auth = await authenticate(deps, source.bucket, source.key, object, true, req.gate);
     req.check(auth.info);
-    if (auth.envelope.layout.kind === "multipart") return await copyMultipartObject(deps, req, auth, object);
-    // Another checksum algorithm asked for: the plaintext must pass through a hasher.
-    if (req.checksumAlgorithm) return await reencrypt(deps, req, auth, object);
+    // Into or out of SSE-C the data is re-encrypted under a fresh data key: sharing one
+    // with the source would let the source's key holder (the CMK, or the old customer
+    // key) decrypt the copy. Multipart-layout sources are re-encrypted anyway, and so is a
+    // copy asking for another checksum algorithm (the plaintext must pass a hasher).
+    if (auth.envelope.layout.kind === "multipart" || auth.envelope.mode === "SSE-C" || req.sse.mode === "SSE-C" || req.checksumAlgorithm) {
+      return await copyReencrypted(deps, req, auth, object);
+    }
     const src = auth.envelope;
     const srcKek = await deps.keys.forRead(source.bucket.tenantId, src.keyArn, src.keyVersion, src.masterVersion);
     const wk = await deps.keys.forWrite(target.bucket.tenantId, req.sse.mode, req.sse.keyId);
@@ -86,36 +86,3 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
   }
 }
 
-/**
- * CopyObject with x-amz-checksum-algorithm: decrypted and encrypted again under a fresh
- * data key, the new checksum computed as the plaintext passes (S3 recomputes it too).
- */
-async function reencrypt(deps: ObjectDeps, req: CopyRequest, auth: Authenticated, object: R2ObjectBody): Promise<WrittenObject & { info: ObjectInfo }> {
-  const { envelope } = auth;
-  if (envelope.layout.kind !== "single") throw new Error("single layout expected");
-  const length = envelope.length;
-  const plan = {
-    header: { partNumber: 0, length, salt: envelope.layout.salt },
-    includesHeader: true,
-    firstChunk: 0,
-    lastChunk: chunkCount(length) - 1,
-    skip: 0,
-    take: length,
-    trailer: envelope.trailer === true,
-  };
-  const reader = new ExactReader(decryptingStream(object.body, auth.dataKey, plan));
-  const meta = req.metadata ?? { http: envelope.http, userMetadata: auth.info.userMetadata };
-  const written = await writeObject(deps, {
-    bucket: req.target.bucket,
-    key: req.target.key,
-    source: { read: (max) => reader.read(max), cancel: (reason) => reader.cancel(reason) },
-    length,
-    sse: req.sse,
-    http: meta.http,
-    userMetadata: meta.userMetadata,
-    facts: { etag: auth.info.etag },
-    checksum: { compute: req.checksumAlgorithm! },
-    ...(req.onlyIf ? { onlyIf: req.onlyIf } : {}),
-  });
-  return { ...written, info: auth.info };
-}

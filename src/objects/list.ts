@@ -89,7 +89,9 @@ async function describe(deps: ObjectDeps, bucket: Bucket, object: R2Object, root
     if (envelope.layout.kind === "multipart" || encryptedSize(envelope.length) + record === object.size) listed.size = envelope.length;
     if (envelope.lastModified !== undefined) listed.lastModified = new Date(envelope.lastModified);
     const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
-    listed.etag = opaqueKmsEtags && envelope.mode !== "AES256" ? `${object.etag}-1` : facts.etag;
+    // SSE-C objects already have opaque ETags (never a plaintext MD5, see chooseEtag), and
+    // other tenants may read them as they may SSE-S3 objects: shown as stored.
+    listed.etag = opaqueKmsEtags && envelope.mode === "aws:kms" ? `${object.etag}-1` : facts.etag;
     if (facts.length !== undefined) listed.size = facts.length;
   } catch {
     // Listed as-is; GET/HEAD refuse it and the audit names it.

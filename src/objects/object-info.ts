@@ -1,6 +1,7 @@
 // The shapes a verified read produces: read.ts builds them, the readers of either layout
-// (read-multipart.ts, copy-multipart.ts) and the S3 handlers use them.
+// (read-multipart.ts, copy-reencrypted.ts) and the S3 handlers use them.
 import type { ChecksumType } from "../checksum";
+import type { CustomerKey } from "../crypto/customer-key";
 import type { Envelope, HttpMetadata, SseMode } from "../crypto/envelope";
 
 /** What S3 says about an object: only ever built from authenticated metadata. */
@@ -17,12 +18,18 @@ export interface ObjectInfo {
   userMetadata: Record<string, string>;
   /** From the sealed facts, or the trailer record once read (readObject/statObject with checksum). */
   checksum?: { algorithm: string; value: string; type: ChecksumType };
+  /** SSE-C: the key the object was read with (its MD5 is echoed in responses). */
+  customerKey?: CustomerKey;
   /** The stored version (R2 etag and upload time): what the object's tag set is keyed by. */
   version: { r2Etag: string; uploaded: number };
 }
 
-/** Called with the object's encryption mode before its keys are used (access rules). */
-export type Gate = (mode: SseMode) => void;
+/**
+ * Called with the object's encryption mode before its keys are used (access rules). For an
+ * SSE-C object it returns the request's customer key (or throws: no key, 400); for other
+ * modes it returns nothing (or throws when the request wrongly carries a key).
+ */
+export type Gate = (mode: SseMode) => CustomerKey | void;
 
 export interface Authenticated {
   info: ObjectInfo;

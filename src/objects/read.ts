@@ -6,6 +6,7 @@ import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, chunkCount, chunkOffset, chunkSpan, e
 import { deriveMacKey, deriveStreamKey, unwrapDataKey } from "../crypto/keys";
 import { openTrailer, TRAILER_SIZE } from "../crypto/trailer";
 import { checksumTypeOf } from "../checksum";
+import { readKekFor } from "./object-keys";
 import { Errors } from "../errors";
 import { resolveRange, type RangeRequest } from "../util/range";
 import type { Bucket } from "../store/buckets";
@@ -28,8 +29,9 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
   const envelope = decodeEnvelope(text);
   // Access rules that depend on the encryption mode run before any key is touched; a
   // forged mode cannot widen access because the MAC below would then fail.
-  gate(envelope.mode);
-  const kek = await deps.keys.forRead(bucket.tenantId, envelope.keyArn, envelope.keyVersion, envelope.masterVersion, requireEnabled);
+  const customerKey = gate(envelope.mode) ?? undefined;
+  // SSE-C: the key is checked against the envelope's verifier before anything is unwrapped.
+  const kek = await readKekFor(deps, bucket, key, envelope, requireEnabled, customerKey);
   let dataKey: CryptoKey;
   try {
     dataKey = await unwrapDataKey(kek, envelope.wrappedKey);
@@ -59,9 +61,40 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
     // Multipart objects (and single objects from before trailer records) keep it in the
     // sealed facts; a trailer record, when present, is read only when asked for (withTrailer).
     ...(facts.checksum ? { checksum: { ...facts.checksum, type: checksumTypeOf(facts.checksum.value) } } : {}),
+    ...(envelope.mode === "SSE-C" && customerKey ? { customerKey } : {}),
     version: { r2Etag: object.etag, uploaded: object.uploaded.getTime() },
   };
   return { info, envelope, dataKey };
+}
+
+/**
+ * An object's version and facts for requests that neither read nor replace its data
+ * (object tagging): S3 answers them for an SSE-C object without its key, so for SSE-C
+ * this cannot check the MAC (its key derives from the data key). What it returns is then
+ * authenticated as far as the tenant's seal key reaches, as in a listing; the tags are
+ * keyed by R2's own version identity anyway. Other modes are fully authenticated.
+ */
+export async function statObjectMetadata(deps: ObjectDeps, bucket: Bucket, key: string, gate: Gate = () => {}): Promise<ObjectInfo> {
+  const object = await deps.r2.head(objectR2Key(bucket.name, key));
+  if (!object) throw Errors.NoSuchKey({ Key: key });
+  const { envelope: text, userMetadata, unknown } = splitCustomMetadata(object.customMetadata);
+  if (unknown.length > 0) throw new IntegrityError("object carries metadata this format does not define");
+  const envelope = decodeEnvelope(text);
+  if (envelope.mode !== "SSE-C") return (await authenticate(deps, bucket, key, object, false, gate)).info;
+  gate(envelope.mode);
+  const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
+  return {
+    key,
+    etag: facts.etag,
+    size: facts.length ?? envelope.length,
+    lastModified: envelope.lastModified !== undefined ? new Date(envelope.lastModified) : object.uploaded,
+    mode: envelope.mode,
+    keyArn: "",
+    bucketKeyEnabled: false,
+    http: envelope.http,
+    userMetadata,
+    version: { r2Etag: object.etag, uploaded: object.uploaded.getTime() },
+  };
 }
 
 /**
@@ -74,6 +107,20 @@ export async function withTrailer(auth: Authenticated, record: Uint8Array): Prom
   const header = { partNumber: 0, length: envelope.length, salt: envelope.layout.salt };
   const streamKey = await deriveStreamKey(auth.dataKey, header.salt, 0, header.length);
   auth.info.checksum = await openTrailer(streamKey, encodeHeader(header), record);
+}
+
+/**
+ * A single-layout object's trailer record read on its own (an R2 suffix get) into
+ * `auth.info`: a copy that re-encrypts needs the source's checksum algorithm up front.
+ */
+export async function loadTrailer(r2: R2Bucket, r2Key: string, auth: Authenticated): Promise<void> {
+  if (auth.envelope.layout.kind !== "single" || !auth.envelope.trailer) return;
+  const record = await getSuffix(r2, r2Key);
+  if (!record || !("body" in record) || record.etag !== auth.info.version.r2Etag) {
+    if (record && "body" in record) await record.body.cancel().catch(() => {});
+    throw new ObjectChangedError("the object changed between its reads");
+  }
+  await withTrailer(auth, new Uint8Array(await record.arrayBuffer()));
 }
 
 /**

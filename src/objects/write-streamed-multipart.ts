@@ -11,7 +11,9 @@
  */
 import { CHECKSUMS, createMd5, type ChecksumAlgorithm } from "../checksum";
 import { sealFacts } from "../crypto/facts";
-import { newDataKey } from "../crypto/keys";
+import { macKeyBytes, sealUploadMacKey } from "../crypto/customer-key";
+import { newDataKey, randomBytes } from "../crypto/keys";
+import { writeKeyFor } from "./object-keys";
 import { completeUpload, partFactsLocation, type RequestedPart } from "../multipart/complete";
 import { newUploadId } from "../multipart/ids";
 import { abortUpload } from "../multipart/lifecycle";
@@ -36,7 +38,7 @@ export async function writeMultipartLayout(
   partBytes: number,
 ): Promise<WrittenObject> {
   const tenantId = req.bucket.tenantId;
-  const wk = await deps.keys.forWrite(tenantId, req.sse.mode, req.sse.keyId);
+  const wk = await writeKeyFor(deps, req.bucket, req.key, req.sse);
   const { wrapped, dataKey } = await newDataKey(wk.kek);
   const sealKey = await deps.keys.sealKey(tenantId, wk.masterVersion);
   const uploadId = newUploadId();
@@ -45,6 +47,8 @@ export async function writeMultipartLayout(
   // else S3's default FULL_OBJECT CRC64NVME from per-part CRC64NVMEs.
   const plan = req.checksum;
   const sentCrc = "from" in plan && FULL_OBJECT_ALGORITHMS.has(plan.algorithm) ? plan.algorithm : null;
+  // SSE-C: Complete signs with the MAC key sealed here (as for a client's upload).
+  const customer = wk.customer ? { ...wk.customer, sealedMacKey: await sealUploadMacKey(sealKey, uploadId, await macKeyBytes(dataKey)) } : undefined;
   await deps.store.create({
     uploadId,
     bucket: req.bucket.name,
@@ -53,10 +57,11 @@ export async function writeMultipartLayout(
     initiatorId: req.initiator?.id ?? "anonymous",
     initiatorName: req.initiator?.name ?? "anonymous",
     mode: req.sse.mode,
-    keyArn: wk.key.arn,
+    keyArn: wk.keyArn,
     keyVersion: wk.keyVersion,
     masterVersion: wk.masterVersion,
     wrappedKey: wrapped,
+    ...(customer ? { customer } : {}),
     ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
     bucketKeyEnabled: req.sse.bucketKeyEnabled,
     http: req.http,
@@ -74,7 +79,8 @@ export async function writeMultipartLayout(
       crc.update(piece);
     }
     const written = await writePart(deps.r2, { uploadId, partNumber, dataKey, source: plain.source(), length: plain.length });
-    const etag = toHex(await md5.digest());
+    // SSE-C: no plaintext MD5 in part ETags (they make the object's ETag).
+    const etag = req.sse.mode === "SSE-C" ? toHex(randomBytes(16)) : toHex(await md5.digest());
     const recorded = await deps.store.recordPart(uploadId, {
       partNumber,
       attempt: written.attempt,
@@ -131,8 +137,9 @@ export async function writeMultipartLayout(
       etag: done.etag,
       ...(done.checksum ? { checksum: { ...done.checksum, type: done.checksumType ?? "FULL_OBJECT" } } : {}),
       size: done.size,
-      keyArn: wk.key.arn,
+      keyArn: wk.keyArn,
       mode: req.sse.mode,
+      ...(req.sse.customerKey ? { customerKey: req.sse.customerKey } : {}),
       bucketKeyEnabled: req.sse.bucketKeyEnabled,
       ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
       uploaded: done.uploaded,

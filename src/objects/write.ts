@@ -3,6 +3,7 @@ import { encryptingStream, type PlaintextSource } from "../crypto/encrypt";
 import { joinCustomMetadata, signEnvelope, type HttpMetadata } from "../crypto/envelope";
 import { sealFacts, type ObjectFacts } from "../crypto/facts";
 import { encryptedSize, SALT_SIZE } from "../crypto/format";
+import type { CustomerKey } from "../crypto/customer-key";
 import { deriveMacKey, newDataKey, randomBytes } from "../crypto/keys";
 import { TRAILER_SIZE } from "../crypto/trailer";
 import { toBase64 } from "../util/bytes";
@@ -10,6 +11,7 @@ import type { KeyService } from "../kms/service";
 import type { SseChoice } from "./sse-choice";
 import type { Bucket } from "../store/buckets";
 import { objectR2Key } from "./location";
+import { writeKeyFor } from "./object-keys";
 
 export interface ObjectDeps {
   r2: R2Bucket;
@@ -48,6 +50,8 @@ export interface WrittenObject {
   mode: SseChoice["mode"];
   bucketKeyEnabled: boolean;
   context?: string;
+  /** SSE-C: the request's key (its MD5 is echoed in the response). */
+  customerKey?: CustomerKey;
   uploaded: Date;
   /** R2's etag of what was stored (ciphertext or manifest): the version identity tags are keyed by. */
   r2Etag: string;
@@ -66,7 +70,7 @@ export class WritePreconditionFailed extends Error {}
  */
 export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<WrittenObject> {
   const tenantId = req.bucket.tenantId;
-  const wk = await deps.keys.forWrite(tenantId, req.sse.mode, req.sse.keyId);
+  const wk = await writeKeyFor(deps, req.bucket, req.key, req.sse);
   const { wrapped, dataKey } = await newDataKey(wk.kek);
   const salt = randomBytes(SALT_SIZE);
   const sealed = await sealFacts(await deps.keys.sealKey(tenantId, wk.masterVersion), req.bucket.name, req.key, { ...req.facts, length: req.length });
@@ -75,7 +79,7 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
     {
       version: 1,
       mode: req.sse.mode,
-      keyArn: wk.key.arn,
+      keyArn: wk.keyArn,
       keyVersion: wk.keyVersion,
       masterVersion: wk.masterVersion,
       wrappedKey: wrapped,
@@ -86,6 +90,7 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
       sealed,
       http: req.http,
       trailer: true,
+      ...(wk.customer ? { customer: wk.customer } : {}),
     },
     { bucket: req.bucket.name, key: req.key, userMetadata: req.userMetadata },
   );
@@ -126,10 +131,11 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
   return {
     etag: req.facts.etag,
     size: req.length,
-    keyArn: wk.key.arn,
+    keyArn: wk.keyArn,
     mode: req.sse.mode,
     bucketKeyEnabled: req.sse.bucketKeyEnabled,
     ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
+    ...(req.sse.customerKey ? { customerKey: req.sse.customerKey } : {}),
     uploaded: put.uploaded,
     r2Etag: put.etag,
     ...(checksum ? { checksum } : {}),

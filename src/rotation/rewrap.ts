@@ -16,7 +16,7 @@ export interface RewrapDeps {
 }
 
 /** Why an object could not be moved to the target master version. */
-export type FailureReason = "tampered" | "key-destroyed" | "key-missing" | "master-version-missing" | "orphaned" | "unsupported" | "external-key";
+export type FailureReason = "tampered" | "key-destroyed" | "key-missing" | "master-version-missing" | "orphaned" | "unsupported" | "external-key" | "sse-c";
 
 export type RewrapOutcome =
   | { kind: "current"; masterVersion: number }
@@ -41,6 +41,15 @@ export function splitR2Key(r2Key: string): { bucket: string; key: string } | nul
 export function claimedMasterVersion(object: R2Object): number | null {
   try {
     return decodeEnvelope(splitCustomMetadata(object.customMetadata).envelope).masterVersion;
+  } catch {
+    return null;
+  }
+}
+
+/** The SSE mode an R2 object's envelope claims, or null when it has no readable envelope. */
+function claimedSseMode(object: R2Object): string | null {
+  try {
+    return decodeEnvelope(splitCustomMetadata(object.customMetadata).envelope).mode;
   } catch {
     return null;
   }
@@ -77,6 +86,21 @@ export async function rewrapLoaded(deps: RewrapDeps, bucket: Bucket, key: string
   const r2Key = object.key;
   const name = { key };
   let put: R2Object | null;
+  const claimedMode = claimedSseMode(object);
+  if (claimedMode === "SSE-C") {
+    // Its data key is wrapped under the customer's key and its MAC key derives from it: the
+    // job can neither verify nor re-sign it, so it never re-puts it. Its sealed facts stay
+    // under the old master version, which must therefore stay configured until the object
+    // is rewritten with its key (CopyObject onto itself) or deleted: blocking (README).
+    await object.body.cancel().catch(() => {});
+    return {
+      kind: "failed",
+      reason: "sse-c",
+      detail: "SSE-C object: only its customer key can re-sign it; rewrite it (CopyObject onto itself with the key) or delete it before retiring this master version",
+      blocking: true,
+      masterVersion: claimedMasterVersion(object),
+    };
+  }
   try {
     let envelope: Envelope;
     let facts: { etag: string; checksum?: { algorithm: string; value: string } };

@@ -144,6 +144,9 @@ export const DEFAULT_EXPOSE_HEADERS = [
   "x-amz-server-side-encryption-aws-kms-key-id",
   "x-amz-server-side-encryption-context",
   "x-amz-server-side-encryption-bucket-key-enabled",
+  // SSE-C answers: the algorithm and the key's MD5 (never the key).
+  "x-amz-server-side-encryption-customer-algorithm",
+  "x-amz-server-side-encryption-customer-key-MD5",
   "x-amz-checksum-crc32",
   "x-amz-checksum-crc32c",
   "x-amz-checksum-crc64nvme",

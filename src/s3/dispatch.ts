@@ -43,11 +43,21 @@ function withHoistedHeaders(request: Request, url: URL): Request {
   for (const [name, value] of url.searchParams) {
     const lower = name.toLowerCase();
     if (!lower.startsWith("x-amz-") || AUTH_PARAMS.has(lower) || request.headers.has(lower)) continue;
+    // An SSE-C key must travel in a (signed) header: in a URL it ends up in logs, browser
+    // history and proxies. Refused rather than used (README, "SSE-C").
+    if (CUSTOMER_KEY_PARAMS.has(lower)) {
+      throw Errors.InvalidArgument(
+        { ArgumentName: lower },
+        "Requests specifying Server Side Encryption with Customer provided keys must send the key in the request header, not in the query string.",
+      );
+    }
     headers ??= new Headers(request.headers);
     headers.set(lower, value);
   }
   return headers ? new Request(request, { headers }) : request;
 }
+
+const CUSTOMER_KEY_PARAMS = new Set(["x-amz-server-side-encryption-customer-key", "x-amz-copy-source-server-side-encryption-customer-key"]);
 
 const AUTH_PARAMS = new Set(["x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-expires", "x-amz-signedheaders", "x-amz-signature", "x-amz-security-token"]);
 

@@ -3,6 +3,17 @@ import type { Bucket } from "../store/buckets";
 import type { S3Context } from "./context";
 import { Errors } from "../errors";
 import type { SseChoice } from "./sse";
+import { assertCustomerKeyTransport } from "./sse-c";
+
+/**
+ * The bucket's SSE-C switch (PutBucketEncryption BlockedEncryptionTypes, as AWS): buckets
+ * created since SSE-C arrived block it until their owner unblocks it (README, "SSE-C").
+ */
+export function sseCBlocked(bucket: Bucket): boolean {
+  return bucket.blockedEncryptionTypes.includes("SSE-C");
+}
+
+const SSE_C_BLOCKED_MESSAGE = "Server side encryption with customer provided keys (SSE-C) is blocked for this bucket.";
 
 /**
  * SSE-KMS rules from the OBS SSE-KMS page and AWS (README, "Who may do what"). They apply
@@ -23,7 +34,7 @@ export function assertKmsTransport(ctx: S3Context): void {
       "Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4.",
     );
   }
-  if (ctx.services.config.requireTlsForSseKms && ctx.url.protocol !== "https:") {
+  if (ctx.services.config.requireTlsForSse && ctx.url.protocol !== "https:") {
     throw Errors.InvalidArgument(
       { ArgumentName: "x-amz-server-side-encryption", ArgumentValue: "aws:kms" },
       "Requests specifying Server Side Encryption with AWS KMS managed keys must be made over a secure connection.",
@@ -48,8 +59,17 @@ function assertKmsUser(ctx: S3Context, bucket: Bucket, foreignMessage?: string):
   if (ctx.principal!.role !== "tenant_admin") throw Errors.AccessDenied({}, KMS_ROLE_MESSAGE);
 }
 
-/** A write's encryption choice (PUT, POST, Copy target, CreateMultipartUpload, UploadPart and Complete of an upload). */
+/**
+ * A write's encryption choice (PUT, POST, Copy target, CreateMultipartUpload, UploadPart and
+ * Complete of an upload). SSE-C is open to every role (it is not an SSE-KMS interface), but
+ * needs TLS when the TLS setting is on and is refused (403) where the bucket blocks it.
+ */
 export function assertMayWriteWith(ctx: S3Context, bucket: Bucket, sse: Pick<SseChoice, "mode">): void {
+  if (sse.mode === "SSE-C") {
+    if (sseCBlocked(bucket)) throw Errors.AccessDenied({}, SSE_C_BLOCKED_MESSAGE);
+    assertCustomerKeyTransport(ctx);
+    return;
+  }
   if (sse.mode !== "aws:kms") return;
   assertKmsTransport(ctx);
   assertKmsUser(ctx, bucket, KMS_TENANT_MESSAGE);
@@ -57,7 +77,7 @@ export function assertMayWriteWith(ctx: S3Context, bucket: Bucket, sse: Pick<Sse
 
 /** A read of an object (or an upload's parts) encrypted with `mode`: GET, HEAD, copy source, ListParts. */
 export function assertMayRead(ctx: S3Context, bucket: Bucket, mode: SseMode | "unknown"): void {
-  if (mode === "AES256") return;
+  if (mode === "AES256" || mode === "SSE-C") return;
   assertKmsUser(ctx, bucket);
   assertKmsTransport(ctx);
 }
@@ -68,7 +88,7 @@ export function assertMayRead(ctx: S3Context, bucket: Bucket, mode: SseMode | "u
  * "unknown" (an envelope that does not decode) is protected like SSE-KMS.
  */
 export function assertMayReplace(ctx: S3Context, bucket: Bucket, mode: SseMode | "unknown"): void {
-  if (mode === "AES256" || inOwningTenant(ctx, bucket)) return;
+  if (mode === "AES256" || mode === "SSE-C" || inOwningTenant(ctx, bucket)) return;
   throw Errors.AccessDenied();
 }
 

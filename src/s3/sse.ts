@@ -1,12 +1,15 @@
+import type { CustomerKey } from "../crypto/customer-key";
 import type { SseMode } from "../crypto/envelope";
 import type { SseChoice } from "../objects/sse-choice";
 import { Errors } from "../errors";
+import { customerKeyFrom, customerKeyResponseHeaders, hasCustomerKeyHeaders } from "./sse-c";
 
 export type { SseChoice };
 
 /** Bucket default encryption as stored in D1 (from PutBucketEncryption). */
 export interface DefaultEncryption {
-  algorithm: SseMode;
+  /** A bucket default is never SSE-C: the key comes with each request. */
+  algorithm: Exclude<SseMode, "SSE-C">;
   keyId?: string;
   bucketKeyEnabled: boolean;
 }
@@ -15,13 +18,11 @@ export const SSE = "x-amz-server-side-encryption";
 export const SSE_KEY_ID = "x-amz-server-side-encryption-aws-kms-key-id";
 export const SSE_CONTEXT = "x-amz-server-side-encryption-context";
 export const SSE_BUCKET_KEY = "x-amz-server-side-encryption-bucket-key-enabled";
-const SSE_C = "x-amz-server-side-encryption-customer-algorithm";
-
-/** Parses the SSE request headers of PutObject, CopyObject (target) and CreateMultipartUpload. */
-export function sseFromHeaders(headers: Headers): SseChoice | null {
-  if (headers.has(SSE_C) || headers.has("x-amz-server-side-encryption-customer-key")) {
+/** Parses the SSE request headers of PutObject, CopyObject (target), CreateMultipartUpload and POST Object. */
+export async function sseFromHeaders(headers: Headers): Promise<SseChoice | null> {
+  if (hasCustomerKeyHeaders(headers)) {
     // SSE-C cannot be combined with another method: AWS refuses the request as invalid
-    // before it would look at whether SSE-C itself is available.
+    // before it looks at the key itself.
     const algorithm = headers.get(SSE);
     if (algorithm !== null) {
       throw Errors.InvalidArgument(
@@ -29,7 +30,17 @@ export function sseFromHeaders(headers: Headers): SseChoice | null {
         "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
       );
     }
-    throw Errors.NotImplemented({}, "Server-side encryption with customer-provided keys (SSE-C) is not supported by this endpoint.");
+    for (const name of [SSE_KEY_ID, SSE_CONTEXT]) {
+      const value = headers.get(name);
+      if (value !== null) {
+        throw Errors.InvalidArgument(
+          { ArgumentName: SSE, ArgumentValue: "null" },
+          "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms",
+        );
+      }
+    }
+    const customerKey = (await customerKeyFrom(headers))!;
+    return { mode: "SSE-C", customerKey, bucketKeyEnabled: false, explicit: true };
   }
   const algorithm = headers.get(SSE);
   const keyId = headers.get(SSE_KEY_ID) ?? undefined;
@@ -67,8 +78,8 @@ export function sseFromHeaders(headers: Headers): SseChoice | null {
 }
 
 /** The request's choice, else the bucket default, else SSE-S3: nothing is ever stored in the clear. */
-export function chooseSse(headers: Headers, bucketDefault: DefaultEncryption | null): SseChoice {
-  const explicit = sseFromHeaders(headers);
+export async function chooseSse(headers: Headers, bucketDefault: DefaultEncryption | null): Promise<SseChoice> {
+  const explicit = await sseFromHeaders(headers);
   if (explicit) return explicit;
   if (bucketDefault) {
     return {
@@ -101,7 +112,10 @@ function validateContext(context: string): void {
 }
 
 /** Headers every response about an encrypted object carries. */
-export function sseResponseHeaders(info: { mode: SseMode; keyArn: string; bucketKeyEnabled: boolean; context?: string }): Record<string, string> {
+export function sseResponseHeaders(info: { mode: SseMode; keyArn: string; bucketKeyEnabled: boolean; context?: string; customerKey?: CustomerKey }): Record<string, string> {
+  // SSE-C: S3 names no x-amz-server-side-encryption, only the customer algorithm and key MD5
+  // (echoed from the request: nothing about the key is stored that could produce it).
+  if (info.mode === "SSE-C") return info.customerKey ? customerKeyResponseHeaders(info.customerKey) : {};
   const headers: Record<string, string> = { [SSE]: info.mode };
   if (info.mode === "aws:kms") {
     headers[SSE_KEY_ID] = info.keyArn;

@@ -1,7 +1,7 @@
 import { LengthMismatchError } from "../crypto/errors";
 import { currentObject } from "../objects/current";
 import { objectR2Key } from "../objects/location";
-import { statObject } from "../objects/read";
+import { statObjectMetadata } from "../objects/read";
 import { WritePreconditionFailed } from "../objects/write";
 import type { Bucket } from "../store/buckets";
 import { evaluateConditions } from "./conditions";
@@ -44,7 +44,8 @@ async function clientWriteCondition(ctx: S3Context, bucket: Bucket, key: string)
   if (ifMatch === null) return { onlyIf: { etagDoesNotMatch: "*" } as R2Conditional, header: "If-None-Match" };
   const head = await ctx.services.objects.r2.head(objectR2Key(bucket.name, key));
   if (!head) throw Errors.NoSuchKey({ Key: key });
-  const info = await statObject(ctx.services.objects, bucket, key, (mode) => assertMayRead(ctx, bucket, mode));
+  // Only the ETag is compared: an SSE-C object's comes from its sealed facts, without its key (as on S3).
+  const info = await statObjectMetadata(ctx.services.objects, bucket, key, (mode) => assertMayRead(ctx, bucket, mode));
   // Only If-Match is set, so this can only end in 412 (Condition: If-Match), never 304.
   evaluateConditions({ ifMatch, ifNoneMatch: null, ifModifiedSince: null, ifUnmodifiedSince: null }, info);
   return { onlyIf: { etagMatches: head.etag }, header: "If-Match" };

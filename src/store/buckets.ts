@@ -14,6 +14,8 @@ export interface Bucket {
   tagging: string | null;
   /** Some object in the bucket has (or had) tags: GET/HEAD look them up (else 0 queries). */
   hasObjectTags: boolean;
+  /** Encryption types new objects may not use (PutBucketEncryption BlockedEncryptionTypes): [] or ["SSE-C"]. */
+  blockedEncryptionTypes: string[];
 }
 
 interface BucketRow {
@@ -28,6 +30,7 @@ interface BucketRow {
   public_access_block: string | null;
   tagging: string | null;
   has_object_tags?: number;
+  blocked_encryption_types?: string | null;
 }
 
 const fromRow = (r: BucketRow): Bucket => ({
@@ -42,7 +45,16 @@ const fromRow = (r: BucketRow): Bucket => ({
   publicAccessBlock: r.public_access_block,
   tagging: r.tagging,
   hasObjectTags: r.has_object_tags === 1,
+  blockedEncryptionTypes: r.blocked_encryption_types ? (JSON.parse(r.blocked_encryption_types) as string[]) : [],
 });
+
+/**
+ * Encryption types a new bucket blocks: SSE-C, as AWS does for new buckets since 2026 —
+ * a key the gateway never holds cannot be recovered, re-keyed or moved to a new master
+ * secret, and stolen write credentials plus a private key are a ransom tool. The owner
+ * unblocks it with PutBucketEncryption (BlockedEncryptionTypes NONE).
+ */
+export const NEW_BUCKET_BLOCKED_ENCRYPTION = JSON.stringify(["SSE-C"]);
 
 /**
  * Block Public Access of a new bucket when its tenant has no default: all four settings
@@ -57,7 +69,7 @@ export const ALL_BLOCKED = JSON.stringify({ BlockPublicAcls: true, IgnorePublicA
  */
 const cache = new Map<string, { bucket: Bucket | null; at: number }>();
 
-export type BucketSetting = "encryption" | "policy" | "cors" | "lifecycle" | "public_access_block" | "tagging";
+export type BucketSetting = "encryption" | "policy" | "cors" | "lifecycle" | "public_access_block" | "tagging" | "blocked_encryption_types";
 
 export class BucketStore {
   constructor(
@@ -83,11 +95,11 @@ export class BucketStore {
     const now = Date.now();
     const result = await this.db
       .prepare(
-        `INSERT INTO buckets (name, tenant_id, region, created_at, public_access_block)
-         VALUES (?1, ?2, ?3, ?4, COALESCE((SELECT public_access_block FROM tenants WHERE id = ?2), ?5))
+        `INSERT INTO buckets (name, tenant_id, region, created_at, public_access_block, blocked_encryption_types)
+         VALUES (?1, ?2, ?3, ?4, COALESCE((SELECT public_access_block FROM tenants WHERE id = ?2), ?5), ?6)
          ON CONFLICT (name) DO NOTHING`,
       )
-      .bind(input.name, input.tenantId, input.region, now, ALL_BLOCKED)
+      .bind(input.name, input.tenantId, input.region, now, ALL_BLOCKED, NEW_BUCKET_BLOCKED_ENCRYPTION)
       .run();
     cache.delete(input.name);
     const bucket = (await this.get(input.name))!;

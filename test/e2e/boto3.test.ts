@@ -11,7 +11,7 @@ import { missing } from "./support/programs";
 const PYTHON_DIR = fileURLToPath(new URL("./python", import.meta.url));
 
 
-it.skipIf(missing("boto3.test.ts", "boto3"))("boto3: SSE-KMS round trips, ranges, presigned GET, multi-delete, tampered signature, SSE errors, object tagging, part ETags, stored checksums; bucket settings (pytest)", async () => {
+it.skipIf(missing("boto3.test.ts", "boto3"))("boto3: SSE-KMS and SSE-C round trips, ranges, presigned GET, multi-delete, tampered signature, SSE errors, object tagging, part ETags, stored checksums; bucket settings (pytest)", async () => {
   const result = await new Promise<{ code: number; output: string }>((resolve) => {
     execFile(
       "python3",

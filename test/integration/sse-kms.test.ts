@@ -249,12 +249,14 @@ describe("invalid SSE requests", () => {
     }
   });
 
-  it("SSE-C headers → 501 NotImplemented, nothing stored", async () => {
-    await expectError(put("ssec", "x", { "x-amz-server-side-encryption-customer-algorithm": "AES256" }), 501, "NotImplemented");
+  // SSE-C is implemented since issue 14 (test/integration/sse-c.test.ts): the algorithm alone lacks the key.
+  it("SSE-C algorithm without a key → 400 InvalidArgument, nothing stored", async () => {
+    const e = await expectError(put("ssec", "x", { "x-amz-server-side-encryption-customer-algorithm": "AES256" }), 400, "InvalidArgument");
+    expect(e.message).toBe("Requests specifying Server Side Encryption with Customer provided keys must provide an appropriate secret key.");
     expect((await send("adminA", { method: "HEAD", bucket, key: "ssec" })).status).toBe(404);
   });
 
-  it("SSE-C headers together with aws:kms (or AES256) → 400 InvalidArgument before any 501, on PUT, Copy and Create", async () => {
+  it("SSE-C headers together with aws:kms (or AES256) → 400 InvalidArgument, on PUT, Copy and Create", async () => {
     const ssec = { "x-amz-server-side-encryption-customer-algorithm": "AES256", "x-amz-server-side-encryption-customer-key": btoa("k".repeat(32)) };
     const e = await expectError(put("ssec-kms", "x", { ...ssec, "x-amz-server-side-encryption": "aws:kms" }), 400, "InvalidArgument");
     expect(e.message).toBe("Server Side Encryption with Customer provided key is incompatible with the encryption method specified");

@@ -404,3 +404,103 @@ describe("objects moved inside R2 are refused", () => {
     expect(sameBytes(o.bytes, plaintext)).toBe(true);
   });
 });
+
+describe("SSE-C envelope tampering is refused (with the right key), on GET, ranged GET and HEAD", () => {
+  const cbucket = uniqueBucket("tamper-c");
+  const raw = new Uint8Array(32).map((_, i) => (i * 13 + 5) & 0xff);
+  const keyB64 = btoa(String.fromCharCode(...raw));
+  let ssec: Record<string, string> = {};
+  let cOriginal: RawObject;
+  let cTwin: RawObject;
+  let kmsEnvelope: Envelope;
+
+  beforeAll(async () => {
+    const md5 = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("MD5", raw))));
+    ssec = { "x-amz-server-side-encryption-customer-algorithm": "AES256", "x-amz-server-side-encryption-customer-key": keyB64, "x-amz-server-side-encryption-customer-key-MD5": md5 };
+    await createBucket("adminA", cbucket);
+    const config = `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BlockedEncryptionTypes><EncryptionType>NONE</EncryptionType></BlockedEncryptionTypes></Rule></ServerSideEncryptionConfiguration>`;
+    const md5Config = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("MD5", new TextEncoder().encode(config)))));
+    expect((await send("adminA", { method: "PUT", bucket: cbucket, query: { encryption: "" }, body: config, headers: { "content-md5": md5Config } })).status).toBe(200);
+    expect((await send("adminA", { method: "PUT", bucket: cbucket, key: "cvictim", body: plaintext, headers: ssec })).status).toBe(200);
+    // Another object under the same customer key: its salt and verifier are bound to its own name.
+    expect((await send("adminA", { method: "PUT", bucket: cbucket, key: "ctwin", body: twinText, headers: ssec })).status).toBe(200);
+    cOriginal = (await rawGet(cbucket, "cvictim"))!;
+    cTwin = (await rawGet(cbucket, "ctwin"))!;
+    kmsEnvelope = JSON.parse(original.customMetadata["sse-envelope"]!) as Envelope;
+  });
+
+  async function cAttempt(method: "GET" | "HEAD", key: string, range?: string): Promise<Outcome> {
+    const r = await send("adminA", { method, bucket: cbucket, key, headers: { ...ssec, ...(range ? { range } : {}) } });
+    const { bytes, errored } = await readFully(r);
+    return { status: r.status, errored, bytes: r.status >= 400 ? new Uint8Array(0) : bytes };
+  }
+
+  it("is readable with its key before any tampering (control), and R2 holds neither the key nor the plaintext", async () => {
+    const o = await cAttempt("GET", "cvictim");
+    expect(o.status).toBe(200);
+    expect(sameBytes(o.bytes, plaintext)).toBe(true);
+    expect(containsBytes(cOriginal.body, raw)).toBe(false);
+    expect(containsBytes(cOriginal.body, plaintext.subarray(0, 32))).toBe(false);
+    expect(JSON.stringify(cOriginal.customMetadata).includes(keyB64)).toBe(false);
+  });
+
+  const cases: Array<{ name: string; edit: () => RawObject }> = [
+    { name: "verifier flipped", edit: () => withEnvelope(cOriginal, (e) => (e["y"] = flipBase64(e["y"], 5))) },
+    { name: "KEK salt flipped", edit: () => withEnvelope(cOriginal, (e) => (e["x"] = flipBase64(e["x"], 3))) },
+    { name: "salt and verifier of another object under the same key", edit: () => withEnvelope(cOriginal, (e) => {
+      const other = JSON.parse(cTwin.customMetadata["sse-envelope"]!) as Envelope;
+      e["x"] = other["x"];
+      e["y"] = other["y"];
+    }) },
+    { name: "salt, verifier and wrapped key of another object under the same key", edit: () => withEnvelope(cOriginal, (e) => {
+      const other = JSON.parse(cTwin.customMetadata["sse-envelope"]!) as Envelope;
+      e["x"] = other["x"];
+      e["y"] = other["y"];
+      e["w"] = other["w"];
+    }) },
+    { name: "wrapped key flipped", edit: () => withEnvelope(cOriginal, (e) => (e["w"] = flipBase64(e["w"], 7))) },
+    { name: "verifier removed", edit: () => withEnvelope(cOriginal, (e) => delete e["y"]) },
+    { name: "salt removed", edit: () => withEnvelope(cOriginal, (e) => delete e["x"]) },
+    { name: "mode changed to AES256 (salt and verifier kept)", edit: () => withEnvelope(cOriginal, (e) => (e["m"] = "AES256")) },
+    { name: "mode changed to aws:kms with a CMK named", edit: () => withEnvelope(cOriginal, (e) => {
+      e["m"] = "aws:kms";
+      e["k"] = kmsEnvelope["k"];
+      e["kv"] = kmsEnvelope["kv"];
+      delete e["x"];
+      delete e["y"];
+    }) },
+    { name: "a CMK added beside the salt and verifier", edit: () => withEnvelope(cOriginal, (e) => {
+      e["k"] = kmsEnvelope["k"];
+      e["kv"] = kmsEnvelope["kv"];
+    }) },
+    { name: "length changed", edit: () => withEnvelope(cOriginal, (e) => (e["n"] = Number(e["n"]) - 1)) },
+    { name: "MAC flipped", edit: () => withEnvelope(cOriginal, (e) => (e["t"] = flipBase64(e["t"], 0))) },
+    { name: "envelope and body of another SSE-C object at this key", edit: () => clone(cTwin) },
+    { name: "body chunk flipped", edit: () => withBody(cOriginal, flip(cOriginal.body, HEADER + 100)) },
+  ];
+
+  it.each(cases)("$name", async (c) => {
+    await rawPut(cbucket, "cvictim", c.edit());
+    expectRefused(await cAttempt("GET", "cvictim"), "GET", c.name.startsWith("envelope and body") ? twinText : plaintext);
+    // A flipped first chunk leaves the last chunk intact (ranges read only what they need).
+    for (const range of c.name.startsWith("body chunk") ? ["bytes=0-99"] : ["bytes=0-99", "bytes=-99"]) {
+      const o = await cAttempt("GET", "cvictim", range);
+      expectRefused(o, `GET ${range}`, new Uint8Array(0));
+      expect(o.bytes.byteLength, `GET ${range} served bytes`).toBe(0);
+    }
+    if (!c.name.startsWith("body chunk")) expectRefused(await cAttempt("HEAD", "cvictim"), "HEAD");
+  });
+
+  it("copied to another key inside R2 (same customer key): refused, the verifier is bound to the name", async () => {
+    await rawPut(cbucket, "crenamed", cOriginal);
+    const r = await send("adminA", { method: "GET", bucket: cbucket, key: "crenamed", headers: ssec });
+    expect(r.status).toBe(403);
+  });
+
+  it("the original is still readable after the campaign (control)", async () => {
+    await rawPut(cbucket, "cvictim", cOriginal);
+    const o = await cAttempt("GET", "cvictim");
+    expect(o.status).toBe(200);
+    expect(sameBytes(o.bytes, plaintext)).toBe(true);
+  });
+});

@@ -30,12 +30,14 @@ import {
   type Mode,
   type Model,
   type PolicyTemplate,
+  type KeyAsk,
   type Prediction,
   type PrincipalName,
   type SseAsk,
+  type StoredMode,
   type UploadModel,
 } from "./model";
-import { copySource, encryptionDocument, escapeXmlText, policyDocument, postForm, request } from "./world";
+import { copySource, CUSTOMER_KEYS, customerKeyHeaders, encryptionDocument, escapeXmlText, policyDocument, postForm, request } from "./world";
 
 /** The real side: only statistics (all state lives in the worker's D1/R2). */
 export interface Real {
@@ -106,6 +108,10 @@ const keyPick: fc.Arbitrary<KeyPick> = fc.oneof(
   { weight: 2, arbitrary: key.map((k) => ({ existing: null, key: k })) },
 );
 const ask = fc.constantFrom<SseAsk>(null, "AES256", "aws:kms");
+/** PutObject may also ask for SSE-C (the model's customer key). */
+const putAsk = fc.constantFrom<SseAsk>(null, "AES256", "aws:kms", "SSE-C");
+/** The SSE-C key a GET/HEAD sends: mostly none, sometimes the right or a wrong one. */
+const keyAsk = fc.oneof({ weight: 3, arbitrary: fc.constant<KeyAsk>("none") }, { weight: 2, arbitrary: fc.constantFrom<KeyAsk>("right", "wrong") });
 const body = fc.uint8Array({ maxLength: 24 });
 
 // ---- checking an answer -------------------------------------------------------------------------
@@ -146,6 +152,12 @@ function expectHeader(what: string, got: Observed, name: string, want: string | 
   if (value !== want) fail(what, `${name}: expected ${JSON.stringify(want)}, got ${JSON.stringify(value)}`);
 }
 
+/** The SSE headers of an answer about an object stored with `mode`: SSE-C names the customer algorithm and key MD5 instead. */
+function expectSse(what: string, got: Observed, mode: StoredMode): void {
+  expectHeader(what, got, SSE, mode === "SSE-C" ? null : mode);
+  expectHeader(what, got, "x-amz-server-side-encryption-customer-key-md5", mode === "SSE-C" ? CUSTOMER_KEYS.right.md5 : null);
+}
+
 const showKey = (k: string) => JSON.stringify(k);
 /** The key a command used (once run), else what it will pick. */
 const showPick = (resolved: string, pick: KeyPick) => (resolved ? showKey(resolved) : pick.existing !== null ? `<held #${pick.existing}>` : showKey(pick.key));
@@ -164,11 +176,12 @@ class PutCommand implements fc.AsyncCommand<Model, Real> {
     const b = bucketOf(m, this.b);
     this.key = resolveKey(b, this.keyPick);
     const want = predictPut(b, this.p, this.key, this.ask);
-    const r = await request(this.p, { method: "PUT", bucket: b.name, key: this.key, body: this.body, headers: this.ask ? { [SSE]: this.ask } : {} });
+    const headers = this.ask === "SSE-C" ? customerKeyHeaders("right") : this.ask ? { [SSE]: this.ask } : {};
+    const r = await request(this.p, { method: "PUT", bucket: b.name, key: this.key, body: this.body, headers });
     const got = await answer(real, "PutObject", this.toString(), r, want);
     if (got.status !== 200) return;
     const mode = writeMode(b, this.ask);
-    expectHeader(this.toString(), got, SSE, mode);
+    expectSse(this.toString(), got, mode);
     b.objects.set(this.key, { bytes: this.body, mode, etag: got.headers.get("etag") ?? fail(this.toString(), "no ETag") });
   }
   toString = () => `PUT ${this.p} b${this.b}/${showPick(this.key, this.keyPick)} ${this.body.byteLength}B sse=${this.ask}`;
@@ -198,6 +211,8 @@ class CopyCommand implements fc.AsyncCommand<Model, Real> {
     readonly keyPick: KeyPick,
     readonly directive: "COPY" | "REPLACE",
     readonly ask: SseAsk,
+    /** Send the model's key as x-amz-copy-source-server-side-encryption-customer-*. */
+    readonly sourceCustomerKey: boolean,
   ) {}
   /** Resolved when run (see heldBucket, resolveKey). */
   sb = this.drawnSource;
@@ -210,17 +225,22 @@ class CopyCommand implements fc.AsyncCommand<Model, Real> {
     const target = bucketOf(m, this.b);
     this.sourceKey = resolveKey(source, this.sourceKeyPick);
     this.key = resolveKey(target, this.keyPick);
-    const want = predictCopy(this.p, { source, sourceKey: this.sourceKey, target, key: this.key, directive: this.directive, ask: this.ask });
+    const want = predictCopy(this.p, { source, sourceKey: this.sourceKey, target, key: this.key, directive: this.directive, ask: this.ask, sourceCustomerKey: this.sourceCustomerKey });
     const headers: Record<string, string> = { "x-amz-copy-source": copySource(source.name, this.sourceKey), "x-amz-metadata-directive": this.directive };
-    if (this.ask) headers[SSE] = this.ask;
+    if (this.ask === "SSE-C") Object.assign(headers, customerKeyHeaders("right"));
+    else if (this.ask) headers[SSE] = this.ask;
+    if (this.sourceCustomerKey) {
+      for (const [name, value] of Object.entries(customerKeyHeaders("right"))) headers[`x-amz-copy-source-${name.slice("x-amz-".length)}`] = value;
+    }
     const got = await answer(real, "CopyObject", this.toString(), await request(this.p, { method: "PUT", bucket: target.name, key: this.key, headers }), want);
     if (got.status !== 200) return;
     const mode = writeMode(target, this.ask);
-    expectHeader(this.toString(), got, SSE, mode);
+    expectSse(this.toString(), got, mode);
     const etag = xmlValue(got.text, "ETag") ?? fail(this.toString(), "no ETag in CopyObjectResult");
     target.objects.set(this.key, { bytes: source.objects.get(this.sourceKey)!.bytes, mode, etag });
   }
-  toString = () => `COPY ${this.p} b${this.sb}/${showPick(this.sourceKey, this.sourceKeyPick)} -> b${this.b}/${showPick(this.key, this.keyPick)} ${this.directive} sse=${this.ask}`;
+  toString = () =>
+    `COPY ${this.p} b${this.sb}/${showPick(this.sourceKey, this.sourceKeyPick)} -> b${this.b}/${showPick(this.key, this.keyPick)} ${this.directive} sse=${this.ask}${this.sourceCustomerKey ? " source-sse-c-key" : ""}`;
 }
 
 class GetCommand implements fc.AsyncCommand<Model, Real> {
@@ -230,6 +250,7 @@ class GetCommand implements fc.AsyncCommand<Model, Real> {
     readonly keyPick: KeyPick,
     readonly range: { first: number; last: number } | null,
     readonly head: boolean,
+    readonly customerKey: KeyAsk,
     /** x-amz-checksum-mode: ENABLED (what SDK v3 sends on every GetObject). */
     readonly checksumMode = false,
   ) {}
@@ -241,20 +262,22 @@ class GetCommand implements fc.AsyncCommand<Model, Real> {
     this.b = heldBucket(m, this.drawnBucket, this.keyPick);
     const b = bucketOf(m, this.b);
     this.key = resolveKey(b, this.keyPick);
-    const want = predictGet(b, this.p, this.key, this.range);
+    const want = predictGet(b, this.p, this.key, this.range, this.customerKey);
     const headers: Record<string, string> = this.range ? { range: `bytes=${this.range.first}-${this.range.last}` } : {};
+    if (this.customerKey !== "none") Object.assign(headers, customerKeyHeaders(this.customerKey));
     if (this.checksumMode) headers["x-amz-checksum-mode"] = "ENABLED";
     const r = await request(this.p, { method: this.head ? "HEAD" : "GET", bucket: b.name, key: this.key, headers });
     const got = await answer(real, this.head ? "HeadObject" : this.range ? "GetObject(range)" : "GetObject", this.toString(), r, want, this.head);
     if (got.status !== 200 && got.status !== 206) return;
     const obj = b.objects.get(this.key)!;
-    expectHeader(this.toString(), got, SSE, obj.mode);
+    expectSse(this.toString(), got, obj.mode);
     expectHeader(this.toString(), got, "etag", obj.etag);
     for (const [name, value] of Object.entries(await expectedChecksumHeaders(obj, this.checksumMode, !this.range))) expectHeader(this.toString(), got, name, value);
     const expected = this.head ? new Uint8Array(0) : readBytes(obj, this.range);
     if (!sameBytes(got.bytes, expected)) fail(this.toString(), `body: expected ${expected.byteLength} bytes [${[...expected]}], got ${got.bytes.byteLength} [${[...got.bytes]}]`);
   }
-  toString = () => `${this.head ? "HEAD" : "GET"} ${this.p} b${this.b}/${showPick(this.key, this.keyPick)}${this.range ? ` bytes=${this.range.first}-${this.range.last}` : ""}${this.checksumMode ? " checksum-mode" : ""}`;
+  toString = () =>
+    `${this.head ? "HEAD" : "GET"} ${this.p} b${this.b}/${showPick(this.key, this.keyPick)}${this.range ? ` bytes=${this.range.first}-${this.range.last}` : ""}${this.customerKey !== "none" ? ` sse-c-key=${this.customerKey}` : ""}${this.checksumMode ? " checksum-mode" : ""}`;
 }
 
 class DeleteCommand implements fc.AsyncCommand<Model, Real> {
@@ -463,10 +486,14 @@ export function commandArbitraries(exclude: readonly string[]): Array<fc.Arbitra
 const WEIGHTS: Record<string, number> = { get: 4, put: 3, copy: 2, post: 2, list: 2, uploadPart: 2, complete: 2 };
 
 const COMMANDS: Record<string, fc.Arbitrary<fc.AsyncCommand<Model, Real>>> = {
-  put: fc.tuple(principal, bucketIndex, keyPick, body, ask).map(([p, b, k, data, a]) => new PutCommand(p, b, k, data, a)),
+  put: fc.tuple(principal, bucketIndex, keyPick, body, putAsk).map(([p, b, k, data, a]) => new PutCommand(p, b, k, data, a)),
   post: fc.tuple(principal, bucketIndex, key, body, ask).map(([p, b, k, data, a]) => new PostFormCommand(p, b, k, data, a)),
-  copy: fc.tuple(principal, bucketIndex, keyPick, bucketIndex, keyPick, fc.constantFrom<"COPY" | "REPLACE">("COPY", "REPLACE"), ask).map(([p, sb, sk, b, k, d, a]) => new CopyCommand(p, sb, sk, b, k, d, a)),
-  get: fc.tuple(principal, bucketIndex, keyPick, range, fc.boolean(), fc.boolean()).map(([p, b, k, r, head, mode]) => new GetCommand(p, b, k, head ? null : r, head, mode)),
+  copy: fc
+    .tuple(principal, bucketIndex, keyPick, bucketIndex, keyPick, fc.constantFrom<"COPY" | "REPLACE">("COPY", "REPLACE"), putAsk, fc.boolean())
+    .map(([p, sb, sk, b, k, d, a, ck]) => new CopyCommand(p, sb, sk, b, k, d, a, ck)),
+  get: fc
+    .tuple(principal, bucketIndex, keyPick, range, fc.boolean(), keyAsk, fc.boolean())
+    .map(([p, b, k, r, head, ck, mode]) => new GetCommand(p, b, k, head ? null : r, head, ck, mode)),
   delete: fc.tuple(principal, bucketIndex, keyPick).map(([p, b, k]) => new DeleteCommand(p, b, k)),
   deleteObjects: fc.tuple(principal, bucketIndex, fc.uniqueArray(key, { minLength: 1, maxLength: 3 })).map(([p, b, ks]) => new DeleteObjectsCommand(p, b, ks)),
   list: fc.tuple(principal, bucketIndex, fc.constantFrom(...PREFIXES)).map(([p, b, prefix]) => new ListCommand(p, b, prefix)),
@@ -481,6 +508,6 @@ const COMMANDS: Record<string, fc.Arbitrary<fc.AsyncCommand<Model, Real>>> = {
 };
 
 /** Each run's starting world: per bucket a default encryption and a policy template. */
-export const initialWorld = fc.array(fc.record({ encryption: fc.constantFrom<Mode | null>(null, "AES256", "aws:kms"), policy: fc.constantFrom(...POLICY_TEMPLATES) }), { minLength: 3, maxLength: 3 });
+export const initialWorld = fc.array(fc.record({ encryption: fc.constantFrom<Mode | null>(null, "AES256", "aws:kms"), policy: fc.constantFrom(...POLICY_TEMPLATES), sseC: fc.boolean() }), { minLength: 3, maxLength: 3 });
 
 export { Disagreement };

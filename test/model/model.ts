@@ -10,6 +10,9 @@
  *  - then the tenant/role rules of the rule table (README "Who may do what"), which can
  *    only refuse: KMS write, KMS read, KMS copy source, KMS overwrite, KMS delete, KMS
  *    upload, KMS default.
+ *  - SSE-C (customer keys): open to every role; a bucket may block SSE-C writes (new
+ *    buckets do); reading an SSE-C object needs its key (400 without, 403 with another),
+ *    and a key sent for any other object is 400.
  */
 import { Crc64Nvme } from "@aws-sdk/crc64-nvme";
 
@@ -19,16 +22,21 @@ export const PRINCIPAL_NAMES: readonly PrincipalName[] = ["adminA", "memberA", "
 const TENANT_OF: Record<PrincipalName, Tenant | null> = { adminA: "A", memberA: "A", adminB: "B", memberB: "B", anonymous: null };
 const IS_ADMIN: Record<PrincipalName, boolean> = { adminA: true, memberA: false, adminB: true, memberB: false, anonymous: false };
 
+/** A bucket default or upload mode. */
 export type Mode = "AES256" | "aws:kms";
-/** What a write asks for: an SSE header (or form field) value, or nothing (the bucket default applies). */
-export type SseAsk = Mode | null;
+/** How an object is stored: a Mode, or SSE-C (the model's customer key). */
+export type StoredMode = Mode | "SSE-C";
+/** What a write asks for: an SSE header (or form field) value, SSE-C headers, or nothing (the bucket default applies). */
+export type SseAsk = StoredMode | null;
+/** The SSE-C key a read sends: none, the object's, or another. */
+export type KeyAsk = "none" | "right" | "wrong";
 
 export type PolicyTemplate = "none" | "allowAll" | "obsDenyUnencrypted" | "denyDelete" | "readOnly";
 export const POLICY_TEMPLATES: readonly PolicyTemplate[] = ["none", "allowAll", "obsDenyUnencrypted", "denyDelete", "readOnly"];
 
 export interface StoredObject {
   bytes: Uint8Array;
-  mode: Mode;
+  mode: StoredMode;
   /** As the write answered it (learned, then every read must echo it). */
   etag: string;
 }
@@ -37,6 +45,8 @@ export interface BucketModel {
   name: string;
   owner: Tenant;
   defaultEncryption: Mode | null;
+  /** BlockedEncryptionTypes SSE-C (new buckets: true). */
+  sseCBlocked: boolean;
   policy: PolicyTemplate;
   objects: Map<string, StoredObject>;
 }
@@ -114,12 +124,12 @@ export function policyAllows(b: BucketModel, p: PrincipalName, action: Action, s
 }
 
 /** The mode a write stores: its header, else the bucket default, else SSE-S3. */
-export const writeMode = (b: BucketModel, ask: SseAsk): Mode => ask ?? b.defaultEncryption ?? "AES256";
+export const writeMode = (b: BucketModel, ask: SseAsk): StoredMode => ask ?? b.defaultEncryption ?? "AES256";
 
 // ---- the rule table ------------------------------------------------------------------------
 
 /** KMS write (PUT, POST, Copy target, CreateMultipartUpload): OA only. */
-const kmsWriteRefused = (r: Role, mode: Mode) => mode === "aws:kms" && r !== "OA";
+const kmsWriteRefused = (r: Role, mode: StoredMode) => mode === "aws:kms" && r !== "OA";
 /** GET/HEAD of a KMS object, KMS copy source: OA only. */
 const kmsReadRefused = (r: Role, obj: StoredObject | undefined) => obj?.mode === "aws:kms" && r !== "OA";
 /** Overwrite or delete of a KMS object: owning tenant only. */
@@ -131,13 +141,14 @@ const kmsReplaceRefused = (r: Role, obj: StoredObject | undefined) => obj?.mode 
 export function predictPut(b: BucketModel, p: PrincipalName, key: string, ask: SseAsk, success = 200): Prediction {
   const r = roleOf(p, b);
   if (!policyAllows(b, p, "s3:PutObject", ask)) return denied("policy: s3:PutObject");
+  if (ask === "SSE-C" && b.sseCBlocked) return denied("rule: the bucket blocks SSE-C writes");
   if (kmsWriteRefused(r, writeMode(b, ask))) return denied("rule: KMS write needs OA");
   if (kmsReplaceRefused(r, b.objects.get(key))) return denied("rule: overwrite of a KMS object needs the owning tenant");
   return ok(success, "write stored");
 }
 
 /** GetObject / HeadObject; a range outside the object is 416 InvalidRange. */
-export function predictGet(b: BucketModel, p: PrincipalName, key: string, range: { first: number; last: number } | null): Prediction {
+export function predictGet(b: BucketModel, p: PrincipalName, key: string, range: { first: number; last: number } | null, customerKey: KeyAsk = "none"): Prediction {
   const r = roleOf(p, b);
   if (!policyAllows(b, p, "s3:GetObject")) return denied("policy: s3:GetObject");
   const obj = b.objects.get(key);
@@ -146,6 +157,12 @@ export function predictGet(b: BucketModel, p: PrincipalName, key: string, range:
     return policyAllows(b, p, "s3:ListBucket") ? err(404, "NoSuchKey", "missing key, ListBucket allowed") : denied("missing key, ListBucket not allowed");
   }
   if (kmsReadRefused(r, obj)) return denied("rule: KMS read needs OA");
+  if (obj.mode === "SSE-C") {
+    if (customerKey === "none") return err(400, "InvalidRequest", "SSE-C: reading needs the key");
+    if (customerKey === "wrong") return denied("SSE-C: another key does not verify");
+  } else if (customerKey !== "none") {
+    return err(400, "InvalidRequest", "SSE-C: a key for an object that is not SSE-C");
+  }
   if (range && range.first >= obj.bytes.byteLength) return err(416, "InvalidRange", "range starts past the end");
   return ok(range ? 206 : 200, range ? "range read" : "read");
 }
@@ -205,12 +222,15 @@ export interface CopyRequest {
   key: string;
   directive: "COPY" | "REPLACE";
   ask: SseAsk;
+  /** The request sends the model's key in x-amz-copy-source-server-side-encryption-customer-*. */
+  sourceCustomerKey?: boolean;
 }
 
 export function predictCopy(p: PrincipalName, c: CopyRequest): Prediction {
   const r = roleOf(p, c.target);
   if (!policyAllows(c.target, p, "s3:PutObject", c.ask)) return denied("policy: s3:PutObject on the target");
   if (!policyAllows(c.source, p, "s3:GetObject")) return denied("policy: s3:GetObject on the source");
+  if (c.ask === "SSE-C" && c.target.sseCBlocked) return denied("rule: the target bucket blocks SSE-C writes");
   if (kmsWriteRefused(r, writeMode(c.target, c.ask))) return denied("rule: KMS write (copy target) needs OA");
   if (c.source === c.target && c.sourceKey === c.key && c.directive === "COPY" && c.ask === null) {
     return err(400, "InvalidRequest", "S3: copy onto itself changing nothing");
@@ -219,6 +239,8 @@ export function predictCopy(p: PrincipalName, c: CopyRequest): Prediction {
   const src = c.source.objects.get(c.sourceKey);
   if (!src) return err(404, "NoSuchKey", "copy source missing");
   if (kmsReadRefused(roleOf(p, c.source), src)) return denied("rule: KMS copy source needs OA");
+  if (src.mode === "SSE-C" && !c.sourceCustomerKey) return err(400, "InvalidRequest", "SSE-C: a copy source needs its key");
+  if (src.mode !== "SSE-C" && c.sourceCustomerKey) return err(400, "InvalidRequest", "SSE-C: a copy-source key for a source that is not SSE-C");
   return ok(200, "copied");
 }
 

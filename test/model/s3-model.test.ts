@@ -37,7 +37,7 @@ beforeAll(async () => {
 });
 
 /** A fresh world: three new buckets, configured by their owner's admin. */
-async function freshWorld(init: Array<{ encryption: BucketModel["defaultEncryption"]; policy: BucketModel["policy"] }>): Promise<Model> {
+async function freshWorld(init: Array<{ encryption: BucketModel["defaultEncryption"]; policy: BucketModel["policy"]; sseC: boolean }>): Promise<Model> {
   const buckets: BucketModel[] = [];
   for (const [i, owner] of OWNERS.entries()) {
     const admin = owner === "A" ? "adminA" : "adminB";
@@ -46,11 +46,13 @@ async function freshWorld(init: Array<{ encryption: BucketModel["defaultEncrypti
     if (created.status !== 200) throw new Error(`create ${name}: ${created.status} ${await created.text()}`);
     // The templates are public policies by design: lift Block Public Access (on for new buckets) first, as their owner would.
     expect((await request(admin, { method: "DELETE", bucket: name, query: { publicAccessBlock: "" } })).status).toBe(204);
-    const { encryption, policy } = init[i]!;
-    if (encryption) expect((await request(admin, { method: "PUT", bucket: name, query: { encryption: "" }, body: encryptionDocument(encryption) })).status).toBe(200);
+    const { policy, sseC } = init[i]!;
+    // New buckets block SSE-C; its owner unblocks it in some (with the default made explicit).
+    const encryption = sseC ? (init[i]!.encryption ?? "AES256") : init[i]!.encryption;
+    if (encryption) expect((await request(admin, { method: "PUT", bucket: name, query: { encryption: "" }, body: encryptionDocument(encryption, sseC ? "allow" : undefined) })).status).toBe(200);
     const doc = policyDocument(policy, name);
     if (doc) expect((await request(admin, { method: "PUT", bucket: name, query: { policy: "" }, body: doc })).status).toBe(204);
-    buckets.push({ name, owner, defaultEncryption: encryption, policy, objects: new Map() });
+    buckets.push({ name, owner, defaultEncryption: encryption, sseCBlocked: !sseC, policy, objects: new Map() });
   }
   return { buckets, uploads: [] };
 }

@@ -72,8 +72,26 @@ export function policyDocument(t: PolicyTemplate, bucket: string): string | null
   }
 }
 
-export function encryptionDocument(mode: string): string {
-  return `<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>${mode}</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
+/** A PutBucketEncryption document; `sseC` set: with BlockedEncryptionTypes (else the switch stays as it is). */
+export function encryptionDocument(mode: string, sseC?: "allow" | "block"): string {
+  const blocked = sseC ? `<BlockedEncryptionTypes><EncryptionType>${sseC === "allow" ? "NONE" : "SSE-C"}</EncryptionType></BlockedEncryptionTypes>` : "";
+  return `<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>${mode}</SSEAlgorithm></ApplyServerSideEncryptionByDefault>${blocked}</Rule></ServerSideEncryptionConfiguration>`;
+}
+
+/** The model's SSE-C keys (base64 and base64 MD5): the objects' own, and another one. */
+export const CUSTOMER_KEYS = {
+  right: { key: "ERERERERERERERERERERERERERERERERERERERERERE=", md5: "YSbdkQDUu1vJkAgt83fvFg==" },
+  wrong: { key: "IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiI=", md5: "xv6yX+D2J8md48okxcNG+A==" },
+} as const;
+
+/** SSE-C request headers for one of the model's keys. */
+export function customerKeyHeaders(which: "right" | "wrong"): Record<string, string> {
+  const k = CUSTOMER_KEYS[which];
+  return {
+    "x-amz-server-side-encryption-customer-algorithm": "AES256",
+    "x-amz-server-side-encryption-customer-key": k.key,
+    "x-amz-server-side-encryption-customer-key-MD5": k.md5,
+  };
 }
 
 /** x-amz-copy-source for bucket/key, URL-encoded per segment. */

@@ -1,3 +1,4 @@
+import { deriveCustomerKek, newCustomerKeyRecord } from "../../src/crypto/customer-key";
 import { encryptingStream } from "../../src/crypto/encrypt";
 import { joinCustomMetadata, signEnvelope, type HttpMetadata, type SseMode } from "../../src/crypto/envelope";
 import { sealFacts } from "../../src/crypto/facts";
@@ -66,5 +67,59 @@ export async function buildVector(v: VectorInput): Promise<{ storedHex: string; 
   );
   const trailer = v.trailer ? async () => ({ ...v.trailer!, type: "FULL_OBJECT" as const }) : undefined;
   const stored = await collect(encryptingStream(bytesSource(vectorPlaintext(v.plaintextLength)), dataKey, { partNumber: 0, length: v.plaintextLength, salt }, trailer));
+  return { storedHex: toHex(stored), customMetadata: joinCustomMetadata(envelope, v.userMetadata) };
+}
+
+/** Inputs of one SSE-C test vector (test/vectors/format-v1-sse-c.json): every random value fixed. */
+export interface SseCVectorInput {
+  name: string;
+  masterSecretHex: string;
+  masterVersion: number;
+  /** The customer's 32-byte key. */
+  customerKeyHex: string;
+  /** The per-object KEK salt (32 bytes). */
+  customerSaltHex: string;
+  tenantId: string;
+  dataKeyHex: string;
+  saltHex: string;
+  factsNonceHex: string;
+  bucket: string;
+  key: string;
+  http: HttpMetadata;
+  userMetadata: Record<string, string>;
+  etag: string;
+  plaintextLength: number;
+}
+
+/** Builds an SSE-C stored object exactly as the worker writes it. */
+export async function buildSseCVector(v: SseCVectorInput): Promise<{ storedHex: string; customMetadata: Record<string, string> }> {
+  const master = hex(v.masterSecretHex);
+  const ck = { raw: hex(v.customerKeyHex), md5: "" };
+  const scope = { tenantId: v.tenantId, bucket: v.bucket, key: v.key };
+  const customer = await newCustomerKeyRecord(ck, scope, hex(v.customerSaltHex));
+  const kek = await deriveCustomerKek(ck, customer.salt, scope);
+  const { wrapped, dataKey } = await wrapDataKey(kek, hex(v.dataKeyHex));
+  const sealKey = await deriveSealKey(master, INFO.seal, v.tenantId);
+  const sealed = await sealFacts(sealKey, v.bucket, v.key, { etag: v.etag, length: v.plaintextLength }, hex(v.factsNonceHex));
+  const salt = hex(v.saltHex);
+  const envelope = await signEnvelope(
+    await deriveMacKey(dataKey),
+    {
+      version: 1,
+      mode: "SSE-C",
+      keyArn: "",
+      keyVersion: 0,
+      masterVersion: v.masterVersion,
+      wrappedKey: wrapped,
+      length: v.plaintextLength,
+      layout: { kind: "single", salt },
+      bucketKeyEnabled: false,
+      sealed,
+      http: v.http,
+      customer,
+    },
+    { bucket: v.bucket, key: v.key, userMetadata: v.userMetadata },
+  );
+  const stored = await collect(encryptingStream(bytesSource(vectorPlaintext(v.plaintextLength)), dataKey, { partNumber: 0, length: v.plaintextLength, salt }));
   return { storedHex: toHex(stored), customMetadata: joinCustomMetadata(envelope, v.userMetadata) };
 }

@@ -4,7 +4,7 @@ import type { SseMode } from "../../crypto/envelope";
 import type { Bucket } from "../../store/buckets";
 import { parseDefaultEncryption, type DefaultEncryption } from "../sse";
 import { assertMayChangeDefault } from "../sse-rules";
-import { childArray, childText, childToken, xmlResponse } from "../xml";
+import { childArray, childText, childTexts, childToken, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
 
 /**
@@ -21,8 +21,22 @@ export async function getBucketEncryption(ctx: S3Context): Promise<Response> {
         ...(config.keyId ? { KMSMasterKeyID: config.keyId } : {}),
       },
       BucketKeyEnabled: config.bucketKeyEnabled,
+      // AWS's shape: the SSE-C switch lives in the rule (README, "SSE-C").
+      ...(bucket.blockedEncryptionTypes.length > 0 ? { BlockedEncryptionTypes: { EncryptionType: bucket.blockedEncryptionTypes } } : {}),
     },
   });
+}
+
+/**
+ * BlockedEncryptionTypes of a PutBucketEncryption rule: ["SSE-C"], [] (NONE), or
+ * undefined when the rule leaves the switch as it is.
+ */
+function blockedTypes(rule: unknown): string[] | undefined {
+  const node = (rule as Record<string, unknown>)["BlockedEncryptionTypes"];
+  if (node === undefined) return undefined;
+  const types = childTexts(node, "EncryptionType").map((t) => t.trim());
+  if (types.some((t) => t !== "NONE" && t !== "SSE-C") || (types.includes("NONE") && types.length > 1)) throw Errors.MalformedXML();
+  return types.includes("SSE-C") ? ["SSE-C"] : [];
 }
 
 export async function putBucketEncryption(ctx: S3Context): Promise<Response> {
@@ -45,6 +59,7 @@ export async function putBucketEncryption(ctx: S3Context): Promise<Response> {
     throw Errors.InvalidArgument({ ArgumentName: "ApplyServerSideEncryptionByDefault", ArgumentValue: "null" }, "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms");
   }
   if (bucketKey !== undefined && bucketKey !== "true" && bucketKey !== "false") throw Errors.MalformedXML();
+  const blocked = blockedTypes(rule);
   const config: DefaultEncryption = {
     algorithm,
     ...(keyId ? { keyId } : {}),
@@ -55,6 +70,7 @@ export async function putBucketEncryption(ctx: S3Context): Promise<Response> {
   assertMayChangeDefault(ctx, bucket, currentDefault(bucket), algorithm);
   if (algorithm === "aws:kms" && keyId) await ctx.services.keys.resolve(bucket.tenantId, keyId);
   await ctx.services.buckets.setSetting(bucket.name, "encryption", JSON.stringify(config));
+  if (blocked !== undefined) await ctx.services.buckets.setSetting(bucket.name, "blocked_encryption_types", blocked.length > 0 ? JSON.stringify(blocked) : null);
   return new Response(null, { status: 200 });
 }
 

@@ -2,14 +2,16 @@ import { openBody } from "../../auth/body";
 import { CHECKSUMS, checksumForHeader, createMd5, parseChecksumAlgorithm, type ChecksumAlgorithm, type Hasher } from "../../checksum";
 import type { PlaintextSource } from "../../crypto/encrypt";
 import { sealFacts, type ObjectFacts } from "../../crypto/facts";
-import { newDataKey, unwrapDataKey } from "../../crypto/keys";
+import { customerKeyMatches, deriveCustomerKek, macKeyBytes, sealUploadMacKey, type CustomerKey } from "../../crypto/customer-key";
+import { newDataKey, randomBytes, unwrapDataKey } from "../../crypto/keys";
+import { writeKeyFor } from "../../objects/object-keys";
 import { partR2Key, writePart, MAX_PART_BYTES } from "../../objects/parts";
 import { readObject } from "../../objects/read";
 import { assertChecksumType, defaultChecksumType } from "../../multipart/checksum";
 import { completeUpload, completionApplies, partFactsLocation, type CompleteDeps, type RequestedPart } from "../../multipart/complete";
 import { isUploadId, newUploadId } from "../../multipart/ids";
 import { abortUpload } from "../../multipart/lifecycle";
-import { UploadStore, type ChecksumType, type CompletionRecord, type UploadRecord } from "../../multipart/store";
+import { UploadStore, type ChecksumType, type CompletionRecord, type SseCUpload, type UploadRecord } from "../../multipart/store";
 import type { Bucket } from "../../store/buckets";
 import { toBase64, toHex } from "../../util/bytes";
 import { ExactReader } from "../../util/exact-reader";
@@ -19,6 +21,7 @@ import { requireBucket, requireKey, type S3Context } from "../context";
 import { Errors } from "../../errors";
 import { SSE, SSE_BUCKET_KEY, SSE_CONTEXT, SSE_KEY_ID, sseResponseHeaders, type SseChoice } from "../sse";
 import { assertMayRead, assertMayReplace, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
+import { assertCustomerKeyTransport, customerKeyFrom, customerKeyGate, hasCustomerKeyHeaders, SSE_C_MESSAGES } from "../sse-c";
 import { guardedWriteCondition, translateWriteError } from "../write-guard";
 import { childArray, childText, childToken, xmlResponse } from "../xml";
 import { readBodyXml } from "./body-text";
@@ -35,14 +38,36 @@ export function uploadStore(ctx: S3Context): UploadStore {
   return new UploadStore(ctx.services.env.DB);
 }
 
-function uploadSse(upload: UploadRecord | CompletionRecord): SseChoice & { keyArn: string } {
+function uploadSse(upload: UploadRecord | CompletionRecord, customerKey?: CustomerKey | null): SseChoice & { keyArn: string } {
   return {
     mode: upload.mode,
     keyArn: upload.keyArn,
     ...(upload.context !== undefined ? { context: upload.context } : {}),
     bucketKeyEnabled: upload.bucketKeyEnabled,
+    ...(customerKey ? { customerKey } : {}),
     explicit: false,
   };
+}
+
+/**
+ * The customer key an UploadPart (or UploadPartCopy's target, or Complete) sends for
+ * `upload`, checked against the upload's verifier: an SSE-C upload needs its own key on
+ * every part (400 without it or with another), any other upload takes none.
+ */
+async function uploadCustomerKey(ctx: S3Context, upload: UploadRecord, required: boolean): Promise<CustomerKey | null> {
+  const ck = await customerKeyFrom(ctx.request.headers);
+  if (upload.mode !== "SSE-C") {
+    if (ck) throw Errors.InvalidRequest({}, SSE_C_MESSAGES.partMismatch);
+    return null;
+  }
+  if (!ck) {
+    if (required) throw Errors.InvalidRequest({}, SSE_C_MESSAGES.partMissing);
+    return null;
+  }
+  assertCustomerKeyTransport(ctx);
+  const scope = { tenantId: upload.tenantId, bucket: upload.bucket, key: upload.key };
+  if (!upload.customer || !(await customerKeyMatches(ck, upload.customer, scope))) throw Errors.InvalidRequest({}, SSE_C_MESSAGES.partMismatch);
+  return ck;
 }
 
 /**
@@ -68,8 +93,9 @@ async function writableUpload(ctx: S3Context, bucket: Bucket, key: string): Prom
 function authorizeUploadWrite(ctx: S3Context, bucket: Bucket, key: string, upload: UploadRecord | CompletionRecord | null): void {
   const extra = upload
     ? {
-        "s3:x-amz-server-side-encryption": upload.mode,
+        "s3:x-amz-server-side-encryption": upload.mode === "SSE-C" ? undefined : upload.mode,
         "s3:x-amz-server-side-encryption-aws-kms-key-id": upload.mode === "aws:kms" ? upload.keyArn : undefined,
+        "s3:x-amz-server-side-encryption-customer-algorithm": upload.mode === "SSE-C" ? "AES256" : undefined,
       }
     : undefined;
   assertAllowed(ctx, bucket, "s3:PutObject", key, extra ? { extra } : {});
@@ -92,7 +118,7 @@ function completeDeps(ctx: S3Context): CompleteDeps {
  * from its recorded encryption, same SSE-KMS tenant rules), so a retry tells another
  * principal nothing a first Complete would not.
  */
-async function completableUpload(ctx: S3Context, bucket: Bucket, key: string): Promise<string> {
+async function completableUpload(ctx: S3Context, bucket: Bucket, key: string): Promise<{ uploadId: string; active: UploadRecord | null }> {
   const uploadId = ctx.url.searchParams.get("uploadId") ?? "";
   const store = uploadStore(ctx);
   const here = { bucket: bucket.name, key, tenantId: bucket.tenantId };
@@ -107,7 +133,7 @@ async function completableUpload(ctx: S3Context, bucket: Bucket, key: string): P
   }
   authorizeUploadWrite(ctx, bucket, key, target);
   if (!target) throw Errors.NoSuchUpload({ UploadId: uploadId });
-  return uploadId;
+  return { uploadId, active: "partsVersion" in target ? target : null };
 }
 
 /** The upload a request names (Abort, ListParts: the dispatcher already authorized them). */
@@ -128,12 +154,20 @@ function parsePartNumber(raw: string | null): number {
 // ---- CreateMultipartUpload -------------------------------------------------------------
 
 export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
-  const { bucket, key, headers, sse, http, userMetadata, tags } = newObjectIntent(ctx);
+  const { bucket, key, headers, sse, http, userMetadata, tags } = await newObjectIntent(ctx);
   const { algorithm, type } = checksumSettings(headers);
 
-  const wk = await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
-  const { wrapped } = await newDataKey(wk.kek);
+  const wk = await writeKeyFor(ctx.services.objects, bucket, key, sse);
+  const { wrapped, dataKey } = await newDataKey(wk.kek);
   const uploadId = newUploadId();
+  let customer: SseCUpload | undefined;
+  if (wk.customer) {
+    // SSE-C: the verifier every part's key must match, and the object's MAC key for Complete.
+    const macKey = await macKeyBytes(dataKey);
+    const sealedMacKey = await sealUploadMacKey(await ctx.services.keys.sealKey(bucket.tenantId, wk.masterVersion), uploadId, macKey);
+    macKey.fill(0);
+    customer = { ...wk.customer, sealedMacKey };
+  }
   await uploadStore(ctx).create({
     uploadId,
     bucket: bucket.name,
@@ -142,10 +176,11 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
     initiatorId: ctx.principal?.userId ?? "anonymous",
     initiatorName: ctx.principal?.userName ?? "anonymous",
     mode: sse.mode,
-    keyArn: wk.key.arn,
+    keyArn: wk.keyArn,
     keyVersion: wk.keyVersion,
     masterVersion: wk.masterVersion,
     wrappedKey: wrapped,
+    ...(customer ? { customer } : {}),
     ...(sse.context !== undefined ? { context: sse.context } : {}),
     bucketKeyEnabled: sse.bucketKeyEnabled,
     http,
@@ -155,7 +190,7 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
   });
   // Applied to the object at Complete; one more D1 write only when there are tags.
   if (tags.length > 0) await tagStore(ctx).putUploadTags(uploadId, tags);
-  const out = new Headers(sseResponseHeaders({ ...sse, keyArn: wk.key.arn }));
+  const out = new Headers(sseResponseHeaders({ ...sse, keyArn: wk.keyArn }));
   if (algorithm) {
     out.set("x-amz-checksum-algorithm", algorithm);
     out.set("x-amz-checksum-type", type!);
@@ -207,7 +242,12 @@ function hashing(source: PlaintextSource, hasher: Hasher): PlaintextSource {
   };
 }
 
-async function uploadDataKey(ctx: S3Context, upload: UploadRecord): Promise<CryptoKey> {
+async function uploadDataKey(ctx: S3Context, upload: UploadRecord, customerKey: CustomerKey | null): Promise<CryptoKey> {
+  if (upload.mode === "SSE-C") {
+    // The key was checked against the upload's verifier (uploadCustomerKey).
+    const scope = { tenantId: upload.tenantId, bucket: upload.bucket, key: upload.key };
+    return unwrapDataKey(await deriveCustomerKek(customerKey!, upload.customer!.salt, scope), upload.wrappedKey);
+  }
   const kek = await ctx.services.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
   return unwrapDataKey(kek, upload.wrappedKey);
 }
@@ -220,11 +260,12 @@ async function storePart(
   length: number,
   source: PlaintextSource,
   facts: () => Promise<ObjectFacts>,
+  customerKey: CustomerKey | null,
 ): Promise<{ facts: ObjectFacts; uploaded: Date }> {
   const r2 = ctx.services.objects.r2;
   let written;
   try {
-    written = await writePart(r2, { uploadId: upload.uploadId, partNumber, dataKey: await uploadDataKey(ctx, upload), source, length });
+    written = await writePart(r2, { uploadId: upload.uploadId, partNumber, dataKey: await uploadDataKey(ctx, upload, customerKey), source, length });
   } catch (error) {
     throw translateWriteError(error);
   }
@@ -265,7 +306,7 @@ function assertSseHeadersMatch(headers: Headers, upload: UploadRecord): void {
   const conflict = (name: string, value: string) =>
     Errors.InvalidArgument({ ArgumentName: name, ArgumentValue: value }, `The ${name} header does not match the encryption of the multipart upload.`);
   const algorithm = headers.get(SSE);
-  if (algorithm !== null && algorithm !== upload.mode) throw conflict(SSE, algorithm);
+  if (algorithm !== null && (algorithm !== upload.mode || upload.mode === "SSE-C")) throw conflict(SSE, algorithm);
   const keyId = headers.get(SSE_KEY_ID);
   if (keyId !== null) {
     const matches = upload.mode === "aws:kms" && (keyId === upload.keyArn || upload.keyArn.endsWith(`:key/${keyId}`));
@@ -285,11 +326,12 @@ async function partTarget(ctx: S3Context) {
   const partNumber = parsePartNumber(ctx.url.searchParams.get("partNumber"));
   const upload = await writableUpload(ctx, bucket, key);
   assertSseHeadersMatch(headers, upload);
-  return { headers, partNumber, upload };
+  const customerKey = await uploadCustomerKey(ctx, upload, true);
+  return { headers, partNumber, upload, customerKey };
 }
 
 export async function uploadPart(ctx: S3Context): Promise<Response> {
-  const { headers, partNumber, upload } = await partTarget(ctx);
+  const { headers, partNumber, upload, customerKey } = await partTarget(ctx);
   const sent = announcedChecksum(headers);
   if (upload.checksumAlgorithm && sent && sent !== upload.checksumAlgorithm) {
     throw Errors.InvalidRequest(
@@ -310,12 +352,21 @@ export async function uploadPart(ctx: S3Context): Promise<Response> {
   if (crc) source = hashing(source, crc);
   const stored = await storePart(ctx, upload, partNumber, body.length, source, async () => {
     const checksum = own ? { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } : body.result.checksum;
-    return { etag: toHex(body.result.md5!), ...(checksum ? { checksum } : {}), ...(crc ? { crc64: toBase64(await crc.digest()) } : {}) };
-  });
-  const out = new Headers({ ETag: `"${stored.facts.etag}"`, ...sseResponseHeaders(uploadSse(upload)) });
+    return { etag: partEtag(upload, body.result.md5!), ...(checksum ? { checksum } : {}), ...(crc ? { crc64: toBase64(await crc.digest()) } : {}) };
+  }, customerKey);
+  const out = new Headers({ ETag: `"${stored.facts.etag}"`, ...sseResponseHeaders(uploadSse(upload, customerKey)) });
   const checksum = stored.facts.checksum;
   if (checksum) out.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
   return new Response(null, { status: 200, headers: out });
+}
+
+/**
+ * A part's ETag: the MD5 of its plaintext, as S3's — except in an SSE-C upload, where S3
+ * gives no plaintext MD5 (it would leak into the object's ETag and listings): there a
+ * random value, unique per attempt, which Complete checks like any other.
+ */
+function partEtag(upload: UploadRecord, md5: Uint8Array): string {
+  return upload.mode === "SSE-C" ? toHex(randomBytes(16)) : toHex(md5);
 }
 
 /** x-amz-copy-source-range: "bytes=first-last", both required (S3 accepts no other form). */
@@ -342,7 +393,8 @@ function streamSource(stream: ReadableStream<Uint8Array>): PlaintextSource {
  * access rules and copy-source conditions) and encrypted again as the part.
  */
 export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
-  const { headers, partNumber, upload } = await partTarget(ctx);
+  const { headers, partNumber, upload, customerKey } = await partTarget(ctx);
+  const sourceKey = await customerKeyFrom(headers, "source");
   const src = parseCopySource(ctx);
   const sourceBucket = await ctx.services.buckets.get(src.bucket);
   if (!sourceBucket) throw Errors.NoSuchBucket({ BucketName: src.bucket });
@@ -355,7 +407,7 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
     sourceBucket,
     src.key,
     range ? { kind: "bounded", ...range } : null,
-    (mode) => assertMayRead(ctx, sourceBucket, mode),
+    customerKeyGate(ctx, sourceKey, (mode) => assertMayRead(ctx, sourceBucket, mode)),
     (info) => {
       // A range outside the source: 416 InvalidRange, as AWS answers UploadPartCopy.
       if (range && range.last >= info.size) throw Errors.InvalidRange({ ActualObjectSize: String(info.size), RangeRequested: headers.get("x-amz-copy-source-range")! });
@@ -371,13 +423,13 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
   const md5 = createMd5();
   const source = hashing(streamSource(read.body), md5);
   const stored = await storePart(ctx, upload, partNumber, length, hashing(source, own), async () => {
-    const etag = toHex(await md5.digest());
+    const etag = partEtag(upload, await md5.digest());
     const value = toBase64(await own.digest());
     return upload.checksumAlgorithm ? { etag, checksum: { algorithm: upload.checksumAlgorithm, value } } : { etag, crc64: value };
-  });
+  }, customerKey);
   const result: Record<string, unknown> = { LastModified: stored.uploaded.toISOString(), ETag: `"${stored.facts.etag}"` };
   if (stored.facts.checksum) result[`Checksum${stored.facts.checksum.algorithm}`] = stored.facts.checksum.value;
-  return xmlResponse("CopyPartResult", result, { headers: sseResponseHeaders(uploadSse(upload)) });
+  return xmlResponse("CopyPartResult", result, { headers: sseResponseHeaders(uploadSse(upload, customerKey)) });
 }
 
 // ---- CompleteMultipartUpload and AbortMultipartUpload --------------------------------------
@@ -440,7 +492,19 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   assertNoSseHeaders(ctx.request.headers);
-  const uploadId = await completableUpload(ctx, bucket, key);
+  const { uploadId, active } = await completableUpload(ctx, bucket, key);
+  // S3 takes SSE-C headers on Complete; when sent they must be the upload's key. They are
+  // required only for an upload created with a checksum algorithm (S3 keeps part checksums
+  // under the customer key; here they are sealed like any part's facts, but the request
+  // is answered as S3 documents it). A retry of a completed upload is answered from its record.
+  if (active?.mode === "SSE-C") {
+    if (active.checksumAlgorithm && !hasCustomerKeyHeaders(ctx.request.headers)) {
+      throw Errors.InvalidRequest({}, "The object was stored using a form of Server Side Encryption. Correct SSE-C request parameters are required for this request when specifying checksums for each part.");
+    }
+    await uploadCustomerKey(ctx, active, false);
+  } else if (active && hasCustomerKeyHeaders(ctx.request.headers)) {
+    await uploadCustomerKey(ctx, active, false);
+  }
   const { doc, full } = await completeDocument(ctx);
   const parts = requestedParts(doc);
   const done = await completeUpload(completeDeps(ctx), {

@@ -1,5 +1,5 @@
 import type { ObjectInfo } from "../../objects/object-info";
-import { statObject } from "../../objects/read";
+import { statObjectMetadata } from "../../objects/read";
 import type { S3Action } from "../../policy";
 import type { Bucket } from "../../store/buckets";
 import { ObjectTagStore, type Tag } from "../../store/object-tags";
@@ -53,7 +53,8 @@ export async function authorizedObject(
   if (!deferred) assertAllowed(ctx, bucket, action, key, { tags: requestTags });
   let info: ObjectInfo;
   try {
-    info = await statObject(ctx.services.objects, bucket, key, gate);
+    // Tagging needs no SSE-C key, as on S3 (the object's data is not read).
+    info = await statObjectMetadata(ctx.services.objects, bucket, key, gate);
   } catch (error) {
     if (deferred && error instanceof S3Error && error.code === "NoSuchKey") assertAllowed(ctx, bucket, action, key, { tags: { ...requestTags, existing: {} } });
     throw error;

@@ -17,7 +17,8 @@ import { requireBucket, requireKey, type S3Context } from "../context";
 import { Errors, S3Error } from "../../errors";
 import { applyResponseOverrides, httpMetadataFrom, objectResponseHeaders, userMetadataFrom } from "../object-headers";
 import { parseRange, resolveRange } from "../../util/range";
-import { chooseSse, parseDefaultEncryption, sseFromHeaders, sseResponseHeaders } from "../sse";
+import { chooseSse, parseDefaultEncryption, sseFromHeaders, sseResponseHeaders, type SseChoice } from "../sse";
+import { customerKeyFrom, customerKeyGate } from "../sse-c";
 import { assertMayRead, assertMayWriteWith, assertNoSseHeaders } from "../sse-rules";
 import type { Tag } from "../../store/object-tags";
 import { tagsFromHeader } from "../tagging";
@@ -43,10 +44,19 @@ export function assertKeyFits(bucket: Bucket, key: string): void {
  * known in time, and the ETag is an opaque value in the "<hex>-1" form that S3 clients
  * (s3cmd, rclone) already read as "not an MD5 of the body" instead of failing a check.
  */
-export function chooseEtag(headers: Headers): string {
+export function chooseEtag(headers: Headers, sse?: Pick<SseChoice, "mode">): string {
+  // S3 never gives an SSE-C object the MD5 of its plaintext as ETag: it would tell anyone
+  // who may list the bucket (and R2, through the facts) something about data only the
+  // key holder may read.
+  if (sse?.mode === "SSE-C") return opaqueEtag();
   const md5 = headers.get("content-md5");
   const bytes = md5 ? fromBase64(md5.trim()) : null;
-  return bytes && bytes.byteLength === 16 ? toHex(bytes) : `${toHex(randomBytes(16))}-1`;
+  return bytes && bytes.byteLength === 16 ? toHex(bytes) : opaqueEtag();
+}
+
+/** An ETag that is not an MD5 of anything ("<32 random hex>-1", read by clients as such). */
+export function opaqueEtag(): string {
+  return `${toHex(randomBytes(16))}-1`;
 }
 
 /**
@@ -54,13 +64,13 @@ export function chooseEtag(headers: Headers): string {
  * CreateMultipartUpload): where it goes, its encryption — request headers, else the
  * bucket default, checked against the SSE-KMS rules — and its metadata.
  */
-export function newObjectIntent(ctx: S3Context) {
+export async function newObjectIntent(ctx: S3Context) {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   assertKeyFits(bucket, key);
   const headers = ctx.request.headers;
   assertOwnerOnlyAclHeaders(headers, bucket.tenantId);
-  const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
+  const sse = await chooseSse(headers, parseDefaultEncryption(bucket.encryption));
   assertMayWriteWith(ctx, bucket, sse);
   const tags = tagsFromHeader(headers);
   // Setting tags with the object needs s3:PutObjectTagging as well, as on AWS.
@@ -80,7 +90,7 @@ export async function recordNewTags(ctx: S3Context, bucket: Bucket, key: string,
 }
 
 export async function putObject(ctx: S3Context): Promise<Response> {
-  const { bucket, key, headers, sse, http, userMetadata, tags } = newObjectIntent(ctx);
+  const { bucket, key, headers, sse, http, userMetadata, tags } = await newObjectIntent(ctx);
   const body = openBody(ctx.request, ctx.verified, { computeMd5: false });
   if (body.length === null) throw Errors.MissingContentLength();
   if (body.length > MAX_PUT_BYTES) throw Errors.EntityTooLarge({ ProposedSize: String(body.length), MaxSizeAllowed: String(MAX_PUT_BYTES) });
@@ -96,7 +106,7 @@ export async function putObject(ctx: S3Context): Promise<Response> {
       sse,
       http,
       userMetadata,
-      facts: { etag: chooseEtag(headers) },
+      facts: { etag: chooseEtag(headers, sse) },
       checksum: bodyChecksumPlan(body),
       ...(condition ? { onlyIf: condition.onlyIf } : {}),
     });
@@ -145,7 +155,7 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   assertNoSseHeaders(headers);
   const partNumber = partNumberParam(ctx.url.searchParams, headers);
   const conditions = readConditions(headers);
-  const gate = (mode: ObjectInfo["mode"]) => assertMayRead(ctx, bucket, mode);
+  const gate = customerKeyGate(ctx, await customerKeyFrom(headers), (mode) => assertMayRead(ctx, bucket, mode));
   const checksumMode = headers.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED";
   const rangeHeader = headers.get("range");
   const range = parseRange(rangeHeader);
@@ -306,8 +316,9 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
   }
   const replacedTags = taggingDirective === "REPLACE" ? (tagsFromHeader(headers) ?? []) : null;
   if (replacedTags && replacedTags.length > 0) assertAllowed(ctx, target, "s3:PutObjectTagging", key);
-  const explicitSse = sseFromHeaders(headers);
-  const sse = chooseSse(headers, parseDefaultEncryption(target.encryption));
+  const explicitSse = await sseFromHeaders(headers);
+  const sse = explicitSse ?? (await chooseSse(headers, parseDefaultEncryption(target.encryption)));
+  const sourceKey = await customerKeyFrom(headers, "source");
   assertMayWriteWith(ctx, target, sse);
   const sameObject = sourceBucket.name === target.name && src.key === key;
   if (sameObject && directive === "COPY" && !explicitSse && !headers.has("x-amz-storage-class")) {
@@ -325,7 +336,7 @@ export async function copyObjectHandler(ctx: S3Context): Promise<Response> {
     sse,
     metadata: directive === "REPLACE" ? { http: httpMetadataFrom(headers), userMetadata: userMetadataFrom(headers) } : null,
     ...(checksumAlgorithm ? { checksumAlgorithm } : {}),
-    gate: (mode) => assertMayRead(ctx, sourceBucket, mode),
+    gate: customerKeyGate(ctx, sourceKey, (mode) => assertMayRead(ctx, sourceBucket, mode)),
     check: (info) => {
       if (info.size > MAX_PUT_BYTES) {
         throw Errors.InvalidRequest({}, `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PUT_BYTES}`);

@@ -63,7 +63,8 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
   assertOwnerOnlyCannedAcl(values.get("acl"));
 
   const headers = fieldHeaders(form.fields);
-  const sse = chooseSse(headers, parseDefaultEncryption(bucket.encryption));
+  // The x-amz-server-side-encryption-customer-* form fields select SSE-C like the headers of a PUT.
+  const sse = await chooseSse(headers, parseDefaultEncryption(bucket.encryption));
   // The form's principal acts for this upload; the HTTP request itself stays anonymous.
   const formCtx: S3Context = { ...ctx, principal };
   if (signature.version === "v2" && sse.mode === "aws:kms") {
@@ -79,7 +80,7 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
   assertAllowed(formCtx, bucket, "s3:PutObject", key, { extra: policyConditionKeys(ctx, form.fields, signature), tags: { request: tagMap(tags) } });
   if (tags.length > 0) assertAllowed(formCtx, bucket, "s3:PutObjectTagging", key, { tags: { request: tagMap(tags) } });
   // An unknown, disabled or foreign KMS key is refused before the file is read.
-  await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
+  if (sse.mode !== "SSE-C") await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
 
   const condition = await guardedWriteCondition(formCtx, bucket, key);
   const range = contentLengthRange(policy);
@@ -101,7 +102,8 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
       userMetadata: userMetadataFrom(headers),
       ...(condition ? { onlyIf: condition.onlyIf } : {}),
       // The MD5 when the file fit one buffer (as S3's ETag); else an opaque "<hex>-1" as PUT gives.
-      facts: ({ md5 }) => ({ etag: md5 ? toHex(md5) : `${toHex(randomBytes(16))}-1` }),
+      // SSE-C: never an MD5 of the plaintext (see chooseEtag).
+      facts: ({ md5 }) => ({ etag: md5 && sse.mode !== "SSE-C" ? toHex(md5) : `${toHex(randomBytes(16))}-1` }),
       // The form's checksum field (verified by the guard before the end), else CRC64NVME as S3.
       checksum: checksum
         ? { algorithm: checksum.info.algorithm, from: () => ({ algorithm: checksum.info.algorithm, value: toBase64(checksum.value), type: "FULL_OBJECT" }) }
@@ -150,7 +152,9 @@ function fieldHeaders(fields: ReadonlyMap<string, FormField>): Headers {
     try {
       headers.set(name, field.value);
     } catch {
-      throw Errors.InvalidArgument({ ArgumentName: field.name, ArgumentValue: field.value }, `The value of form field ${field.name} is not a valid header value.`);
+      // An SSE-C key field is never echoed, whatever it holds.
+      const shown = /-customer-key$/.test(name) ? "<redacted>" : field.value;
+      throw Errors.InvalidArgument({ ArgumentName: field.name, ArgumentValue: shown }, `The value of form field ${field.name} is not a valid header value.`);
     }
   }
   return headers;

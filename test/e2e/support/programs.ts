@@ -76,12 +76,14 @@ export function detectPrograms(hidden = process.env.TEST_HIDE_PROGRAMS ?? ""): P
       if (line === undefined) return undefined;
       return /^aws-cli\/1\./.test(line) ? { path: "aws", detail: line } : `aws is ${line.split(" ")[0]}, these tests drive aws-cli v1`;
     }),
-    // Debian's `awscli` package (v2) at /usr/bin/aws, beside the v1 on PATH.
-    "aws-cli-v2": check("aws-cli-v2", "apt-get install awscli (Debian's package is v2; or set AWS_CLI_V2)", () => {
-      const path = process.env.AWS_CLI_V2 ?? "/usr/bin/aws";
-      const line = existsSync(path) ? probe(path, ["--version"]) : undefined;
-      if (line === undefined) return undefined;
-      return /^aws-cli\/2\./.test(line) ? { path, detail: line } : `${path} is ${line.split(" ")[0]}, not aws-cli v2`;
+    // Debian's awscli package (v2), wherever it is; AWS_CLI_V2 names another binary.
+    "aws-cli-v2": check("aws-cli-v2", "apt-get install awscli (Debian's package is v2)", () => {
+      for (const path of [process.env.AWS_CLI_V2, "/usr/bin/aws", "/usr/local/bin/aws"]) {
+        if (!path || !existsSync(path)) continue;
+        const line = probe(path, ["--version"]);
+        if (line !== undefined && /^aws-cli\/2\./.test(line)) return { path, detail: line };
+      }
+      return undefined;
     }),
     python3: check("python3", "apt-get install python3", () => version("python3", ["--version"])),
     boto3: check("boto3", "python3 -m pip install boto3 pytest (Debian: apt-get install python3-boto3 python3-pytest)", () => {
