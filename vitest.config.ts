@@ -24,8 +24,8 @@ export default defineConfig({
     // Vitest runs one file at a time on a 2-core machine (its default is cores − 1). Much of
     // an e2e file's time is spent waiting for other processes (workerd, aws-cli, boto3,
     // chromium), and each workers-project file starts its own workerd: three files at once
-    // keep both cores busy. Measured on 2 cores, 90 files: 1 at a time ≈ 520 s, 2 → 343 s,
-    // 3 → 309 s (CPU ≈ 545 s either way, so ≈ 275 s is the floor).
+    // keep both cores busy. Measured on 2 cores: 78 files one at a time 437 s; 90 files two
+    // at a time 343 s, three at a time 309 s (CPU ≈ 545 s either way: ≈ 275 s is the floor).
     maxWorkers: Math.max(3, availableParallelism() - 1),
     projects: [
       {
