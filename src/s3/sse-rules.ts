@@ -75,9 +75,18 @@ export function assertMayWriteWith(ctx: S3Context, bucket: Bucket, sse: Pick<Sse
   assertKmsUser(ctx, bucket, KMS_TENANT_MESSAGE);
 }
 
+/**
+ * Whether data stored with `mode` follows the bucket policy alone (SSE-S3, SSE-C), rather
+ * than the SSE-KMS rules on top of it. "unknown" (an envelope that does not decode) is
+ * protected like SSE-KMS. The one place this is decided: reads, overwrites and deletes.
+ */
+export function isPolicyOnlyMode(mode: SseMode | "unknown"): boolean {
+  return mode === "AES256" || mode === "SSE-C";
+}
+
 /** A read of an object (or an upload's parts) encrypted with `mode`: GET, HEAD, copy source, ListParts. */
 export function assertMayRead(ctx: S3Context, bucket: Bucket, mode: SseMode | "unknown"): void {
-  if (mode === "AES256" || mode === "SSE-C") return;
+  if (isPolicyOnlyMode(mode)) return;
   assertKmsUser(ctx, bucket);
   assertKmsTransport(ctx);
 }
@@ -88,7 +97,7 @@ export function assertMayRead(ctx: S3Context, bucket: Bucket, mode: SseMode | "u
  * "unknown" (an envelope that does not decode) is protected like SSE-KMS.
  */
 export function assertMayReplace(ctx: S3Context, bucket: Bucket, mode: SseMode | "unknown"): void {
-  if (mode === "AES256" || mode === "SSE-C" || inOwningTenant(ctx, bucket)) return;
+  if (isPolicyOnlyMode(mode) || inOwningTenant(ctx, bucket)) return;
   throw Errors.AccessDenied();
 }
 

@@ -558,6 +558,25 @@ describe("tenant rules", () => {
     // …and may overwrite it, as an SSE-S3 object.
     expect((await send("adminB", { method: "PUT", bucket: shared, key: "o", body: "overwritten", headers: ssec(K2) })).status).toBe(200);
   });
+
+  // Found by the model test: DeleteObjects treated every mode but SSE-S3 as SSE-KMS.
+  it("another tenant allowed to delete may delete SSE-C objects, with DeleteObject and DeleteObjects alike", async () => {
+    const shared = uniqueBucket("ssecd");
+    await createBucket("adminA", shared);
+    expect((await encryptionConfig("adminA", shared, UNBLOCK)).status).toBe(200);
+    for (const key of ["one", "batch"]) expect((await put(key, "data", ssec(K1), { bucket: shared })).status).toBe(200);
+    await allowPublicPolicies("adminA", shared);
+    const policy = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: "*", Action: ["s3:DeleteObject"], Resource: `arn:aws:s3:::${shared}/*` }] });
+    expect((await send("adminA", { method: "PUT", bucket: shared, query: { policy: "" }, body: policy })).status).toBe(204);
+    expect((await send("adminB", { method: "DELETE", bucket: shared, key: "one" })).status).toBe(204);
+    const body = '<Delete><Object><Key>batch</Key></Object></Delete>';
+    const r = await send("adminB", { method: "POST", bucket: shared, query: { delete: "" }, body, headers: { "content-md5": await md5Base64(body) } });
+    const text = await r.text();
+    expect(r.status, text).toBe(200);
+    expect(text).toContain("<Deleted><Key>batch</Key></Deleted>");
+    expect(text).not.toContain("<Error>");
+    for (const key of ["one", "batch"]) expect((await send("adminA", { method: "HEAD", bucket: shared, key, headers: ssec(K1) })).status).toBe(404);
+  });
 });
 
 describe("TLS (REQUIRE_TLS_FOR_SSE, and its old name REQUIRE_TLS_FOR_SSE_KMS)", () => {

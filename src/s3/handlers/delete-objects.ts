@@ -5,7 +5,7 @@ import { currentObject } from "../../objects/current";
 import type { Bucket } from "../../store/buckets";
 import { mapPool } from "../../util/pool";
 import { isAllowed } from "../access";
-import { inOwningTenant } from "../sse-rules";
+import { inOwningTenant, isPolicyOnlyMode } from "../sse-rules";
 import { requireBucket, type S3Context } from "../context";
 import { Errors } from "../../errors";
 import { childArray, childText, childToken, xmlResponse } from "../xml";
@@ -74,7 +74,7 @@ async function refuseForeignKms(
   if (inOwningTenant(ctx, bucket) || toDelete.length === 0) return;
   const r2 = ctx.services.objects.r2;
   const modes = await mapPool(toDelete, HEAD_CONCURRENCY, async (key) => (await currentObject(r2, bucket.name, key))?.mode ?? null);
-  const refused = new Set(toDelete.filter((_, i) => modes[i] !== null && modes[i] !== "AES256"));
+  const refused = new Set(toDelete.filter((_, i) => modes[i] !== null && !isPolicyOnlyMode(modes[i]!)));
   if (refused.size === 0) return;
   const keep = (key: string) => !refused.has(key);
   for (const key of toDelete) if (!keep(key)) errors.push({ Key: key, Code: "AccessDenied", Message: "Access Denied" });
