@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { createBucket, expectError, md5Base64, seedIdentities, send, uniqueBucket, xmlValue, xmlValues } from "../support/s3-harness";
 
-/** Put/Get/DeleteBucketTagging with AWS's XML, limits and errors; object tagging stays 501. */
+/** Put/Get/DeleteBucketTagging with AWS's XML, limits and errors; object tags are a separate set. */
 const NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
 const bucket = uniqueBucket("tags");
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
