@@ -500,16 +500,33 @@ const V2_SUBRESOURCES = new Set([
  */
 export function stringToSignV2(request: Request, auth: SigV2Auth, bucketPrefix = ""): string {
   const h = request.headers;
-  const amz = [...h].filter(([n]) => n.startsWith("x-amz-")).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const amzBlock = amz.map(([n, v]) => `${n}:${v.trim().replace(/\s+/g, " ")}\n`).join("");
-  const dateLine = auth.via === "query" ? String(auth.expires) : h.has("x-amz-date") ? "" : (h.get("date") ?? "");
   const { path, query } = splitRawUrl(request.url);
+  const amz = new Map([...h].filter(([n]) => n.startsWith("x-amz-")));
+  // A SigV2 presigned URL carries the x-amz-* headers it signed (and Content-Type and
+  // Content-MD5) in its query, as botocore's HmacV1QueryAuth puts them there; the worker
+  // treats x-amz-* query parameters as headers (dispatch.ts), so they are signed here as
+  // headers too — otherwise anyone holding the URL could add unsigned ones.
+  const fromQuery = new Map<string, string>();
+  if (auth.via === "query") {
+    for (const p of parseQuery(query)) {
+      const name = p.name.toLowerCase();
+      if ((name.startsWith("x-amz-") || name === "content-type" || name === "content-md5") && !fromQuery.has(name)) fromQuery.set(name, p.value);
+    }
+    for (const [name, value] of fromQuery) if (name.startsWith("x-amz-") && !amz.has(name)) amz.set(name, value);
+  }
+  const amzBlock = [...amz]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([n, v]) => `${n}:${v.trim().replace(/\s+/g, " ")}\n`)
+    .join("");
+  const dateLine = auth.via === "query" ? String(auth.expires) : h.has("x-amz-date") ? "" : (h.get("date") ?? "");
   const sub = parseQuery(query)
     .filter((p) => V2_SUBRESOURCES.has(p.name))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((p) => (p.hasValue ? `${p.name}=${p.value}` : p.name));
   const resource = bucketPrefix + (path === "" ? "/" : path) + (sub.length ? "?" + sub.join("&") : "");
-  return `${request.method}\n${h.get("content-md5") ?? ""}\n${h.get("content-type") ?? ""}\n${dateLine}\n${amzBlock}${resource}`;
+  const md5 = h.get("content-md5") ?? fromQuery.get("content-md5") ?? "";
+  const type = h.get("content-type") ?? fromQuery.get("content-type") ?? "";
+  return `${request.method}\n${md5}\n${type}\n${dateLine}\n${amzBlock}${resource}`;
 }
 
 /** Verifies SigV2 header or query auth, including skew (header) and expiry (query). */

@@ -18,7 +18,7 @@ export async function handleS3(request: Request, services: Services, requestId: 
   // Before anything else, as Cloudflare's edge would: nothing of the body is read.
   if (operation.uploadsData) refuseOversizedBody(request, services.config.maxRequestBodyBytes);
   const { auth, verified, principal } = await authenticate(request, services, address);
-  if (auth.kind === "query") request = withHoistedHeaders(request, url);
+  if (auth.kind === "query" || (auth.kind === "v2" && auth.via === "query")) request = withHoistedHeaders(request, url);
   const ctx: S3Context = { request, url, requestId, services, address, auth, verified, principal, bucket: null };
   if (operation.needsBucket) {
     const bucket = await services.buckets.get(address.bucket!);
@@ -35,8 +35,9 @@ export async function handleS3(request: Request, services: Services, requestId: 
 /**
  * Presigners (the AWS SDKs, boto3) move x-amz-* request headers such as
  * x-amz-server-side-encryption or x-amz-meta-* into the signed query string; S3 treats
- * them as headers. The signature has already been verified over the query, so they are
- * as trustworthy as signed headers.
+ * them as headers. The signature has already been verified over them (SigV4: the
+ * canonical query; SigV2: stringToSignV2 signs them as headers), so they are as
+ * trustworthy as signed headers.
  */
 function withHoistedHeaders(request: Request, url: URL): Request {
   let headers: Headers | null = null;

@@ -154,6 +154,31 @@ describe("SigV2 presigned URLs", () => {
     const e = await expectError(fetchWorker(await presignedV2("GET", "obj", nowSeconds() - 5)), 403, "AccessDenied");
     expect(e.message).toBe("Request has expired");
   });
+
+  // botocore's HmacV1QueryAuth signs x-amz-* headers (and Content-Type) as headers, then
+  // moves them into the query; the worker treats x-amz-* query parameters as headers.
+  it("x-amz-* and Content-Type in the query are signed as headers, as botocore makes them: the PUT stores them", async () => {
+    const expires = nowSeconds() + 600;
+    const signature = await signV2(`PUT\n\ntext/x-v2\n${expires}\nx-amz-meta-color:blue\nx-amz-server-side-encryption:AES256\n/${bucket}/v2-meta`, CREDENTIALS.adminA.secretAccessKey);
+    const q = new URLSearchParams({ AWSAccessKeyId: CREDENTIALS.adminA.accessKeyId, Expires: String(expires), Signature: signature, "content-type": "text/x-v2", "x-amz-meta-color": "blue", "x-amz-server-side-encryption": "AES256" });
+    const r = await fetchWorker(`http://${HOST}/${bucket}/v2-meta?${q.toString()}`, { method: "PUT", body: "v2", headers: { "content-length": "2", "content-type": "text/x-v2" } });
+    expect(r.status, await r.text()).toBe(200);
+    const head = await send("adminA", { method: "HEAD", bucket, key: "v2-meta" });
+    expect(head.headers.get("x-amz-meta-color")).toBe("blue");
+    expect(head.headers.get("x-amz-server-side-encryption")).toBe("AES256");
+  });
+
+  it("an x-amz-* query parameter the URL did not sign: 403 SignatureDoesNotMatch, nothing stored (it would otherwise be taken as a header)", async () => {
+    const put = await presignedV2("PUT", "v2-added", nowSeconds() + 600);
+    // Bytes, not a string: a string body would add a Content-Type the URL did not sign.
+    const x = () => ({ method: "PUT", body: new TextEncoder().encode("x"), headers: { "content-length": "1" } });
+    await expectError(fetchWorker(`${put}&x-amz-meta-added=1`, x()), 403, "SignatureDoesNotMatch");
+    await expectError(fetchWorker(`${put}&x-amz-tagging=a%3Db`, x()), 403, "SignatureDoesNotMatch");
+    await absent("v2-added");
+    const signed = await fetchWorker(put, x());
+    expect(signed.status, await signed.text()).toBe(200);
+    expect((await send("adminA", { method: "HEAD", bucket, key: "v2-added" })).headers.get("x-amz-meta-added")).toBeNull();
+  });
 });
 
 describe("header-signed requests", () => {
