@@ -7,7 +7,7 @@ import { pseudoRandom } from "../support/sources";
 /**
  * A GET takes several R2 calls; a writer replacing the object between two of them used to
  * turn the read into a 500 "integrity failure" or a 416 with the new object's size (found
- * by test/e2e/concurrency.test.ts). R2 is wrapped so the overwrite lands exactly between
+ * by test/e2e/concurrency.soak.test.ts). R2 is wrapped so the overwrite lands exactly between
  * the calls; the read must then be answered from the version that is there now.
  */
 const bucket = uniqueBucket("races");
