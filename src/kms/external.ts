@@ -224,14 +224,7 @@ export class ExternalRoots {
 
   /** The statement that stores the binding (run in the caller's batch with the key's rows). */
   async bindStatement(keyId: string, input: ExternalBindingInput, now: number): Promise<D1PreparedStatement> {
-    let accessKeyId: string | null = null;
-    let sealed: Uint8Array | null = null;
-    let masterVersion: number | null = null;
-    if (input.credentialsSecret === undefined) {
-      accessKeyId = input.accessKeyId!;
-      masterVersion = this.deps.writeVersion;
-      sealed = await seal(await this.deps.sealKey(masterVersion), utf8(input.secretAccessKey!), utf8(keyId));
-    }
+    const { accessKeyId, sealed, masterVersion } = await this.storedCredentials(keyId, input);
     return this.deps.db
       .prepare(
         `INSERT INTO kms_external_keys (key_id, endpoint, region, external_key_id, access_key_id, secret_sealed, master_version, credentials_secret, created_at, updated_at)
@@ -251,20 +244,28 @@ export class ExternalRoots {
     const invalid = this.validate(next);
     if (invalid) throw new BindingError(invalid);
     await this.fetchMaterial(key, key.currentVersion, { ...current, target: this.targetOf(next) });
-    let accessKeyId: string | null = null;
-    let sealed: Uint8Array | null = null;
-    let masterVersion: number | null = null;
-    if (next.credentialsSecret === undefined) {
-      accessKeyId = next.accessKeyId!;
-      masterVersion = this.deps.writeVersion;
-      sealed = await seal(await this.deps.sealKey(masterVersion), utf8(next.secretAccessKey!), utf8(key.id));
-    }
+    const { accessKeyId, sealed, masterVersion } = await this.storedCredentials(key.id, next);
     await this.deps.db
       .prepare("UPDATE kms_external_keys SET access_key_id = ?, secret_sealed = ?, master_version = ?, credentials_secret = ?, updated_at = ? WHERE key_id = ?")
       .bind(accessKeyId, sealed, masterVersion, next.credentialsSecret ?? null, Date.now(), key.id)
       .run();
     bindings.delete(key.id);
     return (await this.binding(key)).info;
+  }
+
+  /**
+   * The credential columns of a binding: an access key id with its secret sealed under the
+   * newest master version (bound to the key id), or all null when the credentials are
+   * named Worker secrets.
+   */
+  private async storedCredentials(
+    keyId: string,
+    input: Pick<ExternalBindingInput, "accessKeyId" | "secretAccessKey" | "credentialsSecret">,
+  ): Promise<{ accessKeyId: string | null; sealed: Uint8Array | null; masterVersion: number | null }> {
+    if (input.credentialsSecret !== undefined) return { accessKeyId: null, sealed: null, masterVersion: null };
+    const masterVersion = this.deps.writeVersion;
+    const sealed = await seal(await this.deps.sealKey(masterVersion), utf8(input.secretAccessKey!), utf8(keyId));
+    return { accessKeyId: input.accessKeyId!, sealed, masterVersion };
   }
 
   async info(key: KmsKey): Promise<ExternalBindingInfo | null> {

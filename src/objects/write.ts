@@ -142,7 +142,7 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
   };
 }
 
-/** Feeds what passes through to a hasher (a checksum the client did not send). */
+/** Feeds what passes through to a hasher (a checksum the client did not send: objects, parts, copies). */
 export function hashingSource(source: PlaintextSource, hasher: { update(bytes: Uint8Array): void }): PlaintextSource {
   return {
     async read(max) {

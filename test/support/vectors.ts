@@ -71,24 +71,11 @@ export async function buildVector(v: VectorInput): Promise<{ storedHex: string; 
 }
 
 /** Inputs of one SSE-C test vector (test/vectors/format-v1-sse-c.json): every random value fixed. */
-export interface SseCVectorInput {
-  name: string;
-  masterSecretHex: string;
-  masterVersion: number;
+export interface SseCVectorInput extends Omit<VectorInput, "cmkMaterialHex" | "keyArn" | "keyVersion" | "mode" | "context" | "bucketKeyEnabled" | "trailer"> {
   /** The customer's 32-byte key. */
   customerKeyHex: string;
   /** The per-object KEK salt (32 bytes). */
   customerSaltHex: string;
-  tenantId: string;
-  dataKeyHex: string;
-  saltHex: string;
-  factsNonceHex: string;
-  bucket: string;
-  key: string;
-  http: HttpMetadata;
-  userMetadata: Record<string, string>;
-  etag: string;
-  plaintextLength: number;
 }
 
 /** Builds an SSE-C stored object exactly as the worker writes it. */

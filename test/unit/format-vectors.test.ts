@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import vectors from "../vectors/format-v1.json";
 import trailerVectors from "../vectors/format-v1-trailer.json";
 import { buildVector, vectorPlaintext, type VectorInput } from "../support/vectors";
+import { b64, bytesToHex, cat, hexToBytes, te, u32, u64 } from "../support/reader-bytes";
 
 interface Vector {
   input: VectorInput;
@@ -12,29 +13,6 @@ const all = [...(vectors as unknown as Vector[]), ...(trailerVectors as unknown 
 
 // ---- an independent reader, written from FORMAT.md only (no imports from src/) ----------
 
-const te = new TextEncoder();
-const hexToBytes = (h: string) => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
-const bytesToHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-const b64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-const cat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
-const u32 = (n: number) => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-};
-const u64 = (n: number) => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt(n));
-  return b;
-};
 const z = new Uint8Array([0]);
 const str0 = (s: string) => cat(te.encode(s), z);
 

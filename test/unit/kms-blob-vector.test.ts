@@ -1,30 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { deriveApiKey } from "../../src/crypto/keys";
 import { encodeContext, encodeHeader, openBlob, parseHeader, sealBlob } from "../../src/kms-api/ciphertext";
+import { bytesToHex, cat, hexToBytes, te, u32 } from "../support/reader-bytes";
 
 /**
  * The KMS API's ciphertext blob (FORMAT.md, "KMS ciphertext blobs"): the worker's code must
  * produce the documented vector byte for byte, and a reader written from FORMAT.md alone
  * (below, raw WebCrypto, nothing from src/) must open it.
  */
-const te = new TextEncoder();
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-const fromHex = (h: string) => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
+const hex = bytesToHex;
+const fromHex = hexToBytes;
 const range = (start: number, n: number) => Uint8Array.from({ length: n }, (_, i) => start + i);
-const cat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
-const u32 = (n: number) => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
-};
 
 const VECTOR = {
   master: range(0x00, 32), // M_1

@@ -1,5 +1,5 @@
 import { openBody } from "../../auth/body";
-import { CHECKSUMS, checksumForHeader, createMd5, parseChecksumAlgorithm, type ChecksumAlgorithm, type Hasher } from "../../checksum";
+import { CHECKSUMS, checksumForHeader, createMd5, parseChecksumAlgorithm, type ChecksumAlgorithm } from "../../checksum";
 import type { PlaintextSource } from "../../crypto/encrypt";
 import { sealFacts, type ObjectFacts } from "../../crypto/facts";
 import { customerKeyMatches, deriveCustomerKek, macKeyBytes, sealUploadMacKey, type CustomerKey } from "../../crypto/customer-key";
@@ -7,6 +7,7 @@ import { newDataKey, randomBytes, unwrapDataKey } from "../../crypto/keys";
 import { writeKeyFor } from "../../objects/object-keys";
 import { partR2Key, writePart, MAX_PART_BYTES } from "../../objects/parts";
 import { readObject } from "../../objects/read";
+import { hashingSource } from "../../objects/write";
 import { assertChecksumType, defaultChecksumType } from "../../multipart/checksum";
 import { completeUpload, completionApplies, partFactsLocation, type CompleteDeps, type RequestedPart } from "../../multipart/complete";
 import { isUploadId, newUploadId } from "../../multipart/ids";
@@ -230,17 +231,6 @@ function announcedChecksum(headers: Headers): ChecksumAlgorithm | undefined {
   return trailer ? checksumForHeader(trailer.split(",")[0]!.trim())?.algorithm : undefined;
 }
 
-/** Feeds what passes through to a hasher (a part checksum the client did not send). */
-function hashing(source: PlaintextSource, hasher: Hasher): PlaintextSource {
-  return {
-    async read(max) {
-      const bytes = await source.read(max);
-      hasher.update(bytes);
-      return bytes;
-    },
-    cancel: (reason) => source.cancel(reason),
-  };
-}
 
 async function uploadDataKey(ctx: S3Context, upload: UploadRecord, customerKey: CustomerKey | null): Promise<CryptoKey> {
   if (upload.mode === "SSE-C") {
@@ -348,8 +338,8 @@ export async function uploadPart(ctx: S3Context): Promise<Response> {
   const own = upload.checksumAlgorithm && !sent ? CHECKSUMS[upload.checksumAlgorithm].create() : null;
   // Without an upload algorithm, the part's CRC64NVME for the object's default checksum.
   const crc = !upload.checksumAlgorithm && sent !== "CRC64NVME" ? CHECKSUMS.CRC64NVME.create() : null;
-  let source: PlaintextSource = own ? hashing(body, own) : body;
-  if (crc) source = hashing(source, crc);
+  let source: PlaintextSource = own ? hashingSource(body, own) : body;
+  if (crc) source = hashingSource(source, crc);
   const stored = await storePart(ctx, upload, partNumber, body.length, source, async () => {
     const checksum = own ? { algorithm: upload.checksumAlgorithm!, value: toBase64(await own.digest()) } : body.result.checksum;
     return { etag: partEtag(upload, body.result.md5!), ...(checksum ? { checksum } : {}), ...(crc ? { crc64: toBase64(await crc.digest()) } : {}) };
@@ -421,8 +411,8 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
   const own = CHECKSUMS[upload.checksumAlgorithm ?? "CRC64NVME"].create();
   // A copied part's ETag is the MD5 of the bytes it holds, as S3's, hashed as they pass.
   const md5 = createMd5();
-  const source = hashing(streamSource(read.body), md5);
-  const stored = await storePart(ctx, upload, partNumber, length, hashing(source, own), async () => {
+  const source = hashingSource(streamSource(read.body), md5);
+  const stored = await storePart(ctx, upload, partNumber, length, hashingSource(source, own), async () => {
     const etag = partEtag(upload, await md5.digest());
     const value = toBase64(await own.digest());
     return upload.checksumAlgorithm ? { etag, checksum: { algorithm: upload.checksumAlgorithm, value } } : { etag, crc64: value };
