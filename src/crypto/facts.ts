@@ -23,6 +23,13 @@ export interface ObjectFacts {
    * CRC64NVME, as S3 gives every object one. Only in part facts.
    */
   crc64?: string;
+  /**
+   * The algorithm of the checksum kept in the object's trailer record (FORMAT.md §3a),
+   * known before the body although its value is not: listings show it (S3's
+   * ChecksumAlgorithm) without reading the record. Absent when `checksum` names it, and in
+   * objects written before it was added.
+   */
+  trailerAlgorithm?: string;
 }
 
 const encoder = new TextEncoder();
@@ -33,15 +40,16 @@ function factsAad(bucket: string, key: string): Uint8Array {
 }
 
 export function sealFacts(sealKey: CryptoKey, bucket: string, key: string, facts: ObjectFacts, iv?: Uint8Array): Promise<Uint8Array> {
-  const doc: { e: string; c?: { a: string; v: string }; n?: number; d?: string } = { e: facts.etag };
+  const doc: { e: string; c?: { a: string; v: string }; n?: number; d?: string; a?: string } = { e: facts.etag };
   if (facts.checksum) doc.c = { a: facts.checksum.algorithm, v: facts.checksum.value };
   if (facts.length !== undefined) doc.n = facts.length;
   if (facts.crc64 !== undefined) doc.d = facts.crc64;
+  if (facts.trailerAlgorithm !== undefined) doc.a = facts.trailerAlgorithm;
   return seal(sealKey, encoder.encode(JSON.stringify(doc)), factsAad(bucket, key), iv);
 }
 
 export async function unsealFacts(sealKey: CryptoKey, bucket: string, key: string, sealed: Uint8Array): Promise<ObjectFacts> {
-  let doc: { e?: unknown; c?: { a?: unknown; v?: unknown }; n?: unknown; d?: unknown };
+  let doc: { e?: unknown; c?: { a?: unknown; v?: unknown }; n?: unknown; d?: unknown; a?: unknown };
   try {
     doc = JSON.parse(decoder.decode(await unseal(sealKey, sealed, factsAad(bucket, key))));
   } catch {
@@ -57,6 +65,10 @@ export async function unsealFacts(sealKey: CryptoKey, bucket: string, key: strin
   if (doc.d !== undefined) {
     if (typeof doc.d !== "string") throw new IntegrityError("sealed object facts are malformed");
     facts.crc64 = doc.d;
+  }
+  if (doc.a !== undefined) {
+    if (typeof doc.a !== "string") throw new IntegrityError("sealed object facts are malformed");
+    facts.trailerAlgorithm = doc.a;
   }
   return facts;
 }

@@ -36,7 +36,9 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
     const sameKek = wk.key.arn === src.keyArn && wk.keyVersion === src.keyVersion && wk.masterVersion === src.masterVersion;
     const wrappedKey = sameKek ? src.wrappedKey : await rewrapDataKey(srcKek, wk.kek, src.wrappedKey);
     const meta = req.metadata ?? { http: src.http, userMetadata: auth.info.userMetadata };
-    const facts = { etag: auth.info.etag, ...(auth.info.checksum ? { checksum: auth.info.checksum } : {}), length: src.length };
+    // The source's facts as they are (ETag, checksum or the trailer record's algorithm): the
+    // chunks and the trailer record are copied unchanged.
+    const facts = { ...auth.facts, length: src.length };
     const sealed = await sealFacts(await deps.keys.sealKey(target.bucket.tenantId, wk.masterVersion), target.bucket.name, target.key, facts);
     const envelope = await signEnvelope(
       await deriveMacKey(auth.dataKey),

@@ -1,3 +1,4 @@
+import { checksumTypeOf, type ChecksumType } from "../checksum";
 import { decodeEnvelope, ENVELOPE_KEY } from "../crypto/envelope";
 import { unsealFacts } from "../crypto/facts";
 import { encryptedSize, plaintextSize } from "../crypto/format";
@@ -11,6 +12,8 @@ export interface ListedObject {
   etag: string;
   size: number;
   lastModified: Date;
+  /** S3's ChecksumAlgorithm/ChecksumType, when the sealed facts name them (never the value). */
+  checksum?: { algorithm: string; type: ChecksumType };
 }
 
 export interface ListPage {
@@ -93,6 +96,8 @@ async function describe(deps: ObjectDeps, bucket: Bucket, object: R2Object, root
     // other tenants may read them as they may SSE-S3 objects: shown as stored.
     listed.etag = opaqueKmsEtags && envelope.mode === "aws:kms" ? `${object.etag}-1` : facts.etag;
     if (facts.length !== undefined) listed.size = facts.length;
+    if (facts.checksum) listed.checksum = { algorithm: facts.checksum.algorithm, type: checksumTypeOf(facts.checksum.value) };
+    else if (facts.trailerAlgorithm !== undefined) listed.checksum = { algorithm: facts.trailerAlgorithm, type: "FULL_OBJECT" };
   } catch {
     // Listed as-is; GET/HEAD refuse it and the audit names it.
   }

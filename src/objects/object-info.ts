@@ -3,6 +3,7 @@
 import type { ChecksumType } from "../checksum";
 import type { CustomerKey } from "../crypto/customer-key";
 import type { Envelope, HttpMetadata, SseMode } from "../crypto/envelope";
+import type { ObjectFacts } from "../crypto/facts";
 
 /** What S3 says about an object: only ever built from authenticated metadata. */
 export interface ObjectInfo {
@@ -35,6 +36,8 @@ export interface Authenticated {
   info: ObjectInfo;
   envelope: Envelope;
   dataKey: CryptoKey;
+  /** The sealed facts as opened: what a copy or a reseal carries over to the new envelope. */
+  facts: ObjectFacts;
 }
 
 export interface ObjectRead {

@@ -64,7 +64,7 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
     ...(envelope.mode === "SSE-C" && customerKey ? { customerKey } : {}),
     version: { r2Etag: object.etag, uploaded: object.uploaded.getTime() },
   };
-  return { info, envelope, dataKey };
+  return { info, envelope, dataKey, facts };
 }
 
 /**

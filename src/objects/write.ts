@@ -73,7 +73,10 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
   const wk = await writeKeyFor(deps, req.bucket, req.key, req.sse);
   const { wrapped, dataKey } = await newDataKey(wk.kek);
   const salt = randomBytes(SALT_SIZE);
-  const sealed = await sealFacts(await deps.keys.sealKey(tenantId, wk.masterVersion), req.bucket.name, req.key, { ...req.facts, length: req.length });
+  const plan = req.checksum;
+  const facts: ObjectFacts = { ...req.facts, length: req.length };
+  if (!facts.checksum) facts.trailerAlgorithm = "compute" in plan ? plan.compute : plan.algorithm;
+  const sealed = await sealFacts(await deps.keys.sealKey(tenantId, wk.masterVersion), req.bucket.name, req.key, facts);
   const envelope = await signEnvelope(
     await deriveMacKey(dataKey),
     {
@@ -95,7 +98,6 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
     { bucket: req.bucket.name, key: req.key, userMetadata: req.userMetadata },
   );
 
-  const plan = req.checksum;
   const hasher = "compute" in plan ? CHECKSUMS[plan.compute].create() : null;
   const source = hasher ? hashingSource(req.source, hasher) : req.source;
   let checksum: StoredChecksum | undefined;

@@ -1,6 +1,6 @@
 import { decodeEnvelope, joinCustomMetadata, signEnvelope, splitCustomMetadata, type Envelope } from "../crypto/envelope";
 import { IntegrityError } from "../crypto/errors";
-import { sealFacts } from "../crypto/facts";
+import { sealFacts, type ObjectFacts } from "../crypto/facts";
 import { deriveMacKey, rewrapDataKey } from "../crypto/keys";
 import { MasterKeyMissingError } from "../kms/keyring";
 import { ExternalKeyError } from "../kms/external";
@@ -103,13 +103,13 @@ export async function rewrapLoaded(deps: RewrapDeps, bucket: Bucket, key: string
   }
   try {
     let envelope: Envelope;
-    let facts: { etag: string; checksum?: { algorithm: string; value: string } };
+    let facts: ObjectFacts;
     let dataKey: CryptoKey;
     try {
       const auth = await authenticate({ r2: deps.r2, keys: deps.keys }, bucket, name.key, object, false, () => {});
       envelope = auth.envelope;
       dataKey = auth.dataKey;
-      facts = { etag: auth.info.etag, ...(auth.info.checksum ? { checksum: auth.info.checksum } : {}) };
+      facts = auth.facts;
     } catch (error) {
       await object.body.cancel().catch(() => {});
       return classify(error, claimedMasterVersion(object));

@@ -19,7 +19,11 @@ export function encodingType(query: URLSearchParams): "url" | undefined {
   return "url";
 }
 
-/** S3's encoding-type=url: percent-encoded, "/" kept (clients decode with unquote_plus). */
+/**
+ * S3's encoding-type=url: percent-encoded, "/" kept, and a space written as "+" (form
+ * encoding, as S3 answers: "a b.txt" lists as "a+b.txt", a literal "+" as "%2B"); clients
+ * decode with unquote_plus (botocore) or the equivalent.
+ */
 export function keyEncoder(type: "url" | undefined): (s: string) => string {
-  return type ? (s) => encodeURIComponent(s).replace(/%2F/g, "/") : (s) => s;
+  return type ? (s) => encodeURIComponent(s).replace(/%2F/g, "/").replace(/%20/g, "+") : (s) => s;
 }

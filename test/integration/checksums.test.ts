@@ -322,3 +322,36 @@ describe("cost", () => {
     }
   });
 });
+
+describe("listings", () => {
+  it("ListObjectsV2, ListObjects and ListObjectVersions name each object's ChecksumAlgorithm and ChecksumType (never its value)", { timeout: 30_000 }, async () => {
+    const listed = uniqueBucket("checksum-list");
+    await createBucket("adminA", listed);
+    const small = pseudoRandom(3000, 51);
+    expect((await send("adminA", { method: "PUT", bucket: listed, key: "a-none", body: small })).status).toBe(200);
+    const sha = await oracle("SHA256", small);
+    expect((await send("adminA", { method: "PUT", bucket: listed, key: "b-sha256", body: small, headers: { "x-amz-checksum-sha256": sha } })).status).toBe(200);
+    const copied = await send("adminA", { method: "PUT", bucket: listed, key: "c-copy", headers: { "x-amz-copy-source": `/${listed}/b-sha256` } });
+    expect(copied.status, await copied.text()).toBe(200);
+    const uploadId = await createUpload("adminA", listed, "d-composite", { "x-amz-checksum-algorithm": "CRC32" });
+    const part = pseudoRandom(5 * MiB, 52);
+    const etag = await uploadPart("adminA", listed, "d-composite", uploadId, 1, part, { "x-amz-checksum-crc32": crc32Base64(part) });
+    expect((await completeRequest("adminA", listed, "d-composite", uploadId, [{ partNumber: 1, etag }])).status).toBe(200);
+    const expected = [
+      ["a-none", "CRC64NVME", "FULL_OBJECT"],
+      ["b-sha256", "SHA256", "FULL_OBJECT"],
+      ["c-copy", "SHA256", "FULL_OBJECT"],
+      ["d-composite", "CRC32", "COMPOSITE"],
+    ];
+    for (const [query, block] of [[{ "list-type": "2" }, "Contents"], [{}, "Contents"], [{ versions: "" }, "Version"]] as const) {
+      const r = await send("adminA", { method: "GET", bucket: listed, query });
+      const text = await r.text();
+      expect(r.status, text).toBe(200);
+      const rows = xmlBlocks(text, block).map((b) => [xmlValue(b, "Key"), xmlValue(b, "ChecksumAlgorithm"), xmlValue(b, "ChecksumType")]);
+      expect(rows, JSON.stringify(query)).toEqual(expected);
+      // S3's order: ETag, then the checksum elements, then Size.
+      expect(xmlBlocks(text, block)[0]).toMatch(/<\/ETag><ChecksumAlgorithm>CRC64NVME<\/ChecksumAlgorithm><ChecksumType>FULL_OBJECT<\/ChecksumType><Size>/);
+      expect(text).not.toContain(sha);
+    }
+  });
+});

@@ -152,6 +152,10 @@ describe("master-secret rotation", () => {
     }
     expect((await env.OBJECTS.head("_mpu/not-an-object/00001/a"))?.customMetadata).toEqual({});
     expect((await raw("tagged.txt")).etag).toBe(before.get("tagged.txt")!.etag);
+    // Resealed facts keep what they held: the listing still names each object's checksum algorithm.
+    const listing = await (await s3("adminA", { method: "GET", bucket, query: { "list-type": "2", prefix: "plain/" } }, v12)).text();
+    expect(listing).toContain("<Key>plain/sse-s3.txt</Key>");
+    expect(listing).toContain("<ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm><ChecksumType>FULL_OBJECT</ChecksumType>");
     const tagging = await s3("adminA", { method: "GET", bucket, key: "tagged.txt", query: { tagging: "" } }, v12);
     expect(await tagging.text()).toContain("<Tag><Key>keep</Key><Value>me</Value></Tag>");
 

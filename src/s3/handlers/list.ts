@@ -1,4 +1,4 @@
-import { listObjects, type ListPage } from "../../objects/list";
+import { listObjects, type ListedObject, type ListPage } from "../../objects/list";
 import { fromBase64, toBase64 } from "../../util/bytes";
 import { requireBucket, type S3Context } from "../context";
 import { Errors } from "../../errors";
@@ -34,11 +34,17 @@ function owner(tenantId: string) {
   return { ID: tenantId, DisplayName: tenantId };
 }
 
+/** ChecksumAlgorithm and ChecksumType as S3 lists them (after ETag), when the object has a checksum. */
+function checksumElements(o: ListedObject): { ChecksumAlgorithm?: string; ChecksumType?: string } {
+  return o.checksum ? { ChecksumAlgorithm: o.checksum.algorithm, ChecksumType: o.checksum.type } : {};
+}
+
 function contents(page: ListPage, enc: (s: string) => string, withOwner: string | null) {
   return page.objects.map((o) => ({
     Key: enc(o.key),
     LastModified: o.lastModified.toISOString(),
     ETag: `"${o.etag}"`,
+    ...checksumElements(o),
     Size: o.size,
     StorageClass: "STANDARD",
     ...(withOwner ? { Owner: owner(withOwner) } : {}),
@@ -141,6 +147,7 @@ export async function listObjectVersions(ctx: S3Context): Promise<Response> {
       IsLatest: true,
       LastModified: o.lastModified.toISOString(),
       ETag: `"${o.etag}"`,
+      ...checksumElements(o),
       Size: o.size,
       StorageClass: "STANDARD",
       Owner: owner(bucket.tenantId),
