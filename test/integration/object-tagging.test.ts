@@ -166,6 +166,12 @@ describe("tags follow the object version", () => {
     expect((await completeRequest("adminA", bucket, "mp.bin", id, [{ partNumber: 1, etag }])).status).toBe(200);
     expect(await getTags("adminA", "mp.bin")).toEqual([["kind", "multipart"], ["n", "1"]]);
     expect(await count("mp.bin", "GET")).toBe("2");
+    // The count is the object's, so a part of it answers it too (GET and HEAD ?partNumber).
+    for (const method of ["GET", "HEAD"] as const) {
+      const part = await send("adminA", { method, bucket, key: "mp.bin", query: { partNumber: "1" } });
+      await part.arrayBuffer();
+      expect([part.status, part.headers.get("x-amz-mp-parts-count"), part.headers.get("x-amz-tagging-count")], method).toEqual([206, "1", "2"]);
+    }
     await expectError(send("adminA", { method: "POST", bucket, key: "mp2.bin", query: { uploads: "" }, headers: { "x-amz-tagging": "aws:no=1" } }), 400, "InvalidTag");
   });
 

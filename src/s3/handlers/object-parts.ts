@@ -5,6 +5,7 @@ import type { S3Context } from "../context";
 import { Errors } from "../../errors";
 import { applyResponseOverrides, objectResponseHeaders } from "../object-headers";
 import type { Bucket } from "../../store/buckets";
+import { setExpiration, setTaggingCount } from "./object-read-headers";
 
 /**
  * GET/HEAD ?partNumber=N: 1..10000, and never together with a Range header. The part is
@@ -25,6 +26,9 @@ export async function headPart(ctx: S3Context, bucket: Bucket, key: string, part
   const part = await statObjectPart(ctx.services.objects, bucket, key, partNumber, gate);
   evaluateConditions(conditions, part.info);
   const out = objectResponseHeaders(part.info, false);
+  // Object-level, as on a GET of the part.
+  await setTaggingCount(ctx, bucket, part.info, out);
+  setExpiration(out, bucket, key, part.info.size, part.info.lastModified);
   applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
   if (part.partsCount !== undefined) out.set("x-amz-mp-parts-count", String(part.partsCount));
   if (!part.span) {

@@ -3,7 +3,6 @@ import { checksumTypeOf, parseChecksumAlgorithm, type ChecksumAlgorithm, type Ch
 import { randomBytes } from "../../crypto/keys";
 import { copyObject } from "../../objects/copy";
 import { maxKeyBytes, objectR2Key } from "../../objects/location";
-import type { ObjectInfo } from "../../objects/object-info";
 import { readObject, statObject } from "../../objects/read";
 import { writeObject, type ChecksumPlan } from "../../objects/write";
 import type { Bucket } from "../../store/buckets";
@@ -25,8 +24,8 @@ import { tagsFromHeader } from "../tagging";
 import { assertMayDeleteKey, guardedWriteCondition, translateWriteError } from "../write-guard";
 import { authorizedObject, policyUsesExistingTags, tagsOf, tagStore } from "./object-tagging";
 import { buildXml } from "../xml";
-import { expirationHeader } from "./lifecycle";
 import { headPart, partNumberParam } from "./object-parts";
+import { setExpiration, setTaggingCount } from "./object-read-headers";
 
 /** Largest single PUT S3 accepts; bigger objects must be multipart uploads. */
 export const MAX_PUT_BYTES = 5 * 1024 ** 3;
@@ -227,19 +226,7 @@ function copyChecksumAlgorithm(headers: Headers): ChecksumAlgorithm | undefined 
   return algorithm;
 }
 
-/** x-amz-expiration when a lifecycle rule covers the object. */
-function setExpiration(headers: Headers, bucket: Bucket, key: string, size: number, lastModified: Date): void {
-  const value = expirationHeader(bucket, key, size, lastModified);
-  if (value !== null) headers.set("x-amz-expiration", value);
-}
-
 const operationDeferred = policyUsesExistingTags;
-
-/** x-amz-tagging-count on GET/HEAD: one D1 query, only in buckets where tags were ever set. */
-async function setTaggingCount(ctx: S3Context, bucket: Bucket, info: ObjectInfo, out: Headers): Promise<void> {
-  const tags = await tagsOf(ctx, bucket, info);
-  if (tags.length > 0) out.set("x-amz-tagging-count", String(tags.length));
-}
 
 function withRange(error: S3Error, header: string | null): S3Error {
   return new S3Error(error.code, error.status, error.message, { RangeRequested: header ?? "", ...error.details });
