@@ -188,6 +188,10 @@ describe.skipIf(noRclone)("rclone", () => {
     const big = randomBytes(17 * MiB);
     await rcloneOk(["copyto", file("rclone-small.bin", small), `gw:${bucket}/d/small.bin`, ...chunks]);
     await rcloneOk(["copyto", file("rclone-big.bin", big), `gw:${bucket}/d/big.bin`, ...chunks, "--s3-sse-kms-key-id", customerArn]);
+    // rclone lists with encoding-type=url: a space comes back as "+", a literal plus as "%2B".
+    await rcloneOk(["copyto", file("rclone-odd.txt", new TextEncoder().encode("odd")), `gw:${bucket}/odd/a b+c.txt`]);
+    expect((JSON.parse(await rcloneOk(["lsjson", `gw:${bucket}/odd`])) as { Name: string; Size: number }[]).map(({ Name, Size }) => [Name, Size])).toEqual([["a b+c.txt", 3]]);
+    await rcloneOk(["deletefile", `gw:${bucket}/odd/a b+c.txt`]);
 
     // rclone sends Content-MD5 with the single PUT and with every part, so the ETags are
     // S3's: the MD5, and the MD5 of the part MD5s. With aws:kms it does not trust ETags as

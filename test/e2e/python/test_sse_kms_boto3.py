@@ -110,7 +110,8 @@ def test_presigned_get_with_plain_http(s3, bucket):
 
 
 def test_multi_delete(s3, bucket):
-    keys = ["md/a", "md/b c", "md/ü"]
+    # A space and a literal "+": listed with encoding-type=url ("+" and "%2B"), decoded by botocore.
+    keys = ["md/a", "md/b c", "md/d+e", "md/ü"]
     for k in keys:
         s3.put_object(Bucket=bucket, Key=k, Body=k.encode(), ServerSideEncryption="aws:kms")
     assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="md/")["Contents"]) == sorted(keys)
