@@ -233,6 +233,22 @@ describe("multipart objects", () => {
     await get.arrayBuffer();
   });
 
+  it("without an upload algorithm, UploadPart and UploadPartCopy answer the part's CRC64NVME (S3's default protection)", { timeout: 30_000 }, async () => {
+    const key = "mp-part-crc";
+    const uploadId = await createUpload("adminA", bucket, key);
+    const body = pseudoRandom(5 * MiB, 23);
+    const part = await send("adminA", { method: "PUT", bucket, key, query: { uploadId, partNumber: "1" }, body });
+    expect(part.status).toBe(200);
+    expect(checksumHeaders(part)).toEqual([["x-amz-checksum-crc64nvme", await oracle("CRC64NVME", body)]]);
+    const source = pseudoRandom(4000, 24);
+    expect((await send("adminA", { method: "PUT", bucket, key: "mp-part-crc-src", body: source })).status).toBe(200);
+    const copy = await send("adminA", { method: "PUT", bucket, key, query: { uploadId, partNumber: "2" }, headers: { "x-amz-copy-source": `/${bucket}/mp-part-crc-src`, "x-amz-copy-source-range": "bytes=10-1009" } });
+    const text = await copy.text();
+    expect(copy.status, text).toBe(200);
+    expect(xmlValue(text, "ChecksumCRC64NVME")).toBe(await oracle("CRC64NVME", source.subarray(10, 1010)));
+    await send("adminA", { method: "DELETE", bucket, key, query: { uploadId } });
+  });
+
   it("an upload created without an algorithm gets a full-object CRC64NVME, as S3", { timeout: 30_000 }, async () => {
     const done = await upload("mp-default", {}, async () => ({}));
     expect(done.response.status, done.text).toBe(200);

@@ -347,6 +347,9 @@ export async function uploadPart(ctx: S3Context): Promise<Response> {
   const out = new Headers({ ETag: `"${stored.facts.etag}"`, ...sseResponseHeaders(uploadSse(upload, customerKey)) });
   const checksum = stored.facts.checksum;
   if (checksum) out.set(`x-amz-checksum-${checksum.algorithm.toLowerCase()}`, checksum.value);
+  // An upload without an algorithm: S3 answers the part's CRC64NVME it computed (the default
+  // integrity protection), which Complete combines into the object's.
+  else if (stored.facts.crc64 !== undefined) out.set("x-amz-checksum-crc64nvme", stored.facts.crc64);
   return new Response(null, { status: 200, headers: out });
 }
 
@@ -419,6 +422,7 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
   }, customerKey);
   const result: Record<string, unknown> = { LastModified: stored.uploaded.toISOString(), ETag: `"${stored.facts.etag}"` };
   if (stored.facts.checksum) result[`Checksum${stored.facts.checksum.algorithm}`] = stored.facts.checksum.value;
+  else if (stored.facts.crc64 !== undefined) result["ChecksumCRC64NVME"] = stored.facts.crc64;
   return xmlResponse("CopyPartResult", result, { headers: sseResponseHeaders(uploadSse(upload, customerKey)) });
 }
 
