@@ -26,6 +26,7 @@ export const INFO = {
   accessKey: "s3-sse-gw/v1/access-key",
   kmsApi: "s3-sse-gw/v1/kms-api",
   external: "s3-sse-gw/v1/external-credentials",
+  partChecksums: "s3-sse-gw/v1/part-checksums",
 } as const;
 
 /** info = label ‖ 0x00 ‖ fields…, fields being strings (UTF-8 ‖ 0x00) or fixed-width integers. */
@@ -141,6 +142,21 @@ export function deriveMacKey(dataKey: CryptoKey): Promise<CryptoKey> {
     { name: "HMAC", hash: "SHA-256", length: 256 },
     false,
     ["sign", "verify"],
+  );
+}
+
+/**
+ * The key that seals a multipart object's per-part checksums in its manifest
+ * (docs/multipart.md, "Manifest"): from the object's data key, like the MAC key, so the
+ * checksums are readable exactly by whoever may read the object.
+ */
+export function derivePartChecksumKey(dataKey: CryptoKey): Promise<CryptoKey> {
+  return crypto.subtle.deriveKey(
+    hkdf(new Uint8Array(0), info(INFO.partChecksums)),
+    dataKey,
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["encrypt", "decrypt"],
   );
 }
 

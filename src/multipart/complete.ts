@@ -3,12 +3,13 @@ import { CHECKSUMS, checksumTypeOf, createMd5, type ChecksumAlgorithm } from "..
 import { joinCustomMetadata, signEnvelope } from "../crypto/envelope";
 import { sealFacts, unsealFacts, type ObjectFacts } from "../crypto/facts";
 import { encryptedSize } from "../crypto/format";
-import { openUploadMacKey } from "../crypto/customer-key";
+import { deriveCustomerKek, openUploadMacKey, type CustomerKey } from "../crypto/customer-key";
 import { IntegrityError } from "../crypto/errors";
 import { deriveMacKey, unwrapDataKey } from "../crypto/keys";
 import type { KeyService } from "../kms/service";
 import { objectR2Key } from "../objects/location";
 import { encodeManifest, manifestHash, type Manifest } from "../objects/manifest";
+import { sealPartChecksums } from "../objects/part-checksums";
 import { partR2Key, uploadPrefix } from "../objects/parts";
 import { Errors } from "../errors";
 import type { SseMode } from "../crypto/envelope";
@@ -127,6 +128,15 @@ export async function completeUpload(
      * retry answers what the write it repeats answered.
      */
     condition?: () => Promise<WriteCondition | undefined>;
+    /**
+     * The upload's data key when the caller holds it (a streamed POST), or the customer key
+     * of an SSE-C upload when the Complete sent it (already checked against the upload's).
+     * Otherwise the data key is unwrapped here, except for SSE-C, whose Complete then signs
+     * with the upload's sealed MAC key and cannot seal part checksums (S3 requires the key
+     * when the upload has them; the handler does too).
+     */
+    dataKey?: CryptoKey;
+    customerKey?: CustomerKey;
   },
 ): Promise<Completed | Replayed> {
   const digest = await partListDigest(req.parts);
@@ -163,6 +173,10 @@ export async function completeUpload(
     const onlyIf = await condition;
     const plan = await planCompletion(deps, upload, req.parts);
     const facts = await objectFacts(upload, plan, req.fullChecksum);
+    const keys = await uploadKeys(deps, upload, req);
+    if (plan.partChecksums && keys.dataKey) {
+      plan.manifest.checksums = await sealPartChecksums(keys.dataKey, upload.uploadId, { algorithm: upload.checksumAlgorithm!, values: plan.partChecksums });
+    }
     const bytes = encodeManifest(plan.manifest);
     const hash = await manifestHash(bytes);
     const record =
@@ -181,7 +195,7 @@ export async function completeUpload(
     }
     let done: Completed;
     try {
-      done = await writeManifest(deps, upload, plan, bytes, hash, facts, onlyIf);
+      done = await writeManifest(deps, upload, plan, bytes, hash, facts, onlyIf, keys.mac);
     } catch (error) {
       // Give the upload back — unless the manifest did land (an ambiguous storage error):
       // then the object exists and its parts must stay.
@@ -252,6 +266,8 @@ interface Plan {
    * object's default full-object checksum; null when a part has none (stored before).
    */
   defaultDigests: Array<{ digest: Uint8Array; length: number }> | null;
+  /** Upload with an algorithm: each part's checksum (base64), in manifest order, for the manifest. */
+  partChecksums: string[] | null;
   /** R2 keys under the upload's prefix the manifest does not use. */
   garbage: string[];
 }
@@ -263,6 +279,7 @@ async function planCompletion(deps: CompleteDeps, upload: UploadRecord, requeste
   const parts: PartRecord[] = [];
   const etags: string[] = [];
   const digests: Array<{ digest: Uint8Array; length: number }> = [];
+  const partChecksums: string[] = [];
   let defaultDigests: Array<{ digest: Uint8Array; length: number }> | null = algorithm ? null : [];
   const invalid = (p: RequestedPart) => Errors.InvalidPart({ UploadId: upload.uploadId, PartNumber: String(p.partNumber), ETag: p.etag });
 
@@ -285,6 +302,7 @@ async function planCompletion(deps: CompleteDeps, upload: UploadRecord, requeste
       const digest = facts.checksum?.algorithm === algorithm ? fromBase64(facts.checksum.value) : null;
       if (!digest || digest.byteLength !== CHECKSUMS[algorithm].digestLength) throw invalid(p);
       digests.push({ digest, length: part.size });
+      partChecksums.push(facts.checksum!.value);
     } else if (defaultDigests) {
       const crc = facts.crc64 ?? (facts.checksum?.algorithm === "CRC64NVME" ? facts.checksum.value : undefined);
       const digest = crc !== undefined ? fromBase64(crc) : null;
@@ -305,7 +323,7 @@ async function planCompletion(deps: CompleteDeps, upload: UploadRecord, requeste
     uploadId: upload.uploadId,
     parts: parts.map((p) => ({ number: p.partNumber, length: p.size, salt: p.salt, r2Key: partR2Key(upload.uploadId, p.partNumber, p.attempt) })),
   };
-  return { manifest, parts, etags, digests: algorithm ? digests : null, defaultDigests, garbage: [...stored.keys()].filter((k) => !used.has(k)) };
+  return { manifest, parts, etags, digests: algorithm ? digests : null, defaultDigests, partChecksums: algorithm ? partChecksums : null, garbage: [...stored.keys()].filter((k) => !used.has(k)) };
 }
 
 /** The object's ETag and checksum (checked against a full-object checksum the client sent). */
@@ -340,13 +358,14 @@ async function writeManifest(
   hash: Uint8Array,
   computed: { etag: string; checksum?: { algorithm: ChecksumAlgorithm; value: string } },
   condition: WriteCondition | undefined,
+  macKey: CryptoKey,
 ): Promise<Completed> {
   const length = plan.parts.reduce((n, p) => n + p.size, 0);
   const facts: ObjectFacts = { etag: computed.etag, length, ...(computed.checksum ? { checksum: computed.checksum } : {}) };
   const sealKey = await deps.keys.sealKey(upload.tenantId, upload.masterVersion);
   const sealed = await sealFacts(sealKey, upload.bucket, upload.key, facts);
   const envelope = await signEnvelope(
-    await uploadMacKey(deps, upload, sealKey),
+    macKey,
     {
       version: 1,
       mode: upload.mode,
@@ -384,21 +403,36 @@ async function writeManifest(
 }
 
 /**
- * The MAC key of the object an upload becomes: from the data key (unwrapped with the CMK),
- * or for SSE-C — whose data key only the customer's key unwraps — the one sealed with the
- * upload at Create, so Complete needs no key (as on S3).
+ * The MAC key of the object an upload becomes, and its data key when it can be had: the
+ * caller's, else unwrapped with the CMK — or for SSE-C without the customer's key (the only
+ * key that unwraps it), the MAC key sealed with the upload at Create, so Complete needs no
+ * key (as on S3) and the data key is not available.
  */
-async function uploadMacKey(deps: CompleteDeps, upload: UploadRecord, sealKey: CryptoKey): Promise<CryptoKey> {
+async function uploadKeys(
+  deps: CompleteDeps,
+  upload: UploadRecord,
+  given: { dataKey?: CryptoKey; customerKey?: CustomerKey },
+): Promise<{ mac: CryptoKey; dataKey: CryptoKey | null }> {
+  if (given.dataKey) return { mac: await deriveMacKey(given.dataKey), dataKey: given.dataKey };
   if (upload.mode === "SSE-C") {
     if (!upload.customer) throw new IntegrityError("SSE-C upload has no key record");
+    if (given.customerKey) {
+      const kek = await deriveCustomerKek(given.customerKey, upload.customer.salt, { tenantId: upload.tenantId, bucket: upload.bucket, key: upload.key });
+      const dataKey = await unwrapDataKey(kek, upload.wrappedKey).catch(() => {
+        throw new IntegrityError("SSE-C upload's data key failed to unwrap");
+      });
+      return { mac: await deriveMacKey(dataKey), dataKey };
+    }
+    const sealKey = await deps.keys.sealKey(upload.tenantId, upload.masterVersion);
     try {
-      return await openUploadMacKey(sealKey, upload.uploadId, upload.customer.sealedMacKey);
+      return { mac: await openUploadMacKey(sealKey, upload.uploadId, upload.customer.sealedMacKey), dataKey: null };
     } catch {
       throw new IntegrityError("SSE-C upload's MAC key failed authentication");
     }
   }
   const kek = await deps.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
-  return deriveMacKey(await unwrapDataKey(kek, upload.wrappedKey));
+  const dataKey = await unwrapDataKey(kek, upload.wrappedKey);
+  return { mac: await deriveMacKey(dataKey), dataKey };
 }
 
 async function cleanUp(deps: CompleteDeps, upload: UploadRecord, plan: Plan): Promise<void> {

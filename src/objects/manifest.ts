@@ -24,6 +24,8 @@ export interface ManifestPart {
 export interface Manifest {
   uploadId: string;
   parts: ManifestPart[];
+  /** The parts' checksums, sealed (part-checksums.ts): uploads created with a checksum algorithm. */
+  checksums?: Uint8Array;
 }
 
 /** 10,000 parts at ~110 bytes each fit comfortably; anything larger is not ours. */
@@ -34,6 +36,7 @@ interface StoredManifest {
   v: 1;
   u: string;
   p: Array<{ n: number; l: number; s: string; k: string }>;
+  c?: string;
 }
 
 export function encodeManifest(manifest: Manifest): Uint8Array {
@@ -41,6 +44,7 @@ export function encodeManifest(manifest: Manifest): Uint8Array {
     v: 1,
     u: manifest.uploadId,
     p: manifest.parts.map((p) => ({ n: p.number, l: p.length, s: toBase64(p.salt), k: p.r2Key })),
+    ...(manifest.checksums ? { c: toBase64(manifest.checksums) } : {}),
   };
   return new TextEncoder().encode(JSON.stringify(stored));
 }
@@ -84,7 +88,12 @@ export async function decodeManifest(bytes: Uint8Array, expected: { hash: Uint8A
     parts.push({ number: n, length: l, salt: salt!, r2Key: k });
   }
   if (total !== expected.length) bad("total length");
-  return { uploadId: stored.u, parts };
+  let checksums: Uint8Array | null = null;
+  if (stored.c !== undefined) {
+    checksums = typeof stored.c === "string" ? fromBase64(stored.c) : null;
+    if (!checksums || checksums.byteLength < 28) bad("part checksums");
+  }
+  return { uploadId: stored.u, parts, ...(checksums ? { checksums } : {}) };
 }
 
 /** Plaintext offset of every part (offsets[i] = sum of the lengths before part i). */

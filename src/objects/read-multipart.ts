@@ -18,7 +18,8 @@ import type { Authenticated, ObjectRead } from "./object-info";
 export interface ManifestSource {
   r2: R2Bucket;
   r2Key: string;
-  object: R2Object;
+  /** The authenticated object (its etag and size), as R2 returned it with the envelope. */
+  object: Pick<R2Object, "etag" | "size">;
   body: ReadableStream<Uint8Array> | null;
   auth: Authenticated;
 }
@@ -44,6 +45,10 @@ export async function loadManifest(src: ManifestSource): Promise<LoadedManifest>
     const fresh = await src.r2.get(src.r2Key, { onlyIf: { etagMatches: src.object.etag } });
     if (!fresh) throw Errors.NoSuchKey({ Key: src.auth.info.key });
     if (!("body" in fresh)) throw new ObjectChangedError();
+    if (fresh.size > MAX_MANIFEST_BYTES) {
+      await fresh.body.cancel().catch(() => {});
+      throw new IntegrityError("multipart manifest is too large");
+    }
     body = fresh.body;
   }
   const bytes = new Uint8Array(await new Response(body).arrayBuffer());

@@ -5,6 +5,7 @@ import { unsealFacts } from "../crypto/facts";
 import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, chunkCount, chunkOffset, chunkSpan, encodeHeader, encryptedSize } from "../crypto/format";
 import { deriveMacKey, deriveStreamKey, unwrapDataKey } from "../crypto/keys";
 import { openTrailer, TRAILER_SIZE } from "../crypto/trailer";
+import { openPartChecksums } from "./part-checksums";
 import { checksumTypeOf } from "../checksum";
 import { readKekFor } from "./object-keys";
 import { Errors } from "../errors";
@@ -156,6 +157,30 @@ async function getSuffix(r2: R2Bucket, r2Key: string): Promise<R2Object | R2Obje
     // An object shorter than the suffix (only an empty object from before records): its metadata.
     return r2.head(r2Key);
   }
+}
+
+/**
+ * GetObjectAttributes' ObjectParts of an authenticated object (statAuthenticated): null for
+ * a single-layout object (it has no parts, as on S3); else the part count and, for uploads
+ * created with a checksum algorithm, each part's number, size and checksum (S3 lists Part
+ * elements only then), from the manifest — fetched only if it is still the object whose
+ * envelope was authenticated.
+ */
+export async function objectParts(
+  deps: ObjectDeps,
+  bucket: Bucket,
+  key: string,
+  auth: Authenticated,
+): Promise<{ count: number; parts?: Array<{ number: number; size: number; checksum: { algorithm: string; value: string } }> } | null> {
+  if (auth.envelope.layout.kind !== "multipart") return null;
+  const r2Key = objectR2Key(bucket.name, key);
+  const manifest = await loadManifest({ r2: deps.r2, r2Key, object: { etag: auth.info.version.r2Etag, size: 0 }, body: null, auth });
+  if (!manifest.checksums) return { count: manifest.parts.length };
+  const sums = await openPartChecksums(auth.dataKey, manifest.uploadId, manifest.checksums, manifest.parts.length);
+  return {
+    count: manifest.parts.length,
+    parts: manifest.parts.map((p, i) => ({ number: p.number, size: p.length, checksum: { algorithm: sums.algorithm, value: sums.values[i]! } })),
+  };
 }
 
 /**

@@ -131,6 +131,7 @@ export async function writeMultipartLayout(
       // The source has ended (and verified the client's value): Complete must agree with it.
       ...(sentCrc && "from" in plan ? { fullChecksum: { algorithm: sentCrc, value: plan.from().value } } : {}),
       ...(req.onlyIf ? { condition: async () => ({ onlyIf: req.onlyIf!, header: null }) } : {}),
+      dataKey,
     });
     if (done.kind !== "written") throw new Error("streamed multipart write was not written");
     return {

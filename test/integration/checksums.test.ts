@@ -266,8 +266,72 @@ describe("multipart objects", () => {
     expect(xmlValue(xml, "ChecksumCRC64NVME")).toBe(whole);
     expect(xmlValue(xml, "ChecksumType")).toBe("FULL_OBJECT");
     expect(xmlValue(xml, "PartsCount")).toBe("2");
+    // No additional checksum was applied: S3 lists no Part elements, only the count.
+    expect(xml).not.toContain("<Part>");
     expect(xmlValue(xml, "StorageClass")).toBe("STANDARD");
     expect(xmlValue(xml, "ObjectSize")).toBe(String(5 * MiB + 1234));
+  });
+
+  it("GetObjectAttributes lists the parts of an upload made with a checksum algorithm: number, size, checksum; paged by x-amz-max-parts and x-amz-part-number-marker", { timeout: 30_000 }, async () => {
+    const key = "mp-attr-parts";
+    const bodies = [pseudoRandom(5 * MiB, 61), pseudoRandom(5 * MiB, 62), pseudoRandom(777, 63)];
+    const uploadId = await createUpload("adminA", bucket, key, { "x-amz-checksum-algorithm": "SHA256" });
+    const etags: string[] = [];
+    // Part numbers need not be consecutive: 2, 5, 9.
+    const numbers = [2, 5, 9];
+    for (const [i, body] of bodies.entries()) etags.push(await uploadPart("adminA", bucket, key, uploadId, numbers[i]!, body, { "x-amz-checksum-sha256": await oracle("SHA256", body) }));
+    const done = await completeRequest("adminA", bucket, key, uploadId, etags.map((etag, i) => ({ partNumber: numbers[i]!, etag })));
+    expect(done.status, await done.clone().text()).toBe(200);
+    const expected = await Promise.all(bodies.map(async (b, i) => [String(numbers[i]), String(b.byteLength), await oracle("SHA256", b)]));
+    const attrs = async (extra: Record<string, string> = {}) => {
+      const r = await send("adminA", { method: "GET", bucket, key, query: { attributes: "" }, headers: { "x-amz-object-attributes": "ObjectParts", ...extra } });
+      const xml = await r.text();
+      expect(r.status, xml).toBe(200);
+      return { xml, parts: xmlBlocks(xml, "Part").map((b) => [xmlValue(b, "PartNumber"), xmlValue(b, "Size"), xmlValue(b, "ChecksumSHA256")]) };
+    };
+    const all = await attrs();
+    expect(all.parts).toEqual(expected);
+    expect(all.xml).toContain(
+      `<ObjectParts><IsTruncated>false</IsTruncated><MaxParts>1000</MaxParts><NextPartNumberMarker>9</NextPartNumberMarker><PartNumberMarker>0</PartNumberMarker><Part><ChecksumSHA256>${expected[0]![2]}</ChecksumSHA256><PartNumber>2</PartNumber><Size>${5 * MiB}</Size></Part>`,
+    );
+    expect(xmlValue(all.xml, "PartsCount")).toBe("3");
+    const first = await attrs({ "x-amz-max-parts": "1" });
+    expect(first.parts).toEqual(expected.slice(0, 1));
+    expect([xmlValue(first.xml, "IsTruncated"), xmlValue(first.xml, "NextPartNumberMarker"), xmlValue(first.xml, "PartsCount")]).toEqual(["true", "2", "3"]);
+    const rest = await attrs({ "x-amz-max-parts": "5", "x-amz-part-number-marker": "2" });
+    expect(rest.parts).toEqual(expected.slice(1));
+    expect([xmlValue(rest.xml, "IsTruncated"), xmlValue(rest.xml, "NextPartNumberMarker"), xmlValue(rest.xml, "PartNumberMarker")]).toEqual(["false", "9", "2"]);
+    const past = await attrs({ "x-amz-part-number-marker": "9" });
+    expect(past.parts).toEqual([]);
+    expect(xmlValue(past.xml, "NextPartNumberMarker")).toBeNull();
+    // Sealed in the manifest: no part checksum is in R2 in the clear.
+    const manifest = new TextDecoder().decode(await (await env.OBJECTS.get(`${bucket}/${key}`))!.arrayBuffer());
+    for (const [, , sum] of expected) expect(manifest).not.toContain(sum!);
+  });
+
+  it("a manifest whose sealed part checksums were swapped for another object's is refused", { timeout: 30_000 }, async () => {
+    const make = async (key: string, seed: number) => {
+      const body = pseudoRandom(1000, seed);
+      const uploadId = await createUpload("adminA", bucket, key, { "x-amz-checksum-algorithm": "CRC32" });
+      const etag = await uploadPart("adminA", bucket, key, uploadId, 1, body, { "x-amz-checksum-crc32": crc32Base64(body) });
+      expect((await completeRequest("adminA", bucket, key, uploadId, [{ partNumber: 1, etag }])).status).toBe(200);
+    };
+    await make("mp-swap-a", 71);
+    await make("mp-swap-b", 72);
+    const read = async (key: string) => {
+      const o = (await env.OBJECTS.get(`${bucket}/${key}`))!;
+      return { text: new TextDecoder().decode(await o.arrayBuffer()), meta: o.customMetadata! };
+    };
+    const a = await read("mp-swap-a");
+    const b = await read("mp-swap-b");
+    const swapped = a.text.replace(/"c":"[^"]*"/, JSON.parse(b.text).c ? `"c":"${(JSON.parse(b.text) as { c: string }).c}"` : "");
+    expect(swapped).not.toBe(a.text);
+    await env.OBJECTS.put(`${bucket}/mp-swap-a`, swapped, { customMetadata: a.meta });
+    const r = await send("adminA", { method: "GET", bucket, key: "mp-swap-a", query: { attributes: "" }, headers: { "x-amz-object-attributes": "ObjectParts" } });
+    const text = await r.text();
+    expect(r.status, text).toBe(500);
+    expect(xmlValue(text, "Code")).toBe("InternalError");
+    expect(text).not.toContain("ChecksumCRC32");
   });
 });
 

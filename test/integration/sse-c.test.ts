@@ -6,6 +6,8 @@ import { makeServices } from "../../src/services";
 import { encodePolicy, multipartBody, signV4, v4Fields, amzDate } from "../support/post-form";
 import { pseudoRandom } from "../support/sources";
 import {
+  crc32Base64,
+  xmlBlocks,
   CREDENTIALS,
   allowPublicPolicies,
   createBucket,
@@ -356,6 +358,15 @@ describe("multipart", () => {
     expect(done.status).toBe(200);
     const g = await send("adminA", { method: "GET", bucket, key: "mpu-sum", headers: ssec(K1) });
     expect(sameBytes(new Uint8Array(await g.arrayBuffer()), part2)).toBe(true);
+    // The part checksums were sealed under the object's data key at Complete, so
+    // GetObjectAttributes lists them with the key (and needs it, as every read does).
+    const attrs = (headers: Record<string, string>) => send("adminA", { method: "GET", bucket, key: "mpu-sum", query: { attributes: "" }, headers: { "x-amz-object-attributes": "ObjectParts", ...headers } });
+    const listed = await attrs(ssec(K1));
+    const xml = await listed.text();
+    expect(listed.status, xml).toBe(200);
+    expect(xmlBlocks(xml, "Part").map((b) => [xmlValue(b, "PartNumber"), xmlValue(b, "Size"), xmlValue(b, "ChecksumCRC32")])).toEqual([["1", String(part2.byteLength), crc32Base64(part2)]]);
+    await expectError(attrs({}), 400, "InvalidRequest");
+    await expectError(attrs(ssec(K2)), 403, "AccessDenied");
   });
 
   it("a key on a part of an upload that is not SSE-C: 400", async () => {

@@ -491,11 +491,12 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
   // required only for an upload created with a checksum algorithm (S3 keeps part checksums
   // under the customer key; here they are sealed like any part's facts, but the request
   // is answered as S3 documents it). A retry of a completed upload is answered from its record.
+  let customerKey: CustomerKey | null = null;
   if (active?.mode === "SSE-C") {
     if (active.checksumAlgorithm && !hasCustomerKeyHeaders(ctx.request.headers)) {
       throw Errors.InvalidRequest({}, "The object was stored using a form of Server Side Encryption. Correct SSE-C request parameters are required for this request when specifying checksums for each part.");
     }
-    await uploadCustomerKey(ctx, active, false);
+    customerKey = await uploadCustomerKey(ctx, active, false);
   } else if (active && hasCustomerKeyHeaders(ctx.request.headers)) {
     await uploadCustomerKey(ctx, active, false);
   }
@@ -511,6 +512,8 @@ export async function completeMultipartUpload(ctx: S3Context): Promise<Response>
     // PutObject; evaluated only if this request writes (a retry answers the original's result).
     condition: () => guardedWriteCondition(ctx, bucket, key),
     ...(full ? { fullChecksum: full } : {}),
+    // Seals the part checksums in the manifest (a key-less SSE-C Complete has none to seal).
+    ...(customerKey ? { customerKey } : {}),
   });
   if (done.kind === "written") await recordNewTags(ctx, bucket, key, done, done.tags ?? []);
   const result: Record<string, unknown> = { Location: `${ctx.url.origin}${ctx.url.pathname}`, Bucket: bucket.name, Key: key, ETag: `"${done.etag}"` };

@@ -1,8 +1,9 @@
-import { statAuthenticated } from "../../objects/read";
+import { objectParts, statAuthenticated } from "../../objects/read";
 import type { ObjectInfo } from "../../objects/object-info";
 import { Errors } from "../../errors";
 import { requireBucket, requireKey, type S3Context } from "../context";
 import { assertMayRead, assertNoSseHeaders } from "../sse-rules";
+import { customerKeyFrom, customerKeyGate } from "../sse-c";
 import { xmlResponse } from "../xml";
 
 /**
@@ -44,6 +45,28 @@ function checksumElement(checksum: NonNullable<ObjectInfo["checksum"]>): Record<
   return { [`Checksum${checksum.algorithm}`]: checksum.value, ChecksumType: checksum.type };
 }
 
+/**
+ * ObjectParts in AWS's element order. Part elements only for an object uploaded with a
+ * checksum algorithm (as S3: "if an additional checksum isn't applied to the object …, the
+ * response doesn't return the Part element"), paged by part number like ListParts.
+ */
+function objectPartsElement(
+  parts: NonNullable<Awaited<ReturnType<typeof objectParts>>>,
+  paging: { maxParts: number; marker: number },
+): Record<string, unknown> {
+  const after = (parts.parts ?? []).filter((p) => p.number > paging.marker);
+  const page = after.slice(0, paging.maxParts);
+  const truncated = after.length > page.length;
+  return {
+    IsTruncated: truncated,
+    MaxParts: paging.maxParts,
+    ...(page.length > 0 ? { NextPartNumberMarker: page[page.length - 1]!.number } : {}),
+    PartNumberMarker: paging.marker,
+    ...(parts.parts ? { Part: page.map((p) => ({ [`Checksum${p.checksum.algorithm}`]: p.checksum.value, PartNumber: p.number, Size: p.size })) } : {}),
+    PartsCount: parts.count,
+  };
+}
+
 export async function getObjectAttributes(ctx: S3Context): Promise<Response> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
@@ -54,22 +77,18 @@ export async function getObjectAttributes(ctx: S3Context): Promise<Response> {
   if (ctx.url.searchParams.has("versionId") && ctx.url.searchParams.get("versionId") !== "null") {
     throw Errors.NotImplemented({}, "Object versions are not supported: buckets are unversioned");
   }
-  // The SSE-KMS read rules apply: the checksum and ETag derive from the plaintext.
-  const auth = await statAuthenticated(ctx.services.objects, bucket, key, (mode) => assertMayRead(ctx, bucket, mode), wanted.has("Checksum"));
+  // The SSE-KMS read rules apply: the checksum and ETag derive from the plaintext. An
+  // SSE-C object needs its key, as for HEAD (S3 takes the same three headers here).
+  const gate = customerKeyGate(ctx, await customerKeyFrom(headers), (mode) => assertMayRead(ctx, bucket, mode));
+  const auth = await statAuthenticated(ctx.services.objects, bucket, key, gate, wanted.has("Checksum"));
   const { info, envelope } = auth;
   const body: Record<string, unknown> = {};
   // As AWS answers GetObjectAttributes: the ETag without its quotes.
   if (wanted.has("ETag")) body.ETag = info.etag;
   if (wanted.has("Checksum") && info.checksum) body.Checksum = checksumElement(info.checksum);
   if (wanted.has("ObjectParts") && envelope.layout.kind === "multipart") {
-    // Part checksums are not kept once an upload completes, and S3 lists Part elements
-    // only for objects with per-part additional checksums: the part count alone.
-    body.ObjectParts = {
-      PartNumberMarker: paging.marker,
-      MaxParts: paging.maxParts,
-      IsTruncated: false,
-      PartsCount: envelope.layout.parts,
-    };
+    const parts = await objectParts(ctx.services.objects, bucket, key, auth);
+    if (parts) body.ObjectParts = objectPartsElement(parts, paging);
   }
   if (wanted.has("StorageClass")) body.StorageClass = "STANDARD";
   if (wanted.has("ObjectSize")) body.ObjectSize = info.size;

@@ -57,6 +57,9 @@ def test_multipart_upload_fileobj_download_validates(s3, bucket):
     assert hashlib.sha256(got["Body"].read()).digest() == hashlib.sha256(body).digest()
     attrs = s3.get_object_attributes(Bucket=bucket, Key=key, ObjectAttributes=["ObjectParts", "ObjectSize"])
     assert attrs["ObjectParts"]["TotalPartsCount"] == 3
+    # s3transfer creates the upload with CRC32 and sends each part's: S3 lists them.
+    chunks = [body[0:5 * MIB], body[5 * MIB:10 * MIB], body[10 * MIB:]]
+    assert [(p["PartNumber"], p["Size"], p["ChecksumCRC32"]) for p in attrs["ObjectParts"]["Parts"]] == [(i + 1, len(c), crc32(c)) for i, c in enumerate(chunks)]
     assert attrs["ObjectSize"] == len(body)
 
 
