@@ -6,14 +6,16 @@ import crcModule from "./crc.wasm";
  * Why wasm: both CRCs are table-driven with no native implementation in workerd (node:zlib
  * has CRC32 only), and JS cannot do the 64-bit CRC well — it has no unboxed 64-bit
  * integers, so the best JS loop (slicing-by-16 over 32-bit halves, now
- * bench/crc64nvme-js.ts) does two lookups and twice the XORs per byte and ran at
- * ~600–670 MB/s in workerd. Wasm has native i64: the same slicing-by-16 is one load per
- * byte, and measured in workerd it is several times faster (docs/performance.md,
- * "CRC64NVME"). Why hand-written: no npm package does a fast CRC64NVME that runs in
- * workerd — @aws-sdk/crc64-nvme is JS slicing-by-8 (~300 MB/s), @aws-sdk/crc64-nvme-crt is
- * a native Node addon, and wasm libraries such as hash-wasm compile their wasm from bytes
- * at run time, which Workers forbid. The .wasm is imported as a module, compiled by
- * wrangler at deploy, and only instantiated here.
+ * bench/crc64nvme-js.ts) does two lookups and twice the XORs per byte: 1.22 CPU s/GiB in
+ * workerd. Wasm has native i64: the same slicing-by-16 is one load per byte, 0.59–0.63
+ * CPU s/GiB including the copy below (docs/performance.md, "CRC64NVME"). Why hand-written:
+ * no npm package does a fast CRC64NVME that runs in workerd — @aws-sdk/crc64-nvme is JS
+ * slicing-by-8 (~300 MB/s), @aws-sdk/crc64-nvme-crt is a native Node addon, and hash-wasm
+ * (CRC64 and CRC32 with any polynomial) compiles its wasm from bytes at run time, which
+ * workerd refuses ("Wasm code generation disallowed by embedder", tried under
+ * @cloudflare/vitest-plugin). Here the .wasm is imported as a module (wrangler's
+ * CompiledWasm rule, also under the vitest plugin and `wrangler dev`), so it is compiled
+ * ahead of the request and only instantiated here. Nothing Node-side imports src/checksum.
  *
  * Wasm code sees only its own memory, so each update copies the caller's bytes into the
  * module's input window (256 KiB, so up to a 1 MiB body piece takes four calls and the
