@@ -12,6 +12,8 @@ import { openBody } from "../src/auth/body";
 import { toBase64, toHex } from "../src/util/bytes";
 import { importHkdf, randomBytes } from "../src/crypto/keys";
 import { CHECKSUM_ALGORITHMS, CHECKSUMS, createMd5, createSha256, type Hasher } from "../src/checksum";
+import { Crc64NvmeJs } from "./crc64nvme-js";
+import { Crc32cJs } from "./crc32c-js";
 
 const MiB = 1024 * 1024;
 
@@ -72,24 +74,48 @@ async function cryptoBench(url: URL): Promise<Response> {
   return Response.json({ op: "decrypt", bytes: total, ms: performance.now() - t0 });
 }
 
+/** The checksum bench's random input, kept between requests so only the first one pays for it. */
+let checksumInput: Uint8Array | undefined;
+
 /**
  * The body checksums alone (bench/checksum.mjs): MB/s of each algorithm over `bytes` random
- * bytes fed in 64 KiB pieces, as a request body is — MD5/SHA run on workerd's DigestStream,
- * so they are measured here rather than on Node.
+ * bytes fed in pieces of `piece` bytes (default 64 KiB), as a request body is — MD5/SHA run
+ * on workerd's DigestStream, so they are measured here rather than on Node. CRC64NVME and
+ * CRC32C are WebAssembly; their former JS loops run beside them ("… JS") so one run shows
+ * both on the same machine at the same moment. `only` (comma-separated names; empty for
+ * none) lets the caller read workerd's CPU time around one algorithm at a time.
  */
 async function checksumBench(url: URL): Promise<Response> {
   const bytes = Number(url.searchParams.get("bytes") ?? String(16 * MiB));
-  const data = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i += 65536) data.set(randomBytes(Math.min(65536, bytes - i)), i);
-  const mbps: Record<string, number> = {};
-  for (const alg of [...CHECKSUM_ALGORITHMS, "MD5"] as const) {
-    const h: Hasher = alg === "MD5" ? createMd5() : CHECKSUMS[alg].create();
-    const t = performance.now();
-    for (let o = 0; o < bytes; o += 65536) h.update(data.subarray(o, o + 65536));
-    await h.digest();
-    mbps[alg] = bytes / 1e6 / ((performance.now() - t) / 1000);
+  const piece = Number(url.searchParams.get("piece") ?? "65536");
+  if (checksumInput?.byteLength !== bytes) {
+    checksumInput = new Uint8Array(bytes);
+    for (let i = 0; i < bytes; i += 65536) checksumInput.set(randomBytes(Math.min(65536, bytes - i)), i);
   }
-  return Response.json({ bytes, mbps });
+  const data = checksumInput;
+  const hashers: Record<string, () => Hasher> = {
+    ...Object.fromEntries(CHECKSUM_ALGORITHMS.map((alg) => [alg, () => CHECKSUMS[alg].create()])),
+    MD5: createMd5,
+    "CRC64NVME JS": () => new Crc64NvmeJs(),
+    "CRC32C JS": () => new Crc32cJs(),
+  };
+  const only = url.searchParams.get("only");
+  const names = only === null ? Object.keys(hashers) : only.split(",").filter((n) => n in hashers);
+  const warmBytes = Math.min(bytes, 4 * MiB);
+  const mbps: Record<string, number> = {};
+  for (const name of names) {
+    const create = hashers[name]!;
+    // Warm up first (V8 compiles JS and wasm in tiers): a busy isolate runs the optimized code.
+    const warm = create();
+    for (let o = 0; o < warmBytes; o += piece) warm.update(data.subarray(o, o + piece));
+    await warm.digest();
+    const h = create();
+    const t = performance.now();
+    for (let o = 0; o < bytes; o += piece) h.update(data.subarray(o, o + piece));
+    await h.digest();
+    mbps[name] = bytes / 1e6 / ((performance.now() - t) / 1000);
+  }
+  return Response.json({ bytes, piece, warmBytes, mbps });
 }
 
 /**

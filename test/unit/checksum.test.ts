@@ -91,6 +91,93 @@ describe("checksums", () => {
     }
   });
 
+  // CRC64NVME and CRC32C run in WebAssembly (src/checksum/wasm.ts): each update is copied into
+  // a 256 KiB input window of the module's memory and hashed in window-sized calls, and one
+  // instance serves every hasher. These cases aim at those seams.
+  const oracles = {
+    CRC64NVME: async (data: Uint8Array) => {
+      const o = new AwsCrc64Nvme();
+      o.update(data);
+      return toHex(await o.digest());
+    },
+    CRC32C: async (data: Uint8Array) => new AwsCrc32c().update(data).digest().toString(16).padStart(8, "0"),
+  };
+  const WINDOW = 256 * 1024;
+
+  for (const alg of ["CRC64NVME", "CRC32C"] as const) {
+    it(`${alg}: pieces larger than the wasm input window, at window ± 1 and odd offsets, agree with the SDK's`, async () => {
+      const data = randomBytes(3 * WINDOW + 1000);
+      for (const [offset, n] of [
+        [0, WINDOW - 1],
+        [0, WINDOW],
+        [1, WINDOW + 1],
+        [3, 2 * WINDOW + 17],
+        [5, 3 * WINDOW + 995],
+      ] as const) {
+        const slice = data.subarray(offset, offset + n);
+        const h = CHECKSUMS[alg].create();
+        h.update(slice);
+        expect(toHex(await h.digest()), `offset=${offset} n=${n}`).toBe(await oracles[alg](slice));
+      }
+      // 1 MiB + 1 in one update, as the largest body piece plus a byte.
+      const big = randomBytes(1024 * 1024 + 1);
+      const h = CHECKSUMS[alg].create();
+      h.update(big);
+      expect(toHex(await h.digest())).toBe(await oracles[alg](big));
+    });
+
+    it(`${alg}: thousands of small updates (0–33 bytes, empty ones included) equal one update`, async () => {
+      const data = randomBytes(50_000);
+      const h = CHECKSUMS[alg].create();
+      let at = 0;
+      for (let i = 0; at < data.length; i++) {
+        const n = (i * 7) % 34;
+        h.update(data.subarray(at, at + n));
+        at += n;
+      }
+      expect(toHex(await h.digest())).toBe(await oracles[alg](data));
+    });
+
+    it(`${alg}: empty input and empty updates give the SDK's value of nothing`, async () => {
+      const none = CHECKSUMS[alg].create();
+      expect(toHex(await none.digest())).toBe(await oracles[alg](new Uint8Array(0)));
+      const empties = CHECKSUMS[alg].create();
+      empties.update(new Uint8Array(0));
+      empties.update(CHECK.subarray(9));
+      expect(toHex(await empties.digest())).toBe(await oracles[alg](new Uint8Array(0)));
+      // A non-empty update between empty ones still counts exactly once.
+      const around = CHECKSUMS[alg].create();
+      around.update(new Uint8Array(0));
+      around.update(CHECK);
+      around.update(new Uint8Array(0));
+      expect(toHex(await around.digest())).toBe(VECTORS[alg].toLowerCase());
+    });
+
+    it(`${alg}: hashers interleaved on the one wasm instance keep their own state`, async () => {
+      const a = randomBytes(WINDOW + 3000);
+      const b = randomBytes(WINDOW + 5000);
+      const ha = CHECKSUMS[alg].create();
+      const hb = CHECKSUMS[alg].create();
+      for (let at = 0; at < Math.max(a.length, b.length); at += 40_000) {
+        ha.update(a.subarray(at, at + 40_000));
+        hb.update(b.subarray(at, at + 40_000));
+      }
+      expect(toHex(await ha.digest())).toBe(await oracles[alg](a));
+      expect(toHex(await hb.digest())).toBe(await oracles[alg](b));
+    });
+
+    it(`${alg} consumes bytes inside update (the caller may detach or overwrite them right after)`, async () => {
+      const data = randomBytes(70_000);
+      const expected = await oracles[alg](data);
+      const copy = data.slice();
+      const h = CHECKSUMS[alg].create();
+      h.update(copy);
+      structuredClone(copy.buffer, { transfer: [copy.buffer] });
+      expect(copy.byteLength).toBe(0);
+      expect(toHex(await h.digest())).toBe(expected);
+    });
+  }
+
   it("DigestStream-backed hashers consume bytes inside update (the caller may detach them right after)", async () => {
     const data = randomBytes(65536);
     const expected = toHex(await crypto.subtle.digest("SHA-256", data));
