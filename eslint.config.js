@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".wrangler/", "dist/", "bench/out/", "coverage/"] },
+  { ignores: ["node_modules/", "**/.wrangler/", "dist/", "bench/out/", "coverage/"] },
   ...tseslint.configs.recommended,
   {
     rules: {
