@@ -499,6 +499,8 @@ describe("external key roots: another gateway instance as the external KMS", () 
 
 describe("external key roots: revocation and failure", () => {
   it("DisableKey at the external KMS: reads and writes fail with KMS.DisabledException within the cache period; EnableKey restores", async () => {
+    const fresh = uniqueBucket("extbkrevoked");
+    await client().send(new CreateBucketCommand({ Bucket: fresh }));
     await put("revoke.txt", "revocable", boundKey.keyId);
     const warmed = Date.now();
     expect(await get("revoke.txt")).toBe("revocable");
@@ -519,6 +521,9 @@ describe("external key roots: revocation and failure", () => {
     expect(onGet).toMatchObject({ code: "KMS.DisabledException", status: 400 });
     expect(onPut).toMatchObject({ code: "KMS.DisabledException", status: 400 });
     expect(onHead.status).toBe(400);
+    // A bucket's first write needs a new bucket key: the external GenerateDataKey refuses it too.
+    expect(await failure(put("first.txt", "x", boundKey.keyId, client(), fresh))).toMatchObject({ code: "KMS.DisabledException", status: 400 });
+    expect((await localState(boundKey.keyId)).bucketKeys.some((k) => k.bucket === fresh)).toBe(false);
     expect((await kmsCall("adminA", "Encrypt", { KeyId: boundKey.keyId, Plaintext: "eA==" }, gateway.endpoint)).body["__type"]).toBe("DisabledException");
     expect((await failure(client().send(new HeadObjectCommand({ Bucket: bucket, Key: "revoke-2.txt" })))).status).toBe(404);
 
