@@ -1,7 +1,8 @@
 import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3ServiceException } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,7 +22,8 @@ import { missing } from "./support/programs";
  *    never answer) or stop (refuse connections) to play a slow or dead KMS;
  *  - moto_server (EXTERNAL_KMS_ENDPOINT if set, else started here) for protocol
  *    compatibility with a KMS that is not this code base.
- * Two worker processes in all (G and the shared X).
+ * Two worker processes in all (G and the shared X); G is restarted once on its own state,
+ * with a second master secret, for the rewrap job.
  */
 const CACHE_SECONDS = 2;
 const TIMEOUT_MS = 1500;
@@ -36,6 +38,16 @@ interface TestWorker {
 
 let gateway: TestWorker;
 const bucket = uniqueBucket("extkms");
+// G's state lives here (not in startTestWorker's throwaway directory) so G can restart on it.
+const stateRoot = mkdtempSync(join(tmpdir(), "sse-gw-extkms-"));
+const persist = join(stateRoot, "state");
+const gatewayVars = {
+  EXTERNAL_KEY_CACHE_SECONDS: String(CACHE_SECONDS),
+  EXTERNAL_KMS_TIMEOUT_MS: String(TIMEOUT_MS),
+  // Credentials as named Worker secrets (the binding names "XKMS"), instead of sealed in D1.
+  XKMS_ACCESS_KEY_ID: IDENTITIES.adminB.accessKeyId,
+  XKMS_SECRET_ACCESS_KEY: IDENTITIES.adminB.secretAccessKey,
+};
 
 async function admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const r = await fetch(`${gateway.endpoint}/_admin${path}`, {
@@ -196,15 +208,7 @@ let externalKey: { KeyId: string; Arn: string };
 let boundKey: { keyId: string; arn: string };
 
 beforeAll(async () => {
-  gateway = (await startTestWorker({
-    vars: {
-      EXTERNAL_KEY_CACHE_SECONDS: String(CACHE_SECONDS),
-      EXTERNAL_KMS_TIMEOUT_MS: String(TIMEOUT_MS),
-      // Credentials as named Worker secrets (the binding names "XKMS"), instead of sealed in D1.
-      XKMS_ACCESS_KEY_ID: IDENTITIES.adminB.accessKeyId,
-      XKMS_SECRET_ACCESS_KEY: IDENTITIES.adminB.secretAccessKey,
-    },
-  })) as TestWorker;
+  gateway = (await startTestWorker({ vars: gatewayVars, persist })) as TestWorker;
   await client().send(new CreateBucketCommand({ Bucket: bucket }));
   relay = new Relay(new URL(endpoint()));
   await relay.start();
@@ -217,6 +221,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await relay?.stop();
   await gateway?.dispose();
+  rmSync(stateRoot, { recursive: true, force: true });
 });
 
 function bindBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -590,6 +595,64 @@ describe("external key roots: revocation and failure", () => {
     expect(await get("stopped.txt")).toBe("before");
     expect((await failure(client().send(new HeadObjectCommand({ Bucket: bucket, Key: "stopped-2.txt" })))).status).toBe(404);
   }, 60_000);
+});
+
+describe("external key roots: the master-secret rewrap job and bucket keys", () => {
+  interface Failure {
+    r2Key: string;
+    reason: string;
+    blocking: boolean;
+  }
+
+  /** Runs a rewrap pass to its end through the admin API; its record and every failure. */
+  async function rewrapPass(): Promise<{ latest: Record<string, unknown>; failures: Failure[] }> {
+    for (let i = 0; ; i++) {
+      const r = await admin("POST", "/master/rewrap", { start: i === 0, maxObjects: 1000, maxSeconds: 20 });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      if (r.body["outcome"] === "completed") break;
+      expect(i).toBeLessThan(50);
+    }
+    const latest = (await admin("GET", "/master/rewrap")).body["latest"] as Record<string, unknown>;
+    const failures = (await admin("GET", `/master/rewrap/${String(latest["id"])}/failures?limit=1000`)).body["failures"] as Failure[];
+    return { latest, failures };
+  }
+
+  it("moves bucket-key objects to the new master version under the same bucket key; while the external key is disabled they are blocking external-key failures", async () => {
+    // G again on the same state, with a second master secret: new writes use v2.
+    await gateway.dispose();
+    gateway = (await startTestWorker({ vars: { ...gatewayVars, MASTER_KEY_V2: Buffer.from("e2e-master-key-version-two-32byt").toString("base64") }, persist })) as TestWorker;
+    const keysBefore = (await localState(boundKey.keyId)).bucketKeys.length;
+
+    expect((await kmsCall("adminB", "DisableKey", { KeyId: externalKey.KeyId }, endpoint())).status).toBe(200);
+    let refused: Awaited<ReturnType<typeof rewrapPass>>;
+    try {
+      refused = await rewrapPass();
+    } finally {
+      expect((await kmsCall("adminB", "EnableKey", { KeyId: externalKey.KeyId }, endpoint())).status).toBe(200);
+    }
+    expect(refused.latest).toMatchObject({ status: "completed", targetVersion: 2 });
+    // Objects under the external CMK, with a bucket key (single.txt) or the version root
+    // (legacy.txt), cannot be opened: intact, blocking, never "tampered".
+    for (const key of ["single.txt", "legacy.txt", "multi.bin"]) {
+      expect(refused.failures.find((f) => f.r2Key === `${bucket}/${key}`), key).toMatchObject({ reason: "external-key", blocking: true });
+    }
+    expect(refused.failures.filter((f) => f.reason !== "external-key")).toEqual([]);
+
+    // Refusals are not cached: with the key enabled again a new pass moves everything.
+    const before = await externalCalls();
+    const moved = await rewrapPass();
+    expect(moved.latest).toMatchObject({ status: "completed", targetVersion: 2, failed: 0 });
+    expect(moved.failures).toEqual([]);
+    // No new bucket key: the same one, for another master version.
+    expect(((await externalCalls())["GenerateDataKey"] ?? 0) - (before["GenerateDataKey"] ?? 0)).toBe(0);
+    const state = await localState(boundKey.keyId, [[bucket, "single.txt"], [bucket, "legacy.txt"]]);
+    expect(state.bucketKeys).toHaveLength(keysBefore);
+    expect(envelopeOf(state, bucket, "single.txt")).toMatchObject({ mv: 2, bk: 1 });
+    expect(envelopeOf(state, bucket, "legacy.txt")).toMatchObject({ mv: 2 });
+    expect(envelopeOf(state, bucket, "legacy.txt")["bk"]).toBeUndefined();
+    expect(await get("single.txt")).toBe("rooted elsewhere");
+    expect(await get("legacy.txt")).toBe("written before bucket keys");
+  }, 180_000);
 });
 
 // ---- moto: protocol compatibility with a KMS that is not this code base ----------------
