@@ -159,21 +159,7 @@ export class ExternalRoots {
     const stored = await this.storedBucketKey(key, version, bucket);
     if (stored) return this.decryptBucketKey(key, version, bucket, stored);
     if (!create) throw new IntegrityError("the object names a bucket key its bucket does not have");
-    const binding = await this.binding(key);
-    let output: Record<string, unknown>;
-    try {
-      output = await callExternalKms(
-        binding.target,
-        "GenerateDataKey",
-        { KeyId: binding.externalKeyId, KeySpec: "AES_256", EncryptionContext: bucketKeyContext(key, version, bucket) },
-        this.deps.timeoutMs,
-      );
-    } catch (error) {
-      throw asS3Error(error, key);
-    }
-    const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
-    const blob = typeof output["CiphertextBlob"] === "string" ? fromBase64(output["CiphertextBlob"]) : null;
-    if (!material || material.byteLength !== 32 || !blob) throw externalFailure(key, "the external KMS answered GenerateDataKey without a 32-byte key");
+    const { material, blob } = await externalGenerate(key, await this.binding(key), bucketKeyContext(key, version, bucket), this.deps.timeoutMs);
     // Concurrent first writes (other isolates): the first row stays, and a loser uses it —
     // one bucket key per (CMK version, bucket), whatever the race.
     const inserted = await this.deps.db
@@ -200,20 +186,7 @@ export class ExternalRoots {
   }
 
   private async decryptBucketKey(key: KmsKey, version: number, bucket: string, blob: Uint8Array): Promise<Root> {
-    const binding = await this.binding(key);
-    let output: Record<string, unknown>;
-    try {
-      output = await callExternalKms(
-        binding.target,
-        "Decrypt",
-        { KeyId: binding.externalKeyId, CiphertextBlob: toBase64(blob), EncryptionContext: bucketKeyContext(key, version, bucket) },
-        this.deps.timeoutMs,
-      );
-    } catch (error) {
-      throw asS3Error(error, key);
-    }
-    const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
-    if (!material || material.byteLength !== 32) throw externalFailure(key, "the external KMS answered Decrypt without 32 bytes of plaintext");
+    const material = await externalDecrypt(key, await this.binding(key), blob, bucketKeyContext(key, version, bucket), this.deps.timeoutMs);
     const root = { material, at: Date.now() };
     bucketKeys.set(`${key.id}:${version}:${bucket}`, root);
     return root;
@@ -226,19 +199,7 @@ export class ExternalRoots {
       .first<{ external_blob: ArrayBuffer | null }>();
     if (!row?.external_blob) throw Errors.KmsNotFound({}, `Key '${key.arn}' version ${version} does not exist; its key material was destroyed`);
     const binding = given ?? (await this.binding(key));
-    let output: Record<string, unknown>;
-    try {
-      output = await callExternalKms(
-        binding.target,
-        "Decrypt",
-        { KeyId: binding.externalKeyId, CiphertextBlob: toBase64(new Uint8Array(row.external_blob)), EncryptionContext: rootContext(key, version) },
-        this.deps.timeoutMs,
-      );
-    } catch (error) {
-      throw asS3Error(error, key);
-    }
-    const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
-    if (!material || material.byteLength !== 32) throw externalFailure(key, "the external KMS answered Decrypt without 32 bytes of plaintext");
+    const material = await externalDecrypt(key, binding, new Uint8Array(row.external_blob), rootContext(key, version), this.deps.timeoutMs);
     const root = { material, at: Date.now() };
     roots.set(`${key.id}:${version}`, root);
     return root;
@@ -249,16 +210,7 @@ export class ExternalRoots {
    * the ciphertext to store; the plaintext goes straight into the cache.
    */
   async generate(key: KmsKey, version: number, input: ExternalBindingInput): Promise<Uint8Array> {
-    const target = this.targetOf(input);
-    let output: Record<string, unknown>;
-    try {
-      output = await callExternalKms(target, "GenerateDataKey", { KeyId: input.externalKeyId, KeySpec: "AES_256", EncryptionContext: rootContext(key, version) }, this.deps.timeoutMs);
-    } catch (error) {
-      throw asS3Error(error, key);
-    }
-    const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
-    const blob = typeof output["CiphertextBlob"] === "string" ? fromBase64(output["CiphertextBlob"]) : null;
-    if (!material || material.byteLength !== 32 || !blob) throw externalFailure(key, "the external KMS answered GenerateDataKey without a 32-byte key");
+    const { material, blob } = await externalGenerate(key, { target: this.targetOf(input), externalKeyId: input.externalKeyId }, rootContext(key, version), this.deps.timeoutMs);
     roots.set(`${key.id}:${version}`, { material, at: Date.now() });
     return blob;
   }
@@ -449,6 +401,35 @@ export class ExternalRoots {
     bindings.set(key.id, { binding, at: Date.now() });
     return binding;
   }
+}
+
+type Caller = Pick<Binding, "target" | "externalKeyId">;
+
+/** 32 fresh bytes and their external ciphertext under `context` (one external GenerateDataKey), for a root or a bucket key. */
+async function externalGenerate(key: KmsKey, caller: Caller, context: Record<string, string>, timeoutMs: number): Promise<{ material: Uint8Array; blob: Uint8Array }> {
+  let output: Record<string, unknown>;
+  try {
+    output = await callExternalKms(caller.target, "GenerateDataKey", { KeyId: caller.externalKeyId, KeySpec: "AES_256", EncryptionContext: context }, timeoutMs);
+  } catch (error) {
+    throw asS3Error(error, key);
+  }
+  const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
+  const blob = typeof output["CiphertextBlob"] === "string" ? fromBase64(output["CiphertextBlob"]) : null;
+  if (!material || material.byteLength !== 32 || !blob) throw externalFailure(key, "the external KMS answered GenerateDataKey without a 32-byte key");
+  return { material, blob };
+}
+
+/** The 32 bytes an external ciphertext (of a root or a bucket key) holds under `context` (one external Decrypt). */
+async function externalDecrypt(key: KmsKey, caller: Caller, blob: Uint8Array, context: Record<string, string>, timeoutMs: number): Promise<Uint8Array> {
+  let output: Record<string, unknown>;
+  try {
+    output = await callExternalKms(caller.target, "Decrypt", { KeyId: caller.externalKeyId, CiphertextBlob: toBase64(blob), EncryptionContext: context }, timeoutMs);
+  } catch (error) {
+    throw asS3Error(error, key);
+  }
+  const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
+  if (!material || material.byteLength !== 32) throw externalFailure(key, "the external KMS answered Decrypt without 32 bytes of plaintext");
+  return material;
 }
 
 /** A binding request that cannot work (the admin API answers 400 with the message). */
