@@ -61,6 +61,12 @@ export interface Envelope {
   trailer?: true;
   /** SSE-C only: the KEK salt and key verifier (FORMAT.md, "SSE-C"). */
   customer?: CustomerKeyRecord;
+  /**
+   * The data key is wrapped under the KEK of the bucket's bucket key for the CMK version
+   * (a CMK rooted in an external KMS; FORMAT.md §10), not the version's KEK. Absent on
+   * every other object, and on external-CMK objects written before bucket keys.
+   */
+  externalBucketKey?: true;
   mac: Uint8Array;
 }
 
@@ -107,6 +113,8 @@ export function macInput(envelope: UnsignedEnvelope, ctx: MacContext): Uint8Arra
   if (envelope.lastModified !== undefined) fields.push("lm", String(envelope.lastModified));
   // Another optional trailing field: its label differs from "lm", so no two inputs collide.
   if (envelope.trailer) fields.push("r", "1");
+  // And another, labelled "bk": where the KEK comes from is under the MAC too.
+  if (envelope.externalBucketKey) fields.push("bk", "1");
 
   const parts: Uint8Array[] = [];
   for (const field of fields) {
@@ -149,6 +157,7 @@ interface StoredEnvelope {
   h?: Record<string, string>;
   lm?: number;
   r?: 1;
+  bk?: 1;
   t: string;
 }
 
@@ -186,11 +195,12 @@ export function encodeEnvelope(envelope: Envelope): string {
   if (Object.keys(h).length > 0) stored.h = h;
   if (envelope.lastModified !== undefined) stored.lm = envelope.lastModified;
   if (envelope.trailer) stored.r = 1;
+  if (envelope.externalBucketKey) stored.bk = 1;
   return JSON.stringify(stored);
 }
 
 /** Every field an envelope may carry (FORMAT.md §4); a reader refuses any other. */
-const ENVELOPE_FIELDS = new Set(["v", "m", "k", "kv", "x", "y", "mv", "w", "n", "s", "p", "c", "b", "e", "h", "lm", "r", "t"]);
+const ENVELOPE_FIELDS = new Set(["v", "m", "k", "kv", "x", "y", "mv", "w", "n", "s", "p", "c", "b", "e", "h", "lm", "r", "bk", "t"]);
 const HTTP_SHORT_NAMES = new Set(Object.values(HTTP_SHORT));
 
 const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
@@ -219,7 +229,7 @@ export function decodeEnvelope(text: string | undefined): Envelope {
   let customer: CustomerKeyRecord | undefined;
   if (s.m === "SSE-C") {
     // No CMK; the salt and verifier instead. Context and bucket key are SSE-KMS notions.
-    if (s.k !== undefined || s.kv !== undefined || s.c !== undefined || s.b !== undefined) bad("field");
+    if (s.k !== undefined || s.kv !== undefined || s.c !== undefined || s.b !== undefined || s.bk !== undefined) bad("field");
     const salt = fromB64(s.x) ?? bad("customer key salt");
     const verifier = fromB64(s.y) ?? bad("customer key verifier");
     if (salt.byteLength !== CUSTOMER_SALT_SIZE) bad("customer key salt");
@@ -267,6 +277,7 @@ export function decodeEnvelope(text: string | undefined): Envelope {
   if (s.lm !== undefined && !isCount(s.lm)) bad("last-modified time");
   // Only the single layout has a stream to end with a record.
   if (s.r !== undefined && (s.r !== 1 || layout.kind !== "single")) bad("trailer flag");
+  if (s.bk !== undefined && s.bk !== 1) bad("bucket key root flag");
   const sealed = fromB64(s.e) ?? bad("sealed facts");
   const mac = fromB64(s.t) ?? bad("mac");
   if (mac.byteLength !== 32) bad("mac");
@@ -286,6 +297,7 @@ export function decodeEnvelope(text: string | undefined): Envelope {
     ...(s.lm !== undefined ? { lastModified: s.lm } : {}),
     ...(s.r === 1 ? { trailer: true as const } : {}),
     ...(customer ? { customer } : {}),
+    ...(s.bk === 1 ? { externalBucketKey: true as const } : {}),
     mac,
   };
 }

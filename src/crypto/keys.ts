@@ -12,7 +12,10 @@
  *
  * For a CMK rooted in an external KMS the version material is not kept in D1: D1 holds
  * the external KMS's ciphertext of it, and the gateway asks that KMS to decrypt it
- * (src/kms/external.ts). Everything below the material is unchanged.
+ * (src/kms/external.ts). Objects under such a CMK are not wrapped under the version's KEK
+ * but under a bucket KEK: HKDF(master secret, salt = the bucket key, info naming CMK,
+ * bucket, versions), the bucket key being 32 bytes from one external GenerateDataKey per
+ * (CMK version, bucket), stored as the external KMS's ciphertext (FORMAT.md §10).
  */
 import { concatBytes } from "../util/bytes";
 
@@ -27,6 +30,7 @@ export const INFO = {
   kmsApi: "s3-sse-gw/v1/kms-api",
   external: "s3-sse-gw/v1/external-credentials",
   partChecksums: "s3-sse-gw/v1/part-checksums",
+  bucketKek: "s3-sse-gw/v1/bucket-kek",
 } as const;
 
 /** info = label ‖ 0x00 ‖ fields…, fields being strings (UTF-8 ‖ 0x00) or fixed-width integers. */
@@ -71,6 +75,30 @@ export async function deriveKek(
   const base = await importHkdf(master);
   return crypto.subtle.deriveKey(
     hkdf(material, info(INFO.kek, keyArn, { u32: keyVersion }, { u32: masterVersion })),
+    base,
+    { name: "AES-KW", length: 256 },
+    false,
+    ["wrapKey", "unwrapKey"],
+  );
+}
+
+/**
+ * KEK for one (external CMK, key version, bucket, master version): derived from the
+ * bucket key the external KMS gave back and the master secret, so neither D1 (which holds
+ * only the external ciphertext of the bucket key) nor the master secret alone derives it.
+ * Its own label: a bucket KEK never equals a version KEK, even for equal inputs.
+ */
+export async function deriveBucketKek(
+  master: Uint8Array,
+  bucketKey: Uint8Array,
+  keyArn: string,
+  bucket: string,
+  keyVersion: number,
+  masterVersion: number,
+): Promise<CryptoKey> {
+  const base = await importHkdf(master);
+  return crypto.subtle.deriveKey(
+    hkdf(bucketKey, info(INFO.bucketKek, keyArn, bucket, { u32: keyVersion }, { u32: masterVersion })),
     base,
     { name: "AES-KW", length: 256 },
     false,

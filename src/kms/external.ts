@@ -1,3 +1,4 @@
+import { IntegrityError } from "../crypto/errors";
 import { seal, unseal } from "../crypto/keys";
 import { Errors, S3Error } from "../errors";
 import { fromBase64, toBase64, toHex, utf8 } from "../util/bytes";
@@ -19,6 +20,14 @@ import type { KmsKey } from "./registry";
  *  - an object is only ever written under material the external KMS has just given back,
  *    so no object is written whose key cannot be unwrapped while the external key lives;
  *  - external calls: one Decrypt per (CMK version, isolate, cache period), however many objects.
+ *
+ * Objects (S3 writes and reads) do not use the version material but a bucket key, as S3
+ * Bucket Keys do: 32 bytes from one external GenerateDataKey per (CMK version, bucket),
+ * with an encryption context naming tenant, bucket, CMK and version; D1
+ * (external_bucket_keys) keeps the external ciphertext of it. A bucket's objects then need
+ * one external call per (CMK version, bucket, isolate, cache period): GenerateDataKey the
+ * first time, Decrypt after. The KMS data-plane API (Encrypt, GenerateDataKey… on the
+ * CMK) has no bucket and keeps the version material.
  */
 export interface ExternalBindingInput {
   endpoint: string;
@@ -82,17 +91,26 @@ export interface Root {
 const roots = new Map<string, Root>();
 const inflight = new Map<string, Promise<Root>>();
 const bindings = new Map<string, { binding: Binding; at: number }>();
+// Bucket keys, by "<CMK id>:<version>:<bucket>", with the same expiry as roots.
+const bucketKeys = new Map<string, Root>();
+const bucketInflight = new Map<string, Promise<Root>>();
 
 /** Forget everything cached for a CMK (its state changed in this isolate). */
 export function forgetExternal(keyId: string): void {
   bindings.delete(keyId);
   // Not zeroed: a request in flight may still be deriving from it; dropping the reference suffices.
   for (const name of [...roots.keys()]) if (name.startsWith(`${keyId}:`)) roots.delete(name);
+  for (const name of [...bucketKeys.keys()]) if (name.startsWith(`${keyId}:`)) bucketKeys.delete(name);
 }
 
 /** The encryption context of a CMK version's material at the external KMS. */
 export function rootContext(key: KmsKey, version: number): Record<string, string> {
   return { "s3-sse-gw:tenant": key.tenantId, "s3-sse-gw:cmk": key.arn, "s3-sse-gw:version": String(version) };
+}
+
+/** The encryption context of a bucket key at the external KMS (FORMAT.md §10). */
+export function bucketKeyContext(key: KmsKey, version: number, bucket: string): Record<string, string> {
+  return { "s3-sse-gw:tenant": key.tenantId, "s3-sse-gw:bucket": bucket, "s3-sse-gw:cmk": key.arn, "s3-sse-gw:version": String(version) };
 }
 
 export class ExternalRoots {
@@ -115,6 +133,65 @@ export class ExternalRoots {
     return pending;
   }
 
+  /**
+   * The bucket key of (`key`, `version`, `bucket`), fresh from the external KMS within the
+   * cache period; concurrent callers in one isolate share one external call. `create`
+   * (writers): a bucket without one gets one. Readers never create one: an object that
+   * claims a bucket key its bucket does not have was not written here (IntegrityError).
+   */
+  async bucketKey(key: KmsKey, version: number, bucket: string, create: boolean): Promise<Root> {
+    const name = `${key.id}:${version}:${bucket}`;
+    const hit = bucketKeys.get(name);
+    if (hit && Date.now() - hit.at < this.deps.cacheMs) return hit;
+    if (hit) bucketKeys.delete(name);
+    // Writers and readers do not share a fetch: a reader's "no bucket key" is not a writer's answer.
+    const flight = `${name}:${create ? "w" : "r"}`;
+    let pending = bucketInflight.get(flight);
+    if (!pending) {
+      pending = this.fetchBucketKey(key, version, bucket, create).finally(() => bucketInflight.delete(flight));
+      bucketInflight.set(flight, pending);
+    }
+    return pending;
+  }
+
+  private async fetchBucketKey(key: KmsKey, version: number, bucket: string, create: boolean): Promise<Root> {
+    const name = `${key.id}:${version}:${bucket}`;
+    const stored = await this.storedBucketKey(key, version, bucket);
+    if (stored) return this.decryptBucketKey(key, version, bucket, stored);
+    if (!create) throw new IntegrityError("the object names a bucket key its bucket does not have");
+    const { material, blob } = await externalGenerate(key, await this.binding(key), bucketKeyContext(key, version, bucket), this.deps.timeoutMs);
+    // Concurrent first writes (other isolates): the first row stays, and a loser uses it —
+    // one bucket key per (CMK version, bucket), whatever the race.
+    const inserted = await this.deps.db
+      .prepare("INSERT OR IGNORE INTO external_bucket_keys (key_id, version, bucket, external_blob, created_at) VALUES (?, ?, ?, ?, ?)")
+      .bind(key.id, version, bucket, blob, Date.now())
+      .run();
+    if (inserted.meta.changes === 0) {
+      material.fill(0);
+      const winner = await this.storedBucketKey(key, version, bucket);
+      if (!winner) throw new Error("external bucket key row vanished after a conflicting insert");
+      return this.decryptBucketKey(key, version, bucket, winner);
+    }
+    const root = { material, at: Date.now() };
+    bucketKeys.set(name, root);
+    return root;
+  }
+
+  private async storedBucketKey(key: KmsKey, version: number, bucket: string): Promise<Uint8Array | null> {
+    const row = await this.deps.db
+      .prepare("SELECT external_blob FROM external_bucket_keys WHERE key_id = ? AND version = ? AND bucket = ?")
+      .bind(key.id, version, bucket)
+      .first<{ external_blob: ArrayBuffer }>();
+    return row ? new Uint8Array(row.external_blob) : null;
+  }
+
+  private async decryptBucketKey(key: KmsKey, version: number, bucket: string, blob: Uint8Array): Promise<Root> {
+    const material = await externalDecrypt(key, await this.binding(key), blob, bucketKeyContext(key, version, bucket), this.deps.timeoutMs);
+    const root = { material, at: Date.now() };
+    bucketKeys.set(`${key.id}:${version}:${bucket}`, root);
+    return root;
+  }
+
   private async fetchMaterial(key: KmsKey, version: number, given?: Binding): Promise<Root> {
     const row = await this.deps.db
       .prepare("SELECT external_blob FROM kms_key_versions WHERE key_id = ? AND version = ?")
@@ -122,19 +199,7 @@ export class ExternalRoots {
       .first<{ external_blob: ArrayBuffer | null }>();
     if (!row?.external_blob) throw Errors.KmsNotFound({}, `Key '${key.arn}' version ${version} does not exist; its key material was destroyed`);
     const binding = given ?? (await this.binding(key));
-    let output: Record<string, unknown>;
-    try {
-      output = await callExternalKms(
-        binding.target,
-        "Decrypt",
-        { KeyId: binding.externalKeyId, CiphertextBlob: toBase64(new Uint8Array(row.external_blob)), EncryptionContext: rootContext(key, version) },
-        this.deps.timeoutMs,
-      );
-    } catch (error) {
-      throw asS3Error(error, key);
-    }
-    const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
-    if (!material || material.byteLength !== 32) throw externalFailure(key, "the external KMS answered Decrypt without 32 bytes of plaintext");
+    const material = await externalDecrypt(key, binding, new Uint8Array(row.external_blob), rootContext(key, version), this.deps.timeoutMs);
     const root = { material, at: Date.now() };
     roots.set(`${key.id}:${version}`, root);
     return root;
@@ -145,16 +210,7 @@ export class ExternalRoots {
    * the ciphertext to store; the plaintext goes straight into the cache.
    */
   async generate(key: KmsKey, version: number, input: ExternalBindingInput): Promise<Uint8Array> {
-    const target = this.targetOf(input);
-    let output: Record<string, unknown>;
-    try {
-      output = await callExternalKms(target, "GenerateDataKey", { KeyId: input.externalKeyId, KeySpec: "AES_256", EncryptionContext: rootContext(key, version) }, this.deps.timeoutMs);
-    } catch (error) {
-      throw asS3Error(error, key);
-    }
-    const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
-    const blob = typeof output["CiphertextBlob"] === "string" ? fromBase64(output["CiphertextBlob"]) : null;
-    if (!material || material.byteLength !== 32 || !blob) throw externalFailure(key, "the external KMS answered GenerateDataKey without a 32-byte key");
+    const { material, blob } = await externalGenerate(key, { target: this.targetOf(input), externalKeyId: input.externalKeyId }, rootContext(key, version), this.deps.timeoutMs);
     roots.set(`${key.id}:${version}`, { material, at: Date.now() });
     return blob;
   }
@@ -345,6 +401,35 @@ export class ExternalRoots {
     bindings.set(key.id, { binding, at: Date.now() });
     return binding;
   }
+}
+
+type Caller = Pick<Binding, "target" | "externalKeyId">;
+
+/** 32 fresh bytes and their external ciphertext under `context` (one external GenerateDataKey), for a root or a bucket key. */
+async function externalGenerate(key: KmsKey, caller: Caller, context: Record<string, string>, timeoutMs: number): Promise<{ material: Uint8Array; blob: Uint8Array }> {
+  let output: Record<string, unknown>;
+  try {
+    output = await callExternalKms(caller.target, "GenerateDataKey", { KeyId: caller.externalKeyId, KeySpec: "AES_256", EncryptionContext: context }, timeoutMs);
+  } catch (error) {
+    throw asS3Error(error, key);
+  }
+  const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
+  const blob = typeof output["CiphertextBlob"] === "string" ? fromBase64(output["CiphertextBlob"]) : null;
+  if (!material || material.byteLength !== 32 || !blob) throw externalFailure(key, "the external KMS answered GenerateDataKey without a 32-byte key");
+  return { material, blob };
+}
+
+/** The 32 bytes an external ciphertext (of a root or a bucket key) holds under `context` (one external Decrypt). */
+async function externalDecrypt(key: KmsKey, caller: Caller, blob: Uint8Array, context: Record<string, string>, timeoutMs: number): Promise<Uint8Array> {
+  let output: Record<string, unknown>;
+  try {
+    output = await callExternalKms(caller.target, "Decrypt", { KeyId: caller.externalKeyId, CiphertextBlob: toBase64(blob), EncryptionContext: context }, timeoutMs);
+  } catch (error) {
+    throw asS3Error(error, key);
+  }
+  const material = typeof output["Plaintext"] === "string" ? fromBase64(output["Plaintext"]) : null;
+  if (!material || material.byteLength !== 32) throw externalFailure(key, "the external KMS answered Decrypt without 32 bytes of plaintext");
+  return material;
 }
 
 /** A binding request that cannot work (the admin API answers 400 with the message). */

@@ -128,7 +128,7 @@ export class KeyLifecycle {
    * over (a CancelKeyDeletion racing the job wins or loses as a whole). Without the
    * material no KEK can be derived again, so every data key wrapped under this CMK — and
    * with it every object — is unrecoverable. Aliases go with the key, as in AWS (and an
-   * external key's binding: the external ciphertext of its material went with the versions). The row
+   * external key's binding and bucket keys: the external ciphertext of its material went with the versions). The row
    * itself stays (state Destroyed) so reads can say why an object is gone.
    */
   async destroy(id: string, now: number): Promise<boolean> {
@@ -140,6 +140,8 @@ export class KeyLifecycle {
       this.db.prepare("DELETE FROM kms_aliases WHERE key_id = ? AND EXISTS (SELECT 1 FROM kms_keys WHERE id = ? AND state = 'Destroyed')").bind(id, id),
       // A key rooted in an external KMS: its credentials are of no further use here.
       this.db.prepare("DELETE FROM kms_external_keys WHERE key_id = ? AND EXISTS (SELECT 1 FROM kms_keys WHERE id = ? AND state = 'Destroyed')").bind(id, id),
+      // …and its bucket keys (external ciphertexts too; no longer decryptable nor needed).
+      this.db.prepare("DELETE FROM external_bucket_keys WHERE key_id = ? AND EXISTS (SELECT 1 FROM kms_keys WHERE id = ? AND state = 'Destroyed')").bind(id, id),
     ]);
     return (update?.meta.changes ?? 0) > 0;
   }

@@ -1,5 +1,6 @@
 import type { SseMode } from "../crypto/envelope";
-import { INFO, deriveApiKey, deriveKek, deriveSealKey } from "../crypto/keys";
+import { IntegrityError } from "../crypto/errors";
+import { INFO, deriveApiKey, deriveBucketKek, deriveKek, deriveSealKey } from "../crypto/keys";
 import { Errors, S3Error } from "../errors";
 import { parseKeyReference } from "./arn";
 import { ExternalRoots, forgetExternal, type Root } from "./external";
@@ -12,6 +13,11 @@ export interface WriteKey {
   keyVersion: number;
   masterVersion: number;
   kek: CryptoKey;
+  /**
+   * The KEK derives from the bucket's bucket key (CMKs rooted in an external KMS), not
+   * from the CMK version's material: the envelope says so (`bk`), and readers need the bucket.
+   */
+  bucketKey: boolean;
 }
 
 /**
@@ -80,11 +86,12 @@ export class KeyService {
   }
 
   /**
-   * Resolves the CMK for a write into a bucket owned by `tenantId`. SSE-KMS without a key
+   * Resolves the CMK for a write into `bucket`, owned by `tenantId`. SSE-KMS without a key
    * id uses the tenant's default key for the region, created on first use; SSE-S3 uses
-   * the tenant's service key.
+   * the tenant's service key. A CMK rooted in an external KMS wraps under the bucket's
+   * bucket key for its current version (made on the bucket's first such write).
    */
-  async forWrite(tenantId: string, mode: SseMode, keyId?: string): Promise<WriteKey> {
+  async forWrite(tenantId: string, bucket: string, mode: SseMode, keyId?: string): Promise<WriteKey> {
     // SSE-C data keys are wrapped under the customer's key (objects/object-keys.ts), never a CMK.
     if (mode === "SSE-C") throw new Error("SSE-C writes have no CMK");
     let key: KmsKey;
@@ -93,7 +100,10 @@ export class KeyService {
     else key = await this.resolve(tenantId, keyId);
     assertUsable(key);
     const masterVersion = this.keyring.writeVersion;
-    return { key, keyVersion: key.currentVersion, masterVersion, kek: await this.kek(key, key.currentVersion, masterVersion) };
+    if (key.origin === "EXTERNAL_KEY_STORE") {
+      return { key, keyVersion: key.currentVersion, masterVersion, kek: await this.bucketKek(key, key.currentVersion, bucket, masterVersion, true), bucketKey: true };
+    }
+    return { key, keyVersion: key.currentVersion, masterVersion, kek: await this.kek(key, key.currentVersion, masterVersion), bucketKey: false };
   }
 
   /** Resolves a client-supplied key id (ARN, uuid or alias) of `tenantId`'s keys. */
@@ -120,15 +130,38 @@ export class KeyService {
   /**
    * KEK to unwrap an object's data key. Reads of object bodies need an Enabled key;
    * metadata-only reads (HEAD, audit) pass requireEnabled=false, as AWS answers HEAD
-   * without calling KMS — destroyed key material fails either way.
+   * without calling KMS — destroyed key material fails either way. `bucketKey`: the bucket
+   * whose bucket key the data key is wrapped under (envelope `bk`), or null for the CMK
+   * version's KEK (local CMKs, and objects written under an external CMK before bucket keys).
    */
-  async forRead(tenantId: string, keyArn: string, keyVersion: number, masterVersion: number, requireEnabled = true): Promise<CryptoKey> {
+  async forRead(tenantId: string, keyArn: string, keyVersion: number, masterVersion: number, requireEnabled: boolean, bucketKey: string | null): Promise<CryptoKey> {
     const ref = parseKeyReference(keyArn);
     if (ref.kind !== "id" || ref.tenantId !== tenantId) throw Errors.AccessDenied();
     const key = await this.cachedRow(ref.id);
     if (!key || key.tenantId !== tenantId) throw Errors.KmsNotFound({}, `Key '${keyArn}' does not exist`);
     if (requireEnabled || key.state === "Destroyed") assertUsable(key);
-    return this.kek(key, keyVersion, masterVersion);
+    if (bucketKey === null) return this.kek(key, keyVersion, masterVersion);
+    // Only external CMKs have bucket keys; the flag is under the MAC, checked after the unwrap.
+    if (key.origin !== "EXTERNAL_KEY_STORE") throw new IntegrityError("the envelope names a bucket key of a CMK that has none");
+    return this.bucketKek(key, keyVersion, bucketKey, masterVersion, false);
+  }
+
+  /**
+   * KEK of an external CMK's objects in `bucket`: from the bucket key (asked for every time,
+   * a map lookup within the cache period) and the master secret. Cached on the bucket key's
+   * entry, so it dies with it, like keys derived from a version root.
+   */
+  private async bucketKek(key: KmsKey, keyVersion: number, bucket: string, masterVersion: number, create: boolean): Promise<CryptoKey> {
+    this.assertConfigured(masterVersion);
+    const root = await this.external.bucketKey(key, keyVersion, bucket, create);
+    let cache = externalDerived.get(root);
+    if (!cache) externalDerived.set(root, (cache = new Map()));
+    const name = `bkek:${masterVersion}`;
+    const hit = cache.get(name);
+    if (hit) return hit;
+    const made = await deriveBucketKek(this.keyring.secret(masterVersion), root.material, key.arn, bucket, keyVersion, masterVersion);
+    cache.set(name, made);
+    return made;
   }
 
   /** Per-tenant key that seals object facts (ETag, checksum) in R2 metadata. */

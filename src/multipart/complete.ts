@@ -380,6 +380,7 @@ async function writeManifest(
       sealed,
       http: upload.http,
       ...(upload.customer ? { customer: { salt: upload.customer.salt, verifier: upload.customer.verifier } } : {}),
+      ...(upload.externalBucketKey ? { externalBucketKey: true as const } : {}),
     },
     { bucket: upload.bucket, key: upload.key, userMetadata: upload.userMetadata },
   );
@@ -430,7 +431,7 @@ async function uploadKeys(
       throw new IntegrityError("SSE-C upload's MAC key failed authentication");
     }
   }
-  const kek = await deps.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
+  const kek = await deps.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true, upload.externalBucketKey ? upload.bucket : null);
   const dataKey = await unwrapDataKey(kek, upload.wrappedKey);
   return { mac: await deriveMacKey(dataKey), dataKey };
 }

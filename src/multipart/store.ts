@@ -39,6 +39,8 @@ export interface UploadRecord {
   tags?: Tag[];
   /** SSE-C uploads (mode "SSE-C"): see SseCUpload. */
   customer?: SseCUpload;
+  /** The data key is wrapped under the bucket's bucket key (external CMK; envelope `bk`). */
+  externalBucketKey?: true;
 }
 
 /**
@@ -139,6 +141,7 @@ interface UploadRow {
   completion: ArrayBuffer | number[] | null;
   tagging?: string | null;
   sse_c?: string | null;
+  external_bucket_key?: number;
 }
 
 interface CompletionRow {
@@ -203,6 +206,7 @@ function toUpload(r: UploadRow): UploadRecord {
     ...(r.completion !== null && r.completion !== undefined ? { completion: bytes(r.completion) } : {}),
     ...(typeof r.tagging === "string" ? { tags: JSON.parse(r.tagging) as Tag[] } : {}),
     ...(typeof r.sse_c === "string" ? { customer: decodeSseC(r.sse_c) } : {}),
+    ...(r.external_bucket_key === 1 ? { externalBucketKey: true as const } : {}),
   };
 }
 
@@ -248,8 +252,9 @@ export class UploadStore {
     await this.db
       .prepare(
         `INSERT INTO multipart_uploads (upload_id, bucket, object_key, tenant_id, initiator_id, initiator_name, mode, key_arn, key_version,
-           master_version, wrapped_key, context, bucket_key, http, user_metadata, checksum_algorithm, checksum_type, created_at, sse_c)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           master_version, wrapped_key, context, bucket_key, http, user_metadata, checksum_algorithm, checksum_type, created_at, sse_c,
+           external_bucket_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .bind(
         u.uploadId,
@@ -271,6 +276,7 @@ export class UploadStore {
         u.checksumType ?? null,
         u.createdAt,
         u.customer ? encodeSseC(u.customer) : null,
+        u.externalBucketKey ? 1 : 0,
       )
       .run();
   }

@@ -31,9 +31,12 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
       return await copyReencrypted(deps, req, auth, object);
     }
     const src = auth.envelope;
-    const srcKek = await deps.keys.forRead(source.bucket.tenantId, src.keyArn, src.keyVersion, src.masterVersion);
-    const wk = await deps.keys.forWrite(target.bucket.tenantId, req.sse.mode, req.sse.keyId);
-    const sameKek = wk.key.arn === src.keyArn && wk.keyVersion === src.keyVersion && wk.masterVersion === src.masterVersion;
+    const srcKek = await deps.keys.forRead(source.bucket.tenantId, src.keyArn, src.keyVersion, src.masterVersion, true, src.externalBucketKey ? source.bucket.name : null);
+    const wk = await deps.keys.forWrite(target.bucket.tenantId, target.bucket.name, req.sse.mode, req.sse.keyId);
+    // A bucket KEK is per bucket: a data key wrapped for the source bucket is never carried
+    // into another one (nor one under the version root into a bucket-key envelope).
+    const sameRoot = wk.bucketKey ? src.externalBucketKey === true && source.bucket.name === target.bucket.name : src.externalBucketKey !== true;
+    const sameKek = sameRoot && wk.key.arn === src.keyArn && wk.keyVersion === src.keyVersion && wk.masterVersion === src.masterVersion;
     const wrappedKey = sameKek ? src.wrappedKey : await rewrapDataKey(srcKek, wk.kek, src.wrappedKey);
     const meta = req.metadata ?? { http: src.http, userMetadata: auth.info.userMetadata };
     // The source's facts as they are (ETag, checksum or the trailer record's algorithm): the
@@ -58,6 +61,7 @@ export async function copyObject(deps: ObjectDeps, req: CopyRequest): Promise<Wr
         // The trailer record is copied with the chunks: it is sealed under the stream key,
         // which depends on neither the location nor the CMK.
         ...(src.trailer ? { trailer: true as const } : {}),
+        ...(wk.bucketKey ? { externalBucketKey: true as const } : {}),
       },
       { bucket: target.bucket.name, key: target.key, userMetadata: meta.userMetadata },
     );

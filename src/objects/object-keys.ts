@@ -25,6 +25,8 @@ export interface ObjectWriteKey {
   masterVersion: number;
   /** SSE-C: the salt and verifier to store. */
   customer?: CustomerKeyRecord;
+  /** The KEK is the bucket's bucket key's (external CMK): the envelope (and an upload) records it. */
+  externalBucketKey?: true;
 }
 
 export function customerScope(bucket: Bucket, key: string): CustomerKeyScope {
@@ -39,8 +41,8 @@ export async function writeKeyFor(deps: ObjectDeps, bucket: Bucket, key: string,
     const customer = await newCustomerKeyRecord(ck, scope);
     return { kek: await deriveCustomerKek(ck, customer.salt, scope), keyArn: "", keyVersion: 0, masterVersion: deps.keys.keyring.writeVersion, customer };
   }
-  const wk = await deps.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
-  return { kek: wk.kek, keyArn: wk.key.arn, keyVersion: wk.keyVersion, masterVersion: wk.masterVersion };
+  const wk = await deps.keys.forWrite(bucket.tenantId, bucket.name, sse.mode, sse.keyId);
+  return { kek: wk.kek, keyArn: wk.key.arn, keyVersion: wk.keyVersion, masterVersion: wk.masterVersion, ...(wk.bucketKey ? { externalBucketKey: true as const } : {}) };
 }
 
 function requireCustomerKey(sse: SseChoice): CustomerKey {
@@ -72,5 +74,5 @@ export async function readKekFor(
     if (!(await customerKeyMatches(customerKey, envelope.customer, scope))) throw wrongKey();
     return deriveCustomerKek(customerKey, envelope.customer.salt, scope);
   }
-  return deps.keys.forRead(bucket.tenantId, envelope.keyArn, envelope.keyVersion, envelope.masterVersion, requireEnabled);
+  return deps.keys.forRead(bucket.tenantId, envelope.keyArn, envelope.keyVersion, envelope.masterVersion, requireEnabled, envelope.externalBucketKey ? bucket.name : null);
 }

@@ -62,6 +62,7 @@ export async function writeMultipartLayout(
     masterVersion: wk.masterVersion,
     wrappedKey: wrapped,
     ...(customer ? { customer } : {}),
+    ...(wk.externalBucketKey ? { externalBucketKey: true as const } : {}),
     ...(req.sse.context !== undefined ? { context: req.sse.context } : {}),
     bucketKeyEnabled: req.sse.bucketKeyEnabled,
     http: req.http,

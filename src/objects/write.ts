@@ -94,6 +94,7 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
       http: req.http,
       trailer: true,
       ...(wk.customer ? { customer: wk.customer } : {}),
+      ...(wk.externalBucketKey ? { externalBucketKey: true as const } : {}),
     },
     { bucket: req.bucket.name, key: req.key, userMetadata: req.userMetadata },
   );

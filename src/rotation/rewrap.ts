@@ -120,8 +120,10 @@ export async function rewrapLoaded(deps: RewrapDeps, bucket: Bucket, key: string
     }
     const tenantId = bucket.tenantId;
     const from = envelope.masterVersion;
-    const oldKek = await deps.keys.forRead(tenantId, envelope.keyArn, envelope.keyVersion, from, false);
-    const newKek = await deps.keys.forRead(tenantId, envelope.keyArn, envelope.keyVersion, target, false);
+    // Same root (version material or the bucket's bucket key), another master version.
+    const root = envelope.externalBucketKey ? bucket.name : null;
+    const oldKek = await deps.keys.forRead(tenantId, envelope.keyArn, envelope.keyVersion, from, false, root);
+    const newKek = await deps.keys.forRead(tenantId, envelope.keyArn, envelope.keyVersion, target, false, root);
     const { mac: _mac, ...unsigned } = envelope;
     const moved = await signEnvelope(
       await deriveMacKey(dataKey),

@@ -1,13 +1,15 @@
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3ServiceException } from "@aws-sdk/client-s3";
+import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3ServiceException } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer, connect, type Server, type Socket } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // @ts-expect-error plain ESM helper shared with scripts/
-import { startTestWorker } from "../../scripts/lib/worker.mjs";
-import { IDENTITIES, endpoint, s3, uniqueBucket } from "./support/clients";
+import { startTestWorker, TEST_MASTER_KEYS } from "../../scripts/lib/worker.mjs";
+import { IDENTITIES, endpoint, runWith, s3, uniqueBucket } from "./support/clients";
 import { kmsCall } from "./support/kms";
 import { missing } from "./support/programs";
 
@@ -20,7 +22,8 @@ import { missing } from "./support/programs";
  *    never answer) or stop (refuse connections) to play a slow or dead KMS;
  *  - moto_server (EXTERNAL_KMS_ENDPOINT if set, else started here) for protocol
  *    compatibility with a KMS that is not this code base.
- * Two worker processes in all (G and the shared X).
+ * Two worker processes in all (G and the shared X); G is restarted once on its own state,
+ * with a second master secret, for the rewrap job.
  */
 const CACHE_SECONDS = 2;
 const TIMEOUT_MS = 1500;
@@ -35,6 +38,16 @@ interface TestWorker {
 
 let gateway: TestWorker;
 const bucket = uniqueBucket("extkms");
+// G's state lives here (not in startTestWorker's throwaway directory) so G can restart on it.
+const stateRoot = mkdtempSync(join(tmpdir(), "sse-gw-extkms-"));
+const persist = join(stateRoot, "state");
+const gatewayVars = {
+  EXTERNAL_KEY_CACHE_SECONDS: String(CACHE_SECONDS),
+  EXTERNAL_KMS_TIMEOUT_MS: String(TIMEOUT_MS),
+  // Credentials as named Worker secrets (the binding names "XKMS"), instead of sealed in D1.
+  XKMS_ACCESS_KEY_ID: IDENTITIES.adminB.accessKeyId,
+  XKMS_SECRET_ACCESS_KEY: IDENTITIES.adminB.secretAccessKey,
+};
 
 async function admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const r = await fetch(`${gateway.endpoint}/_admin${path}`, {
@@ -56,12 +69,45 @@ const client = () => s3("adminA", { endpoint: gateway.endpoint });
 /** No SDK retries: a 503 is seen once, and its time is the gateway's, not the SDK's backoff. */
 const once = () => s3("adminA", { endpoint: gateway.endpoint, maxAttempts: 1 });
 
-async function put(key: string, body: string | Uint8Array, keyId: string, c = client()): Promise<void> {
-  await c.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ServerSideEncryption: "aws:kms", SSEKMSKeyId: keyId }));
+async function put(key: string, body: string | Uint8Array, keyId: string, c = client(), into = bucket): Promise<void> {
+  await c.send(new PutObjectCommand({ Bucket: into, Key: key, Body: body, ServerSideEncryption: "aws:kms", SSEKMSKeyId: keyId }));
 }
 
-async function get(key: string, c = client()): Promise<string> {
-  return (await c.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString();
+async function get(key: string, c = client(), from = bucket): Promise<string> {
+  return (await c.send(new GetObjectCommand({ Bucket: from, Key: key }))).Body!.transformToString();
+}
+
+// ---- the gateway's local state and FORMAT.md, read independently ------------------------
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface ExternalState {
+  versions: Record<string, string | null>;
+  bucketKeys: Array<{ version: number; bucket: string; blob: string; createdAt: number }>;
+  objects: Record<string, Record<string, string>>;
+}
+
+/** D1 rows of a CMK and R2 metadata of objects, read from G's persistence directory (support/external_state.py). */
+async function localState(keyId: string, objects: Array<[string, string]> = []): Promise<ExternalState> {
+  const r = await runWith("adminA", "python3", [join(here, "support", "external_state.py"), gateway.persist, "dump", keyId, ...objects.map(([b, k]) => `${b}/${k}`)]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as ExternalState;
+}
+
+const envelopeOf = (state: ExternalState, b: string, k: string) => JSON.parse(state.objects[`${b}/${k}`]!["sse-envelope"]!) as Record<string, unknown>;
+
+/** The encryption context FORMAT.md §10 gives a bucket key. */
+const bucketContext = (b: string, version = 1) => ({ "s3-sse-gw:tenant": adminA.tenantId, "s3-sse-gw:bucket": b, "s3-sse-gw:cmk": boundKey.arn, "s3-sse-gw:version": String(version) });
+
+const te = new TextEncoder();
+const u32 = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+const info = (...fields: Array<string | Buffer>) => Buffer.concat(fields.map((f) => (typeof f === "string" ? Buffer.concat([te.encode(f), Buffer.from([0])]) : f)));
+
+/** HKDF-SHA256 to a 32-byte key (Node's WebCrypto, nothing from src/). */
+async function hkdf(ikm: Uint8Array, salt: Uint8Array, infoBytes: Uint8Array, alg: AlgorithmIdentifier | HmacImportParams, usages: KeyUsage[]): Promise<CryptoKey> {
+  const base = await crypto.subtle.importKey("raw", new Uint8Array(ikm), "HKDF", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(salt), info: new Uint8Array(infoBytes) }, base, 256);
+  return crypto.subtle.importKey("raw", bits, alg, false, usages);
 }
 
 /** The S3 error of a failing call: code, status and Retry-After. */
@@ -76,12 +122,43 @@ async function failure(p: Promise<unknown>): Promise<{ code: string; status: num
   throw new Error("expected the call to fail");
 }
 
-/** A TCP relay to `target` that can stall (accept, never answer) or stop (refuse). */
+/** One request the gateway sent to the external KMS, as the relay saw it on the wire. */
+interface SeenRequest {
+  operation: string;
+  body: Record<string, unknown>;
+}
+
+/**
+ * A TCP relay to `target` that can stall (accept, never answer) or stop (refuse), and
+ * that keeps what the gateway sent, so a test can read the external calls' bodies.
+ */
 class Relay {
   private server: Server | undefined;
   private sockets = new Set<Socket>();
+  /** Bytes each connection sent upstream (connections interleave; each is parsed alone). */
+  private sent = new Map<Socket, Buffer[]>();
   stalled = false;
   port = 0;
+
+  /** The external KMS requests sent since the last call (plain HTTP/1.1, parsed off the wire). */
+  takeRequests(): SeenRequest[] {
+    const out: SeenRequest[] = [];
+    for (const [socket, chunks] of this.sent) {
+      const wire = Buffer.concat(chunks);
+      if (socket.destroyed) this.sent.delete(socket);
+      else this.sent.set(socket, []);
+      for (let at = 0; at < wire.length; ) {
+        const end = wire.indexOf("\r\n\r\n", at);
+        if (end < 0) break;
+        const head = wire.subarray(at, end).toString("latin1");
+        const length = Number(/^content-length:\s*(\d+)/im.exec(head)?.[1] ?? 0);
+        const operation = /^x-amz-target:\s*TrentService\.(\w+)/im.exec(head)?.[1] ?? "?";
+        out.push({ operation, body: JSON.parse(wire.subarray(end + 4, end + 4 + length).toString("utf8")) as Record<string, unknown> });
+        at = end + 4 + length;
+      }
+    }
+    return out;
+  }
 
   constructor(private readonly target: URL) {}
 
@@ -96,6 +173,8 @@ class Relay {
       socket.on("error", () => upstream.destroy());
       this.sockets.add(upstream);
       upstream.on("close", () => this.sockets.delete(upstream));
+      this.sent.set(socket, []);
+      socket.on("data", (chunk: Buffer) => this.sent.get(socket)?.push(chunk));
       socket.pipe(upstream).pipe(socket);
     });
     await new Promise<void>((resolve) => this.server!.listen(port, "127.0.0.1", resolve));
@@ -129,15 +208,7 @@ let externalKey: { KeyId: string; Arn: string };
 let boundKey: { keyId: string; arn: string };
 
 beforeAll(async () => {
-  gateway = (await startTestWorker({
-    vars: {
-      EXTERNAL_KEY_CACHE_SECONDS: String(CACHE_SECONDS),
-      EXTERNAL_KMS_TIMEOUT_MS: String(TIMEOUT_MS),
-      // Credentials as named Worker secrets (the binding names "XKMS"), instead of sealed in D1.
-      XKMS_ACCESS_KEY_ID: IDENTITIES.adminB.accessKeyId,
-      XKMS_SECRET_ACCESS_KEY: IDENTITIES.adminB.secretAccessKey,
-    },
-  })) as TestWorker;
+  gateway = (await startTestWorker({ vars: gatewayVars, persist })) as TestWorker;
   await client().send(new CreateBucketCommand({ Bucket: bucket }));
   relay = new Relay(new URL(endpoint()));
   await relay.start();
@@ -150,6 +221,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await relay?.stop();
   await gateway?.dispose();
+  rmSync(stateRoot, { recursive: true, force: true });
 });
 
 function bindBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -283,6 +355,109 @@ describe("external key roots: another gateway instance as the external KMS", () 
     expect(Buffer.from(dec.body["Plaintext"] as string, "base64").toString()).toBe("client side");
   }, 60_000);
 
+  it("bucket keys: a bucket's first writes make its bucket key with one external GenerateDataKey whose context names tenant, bucket, CMK and version; each bucket its own", async () => {
+    const [b1, b2] = [uniqueBucket("extbk1"), uniqueBucket("extbk2")];
+    for (const b of [b1, b2]) await client().send(new CreateBucketCommand({ Bucket: b }));
+    relay.takeRequests();
+    const before = await externalCalls();
+    // Concurrent first writes share one external call (one isolate here; across isolates
+    // the first stored row wins and the others use it).
+    await Promise.all(Array.from({ length: 8 }, (_, i) => put(`first-${i}`, `b1 ${i}`, boundKey.keyId, client(), b1)));
+    await put("first", "b2", boundKey.keyId, client(), b2);
+    const after = await externalCalls();
+    expect((after["GenerateDataKey"] ?? 0) - (before["GenerateDataKey"] ?? 0)).toBe(2);
+    // What the external KMS was asked, as it went over the wire.
+    const generated = relay.takeRequests().filter((r) => r.operation === "GenerateDataKey");
+    expect(generated.map((r) => r.body)).toEqual([
+      { KeyId: externalKey.Arn, KeySpec: "AES_256", EncryptionContext: bucketContext(b1) },
+      { KeyId: externalKey.Arn, KeySpec: "AES_256", EncryptionContext: bucketContext(b2) },
+    ]);
+    for (let i = 0; i < 8; i++) expect(await get(`first-${i}`, client(), b1)).toBe(`b1 ${i}`);
+    expect(await get("first", client(), b2)).toBe("b2");
+
+    // D1 holds one wrapped bucket key per bucket; the envelopes say their KEK came from it.
+    const state = await localState(boundKey.keyId, [[b1, "first-0"], [b2, "first"]]);
+    const rows = state.bucketKeys.filter((k) => k.bucket === b1 || k.bucket === b2).sort((x, y) => (x.bucket < y.bucket ? -1 : 1));
+    expect(rows.map((k) => [k.bucket, k.version])).toEqual([[b1, 1], [b2, 1]]);
+    expect(envelopeOf(state, b1, "first-0")).toMatchObject({ k: boundKey.arn, kv: 1, bk: 1 });
+    expect(envelopeOf(state, b2, "first")).toMatchObject({ k: boundKey.arn, kv: 1, bk: 1 });
+    // The external KMS bound each bucket key to its context: another bucket's, or one
+    // without the bucket, does not decrypt it.
+    const blob = (b: string) => Buffer.from(rows.find((k) => k.bucket === b)!.blob, "hex").toString("base64");
+    const decrypt = (b: string, context: Record<string, string>) => kmsCall("adminB", "Decrypt", { CiphertextBlob: blob(b), EncryptionContext: context });
+    expect((await decrypt(b1, bucketContext(b1))).status).toBe(200);
+    expect((await decrypt(b1, bucketContext(b2))).body["__type"]).toBe("InvalidCiphertextException");
+    const { ["s3-sse-gw:bucket"]: _bucket, ...withoutBucket } = bucketContext(b2);
+    expect((await decrypt(b2, withoutBucket)).body["__type"]).toBe("InvalidCiphertextException");
+  }, 60_000);
+
+  it("bucket keys and CopyObject: within the bucket the wrapped data key is kept; into another bucket it is re-wrapped under that bucket's key", async () => {
+    const other = uniqueBucket("extbkcopy");
+    await client().send(new CreateBucketCommand({ Bucket: other }));
+    await put("copy-src.txt", "copied", boundKey.keyId);
+    const copy = (b: string, k: string) =>
+      client().send(new CopyObjectCommand({ Bucket: b, Key: k, CopySource: `${bucket}/copy-src.txt`, ServerSideEncryption: "aws:kms", SSEKMSKeyId: boundKey.keyId }));
+    await copy(bucket, "copy-same.txt");
+    await copy(other, "copy-other.txt");
+    expect(await get("copy-same.txt")).toBe("copied");
+    expect(await get("copy-other.txt", client(), other)).toBe("copied");
+    const state = await localState(boundKey.keyId, [[bucket, "copy-src.txt"], [bucket, "copy-same.txt"], [other, "copy-other.txt"]]);
+    const [src, same, moved] = [envelopeOf(state, bucket, "copy-src.txt"), envelopeOf(state, bucket, "copy-same.txt"), envelopeOf(state, other, "copy-other.txt")];
+    expect([src["bk"], same["bk"], moved["bk"]]).toEqual([1, 1, 1]);
+    expect(same["w"]).toBe(src["w"]);
+    expect(moved["w"]).not.toBe(src["w"]);
+    expect(state.bucketKeys.filter((k) => k.bucket === other)).toHaveLength(1);
+  }, 60_000);
+
+  it("objects written under the CMK version's root (before bucket keys: no bk) still read", async () => {
+    // Such an object, made from a current one by a writer that follows FORMAT.md alone: the
+    // data key re-wrapped from the bucket KEK to the version KEK, bk dropped, the MAC redone.
+    await put("legacy.txt", "written before bucket keys", boundKey.keyId);
+    const state = await localState(boundKey.keyId, [[bucket, "legacy.txt"]]);
+    const meta = state.objects[`${bucket}/legacy.txt`]!;
+    const env = JSON.parse(meta["sse-envelope"]!) as Record<string, unknown> & { m: string; k: string; kv: number; mv: number; n: number; w: string; s: string; e: string };
+    expect(env["bk"]).toBe(1);
+    const plain = async (blobHex: string, context: Record<string, string>) => {
+      const r = await kmsCall("adminB", "Decrypt", { CiphertextBlob: Buffer.from(blobHex, "hex").toString("base64"), EncryptionContext: context });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      return Buffer.from(r.body["Plaintext"] as string, "base64");
+    };
+    const b64 = (s: string) => Buffer.from(s, "base64");
+    const master = Buffer.from(TEST_MASTER_KEYS.MASTER_KEY_V1, "base64");
+    const bucketKey = await plain(state.bucketKeys.find((k) => k.bucket === bucket && k.version === 1)!.blob, bucketContext(bucket));
+    const material = await plain(state.versions["1"]!, { "s3-sse-gw:tenant": adminA.tenantId, "s3-sse-gw:cmk": boundKey.arn, "s3-sse-gw:version": "1" });
+    const bucketKek = await hkdf(master, bucketKey, info("s3-sse-gw/v1/bucket-kek", env.k, bucket, u32(env.kv), u32(env.mv)), "AES-KW", ["unwrapKey"]);
+    const versionKek = await hkdf(master, material, info("s3-sse-gw/v1/kek", env.k, u32(env.kv), u32(env.mv)), "AES-KW", ["wrapKey"]);
+    const dk = await crypto.subtle.unwrapKey("raw", b64(env.w), bucketKek, "AES-KW", { name: "AES-GCM" }, true, ["encrypt"]);
+    const wrapped = Buffer.from(await crypto.subtle.wrapKey("raw", dk, versionKek, "AES-KW"));
+    const macKey = await hkdf(new Uint8Array(await crypto.subtle.exportKey("raw", dk)), new Uint8Array(0), info("s3-sse-gw/v1/mac"), { name: "HMAC", hash: "SHA-256" }, ["sign"]);
+    const h = (env["h"] ?? {}) as Record<string, string>;
+    expect(env["lm"]).toBeUndefined();
+    // FORMAT.md §6 without field 19 (bk): no user metadata, trailer record present.
+    const fields: Array<string | Uint8Array> = [
+      "s3-sse-gw/v1/object-mac", bucket, "legacy.txt", "1", env.m, env.k, String(env.kv), String(env.mv), wrapped, String(env.n),
+      "single", b64(env.s), (env["c"] as string | undefined) ?? "", env["b"] === 1 ? "1" : "0", b64(env.e),
+      h["ct"] ?? "", h["ce"] ?? "", h["cd"] ?? "", h["cl"] ?? "", h["cc"] ?? "", h["ex"] ?? "", "0",
+      ...(env["r"] === 1 ? ["r", "1"] : []),
+    ];
+    const macInput = Buffer.concat(fields.flatMap((f) => (typeof f === "string" ? te.encode(f) : f)).flatMap((b) => [u32(b.byteLength), b]));
+    const legacy: Record<string, unknown> = { ...env, w: wrapped.toString("base64"), t: Buffer.from(await crypto.subtle.sign("HMAC", macKey, macInput)).toString("base64") };
+    delete legacy["bk"];
+    const setEnvelope = async (envelope: Record<string, unknown>) => {
+      const set = await runWith("adminA", "python3", [join(here, "support", "external_state.py"), gateway.persist, "set-meta", `${bucket}/legacy.txt`, JSON.stringify({ ...meta, "sse-envelope": JSON.stringify(envelope) })]);
+      expect(set.stdout.trim(), set.stderr).toBe('{"updated": 1}');
+    };
+    // First only bk dropped (the data key still wrapped for the bucket): the version KEK does
+    // not unwrap it, so the gateway refuses the object — and so reads what R2 now holds.
+    const { bk: _bk, ...flagDropped } = env;
+    await setEnvelope(flagDropped);
+    expect(await failure(get("legacy.txt", once()))).toMatchObject({ code: "InternalError", status: 500 });
+    await setEnvelope(legacy);
+    expect(await get("legacy.txt")).toBe("written before bucket keys");
+    const head = await client().send(new HeadObjectCommand({ Bucket: bucket, Key: "legacy.txt" }));
+    expect(head.SSEKMSKeyId).toBe(boundKey.arn);
+  }, 60_000);
+
   it("external calls: at most one Decrypt per cache period, however many PUTs and GETs; warm latency vs a local CMK", async () => {
     const local = (await kmsCall("adminA", "CreateKey", { Description: "local for comparison" }, gateway.endpoint)).body["KeyMetadata"] as { KeyId: string };
     const timed = async (n: number, f: (i: number) => Promise<unknown>) => {
@@ -302,7 +477,10 @@ describe("external key roots: another gateway instance as the external KMS", () 
     const putExt = await timed(N, (i) => put(`ext-${i}`, `body ${i}`, boundKey.keyId));
     const getExt = await timed(N, (i) => get(`ext-${i}`));
     const elapsed = Date.now() - started;
-    const calls = sum(await externalCalls()) - sum(before);
+    const after = await externalCalls();
+    const calls = sum(after) - sum(before);
+    // The bucket already has its bucket key: refreshing it is a Decrypt, never a new key.
+    expect((after["GenerateDataKey"] ?? 0) - (before["GenerateDataKey"] ?? 0)).toBe(0);
     const putLocal = await timed(N, (i) => put(`local-${i}`, `body ${i}`, local.KeyId));
     const getLocal = await timed(N, (i) => get(`local-${i}`));
     // One refresh per cache period at most (plus the one in flight at the start).
@@ -326,6 +504,8 @@ describe("external key roots: another gateway instance as the external KMS", () 
 
 describe("external key roots: revocation and failure", () => {
   it("DisableKey at the external KMS: reads and writes fail with KMS.DisabledException within the cache period; EnableKey restores", async () => {
+    const fresh = uniqueBucket("extbkrevoked");
+    await client().send(new CreateBucketCommand({ Bucket: fresh }));
     await put("revoke.txt", "revocable", boundKey.keyId);
     const warmed = Date.now();
     expect(await get("revoke.txt")).toBe("revocable");
@@ -346,6 +526,9 @@ describe("external key roots: revocation and failure", () => {
     expect(onGet).toMatchObject({ code: "KMS.DisabledException", status: 400 });
     expect(onPut).toMatchObject({ code: "KMS.DisabledException", status: 400 });
     expect(onHead.status).toBe(400);
+    // A bucket's first write needs a new bucket key: the external GenerateDataKey refuses it too.
+    expect(await failure(put("first.txt", "x", boundKey.keyId, client(), fresh))).toMatchObject({ code: "KMS.DisabledException", status: 400 });
+    expect((await localState(boundKey.keyId)).bucketKeys.some((k) => k.bucket === fresh)).toBe(false);
     expect((await kmsCall("adminA", "Encrypt", { KeyId: boundKey.keyId, Plaintext: "eA==" }, gateway.endpoint)).body["__type"]).toBe("DisabledException");
     expect((await failure(client().send(new HeadObjectCommand({ Bucket: bucket, Key: "revoke-2.txt" })))).status).toBe(404);
 
@@ -412,6 +595,64 @@ describe("external key roots: revocation and failure", () => {
     expect(await get("stopped.txt")).toBe("before");
     expect((await failure(client().send(new HeadObjectCommand({ Bucket: bucket, Key: "stopped-2.txt" })))).status).toBe(404);
   }, 60_000);
+});
+
+describe("external key roots: the master-secret rewrap job and bucket keys", () => {
+  interface Failure {
+    r2Key: string;
+    reason: string;
+    blocking: boolean;
+  }
+
+  /** Runs a rewrap pass to its end through the admin API; its record and every failure. */
+  async function rewrapPass(): Promise<{ latest: Record<string, unknown>; failures: Failure[] }> {
+    for (let i = 0; ; i++) {
+      const r = await admin("POST", "/master/rewrap", { start: i === 0, maxObjects: 1000, maxSeconds: 20 });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      if (r.body["outcome"] === "completed") break;
+      expect(i).toBeLessThan(50);
+    }
+    const latest = (await admin("GET", "/master/rewrap")).body["latest"] as Record<string, unknown>;
+    const failures = (await admin("GET", `/master/rewrap/${String(latest["id"])}/failures?limit=1000`)).body["failures"] as Failure[];
+    return { latest, failures };
+  }
+
+  it("moves bucket-key objects to the new master version under the same bucket key; while the external key is disabled they are blocking external-key failures", async () => {
+    // G again on the same state, with a second master secret: new writes use v2.
+    await gateway.dispose();
+    gateway = (await startTestWorker({ vars: { ...gatewayVars, MASTER_KEY_V2: Buffer.from("e2e-master-key-version-two-32byt").toString("base64") }, persist })) as TestWorker;
+    const keysBefore = (await localState(boundKey.keyId)).bucketKeys.length;
+
+    expect((await kmsCall("adminB", "DisableKey", { KeyId: externalKey.KeyId }, endpoint())).status).toBe(200);
+    let refused: Awaited<ReturnType<typeof rewrapPass>>;
+    try {
+      refused = await rewrapPass();
+    } finally {
+      expect((await kmsCall("adminB", "EnableKey", { KeyId: externalKey.KeyId }, endpoint())).status).toBe(200);
+    }
+    expect(refused.latest).toMatchObject({ status: "completed", targetVersion: 2 });
+    // Objects under the external CMK, with a bucket key (single.txt) or the version root
+    // (legacy.txt), cannot be opened: intact, blocking, never "tampered".
+    for (const key of ["single.txt", "legacy.txt", "multi.bin"]) {
+      expect(refused.failures.find((f) => f.r2Key === `${bucket}/${key}`), key).toMatchObject({ reason: "external-key", blocking: true });
+    }
+    expect(refused.failures.filter((f) => f.reason !== "external-key")).toEqual([]);
+
+    // Refusals are not cached: with the key enabled again a new pass moves everything.
+    const before = await externalCalls();
+    const moved = await rewrapPass();
+    expect(moved.latest).toMatchObject({ status: "completed", targetVersion: 2, failed: 0 });
+    expect(moved.failures).toEqual([]);
+    // No new bucket key: the same one, for another master version.
+    expect(((await externalCalls())["GenerateDataKey"] ?? 0) - (before["GenerateDataKey"] ?? 0)).toBe(0);
+    const state = await localState(boundKey.keyId, [[bucket, "single.txt"], [bucket, "legacy.txt"]]);
+    expect(state.bucketKeys).toHaveLength(keysBefore);
+    expect(envelopeOf(state, bucket, "single.txt")).toMatchObject({ mv: 2, bk: 1 });
+    expect(envelopeOf(state, bucket, "legacy.txt")).toMatchObject({ mv: 2 });
+    expect(envelopeOf(state, bucket, "legacy.txt")["bk"]).toBeUndefined();
+    expect(await get("single.txt")).toBe("rooted elsewhere");
+    expect(await get("legacy.txt")).toBe("written before bucket keys");
+  }, 180_000);
 });
 
 // ---- moto: protocol compatibility with a KMS that is not this code base ----------------

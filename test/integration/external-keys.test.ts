@@ -1,5 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { IntegrityError } from "../../src/crypto/errors";
+import { externalCallCounts } from "../../src/kms/external-client";
 import { DAY_MS } from "../../src/kms/lifecycle";
 import type { KmsKey } from "../../src/kms/registry";
 import { runKeyLifecycle } from "../../src/kms/scheduled";
@@ -13,7 +15,8 @@ import { TENANT_A, seedIdentities } from "../support/worker-client";
  * CMKs rooted in an external KMS, the parts that need no external server (those are in
  * test/e2e/external-kms.test.ts): the admin API's validation, credentials sealed under the
  * master secret and re-sealed by master rotation (and counted by the master status), and
- * the binding going with a destroyed key.
+ * the binding and bucket keys going with a destroyed key, envelopes that name a bucket key
+ * they cannot have.
  */
 const SECRET = "external-kms-secret-that-must-never-be-stored-in-clear";
 const v1 = envWith({});
@@ -116,11 +119,32 @@ describe("credentials at rest", () => {
     expect(await makeServices(v2only).keys.external.info(key)).toMatchObject({ credentials: "sealed", externalKeyId: "arn:aws:kms:eu-west-1:111122223333:key/abc" });
   });
 
-  it("go with the key when it is destroyed", async () => {
+  it("go with the key when it is destroyed, and so do its bucket keys", async () => {
     const key = await boundKey(v2only);
+    await env.DB.prepare("INSERT INTO external_bucket_keys (key_id, version, bucket, external_blob, created_at) VALUES (?, 1, 'doomed', x'00', 0)").bind(key.id).run();
     await env.DB.prepare("UPDATE kms_keys SET state = 'PendingDeletion', deletion_at = ? WHERE id = ?").bind(Date.now() - DAY_MS, key.id).run();
     const run = await runKeyLifecycle(env.DB, Date.now());
     expect(run.destroyed).toContain(key.id);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM kms_external_keys WHERE key_id = ?").bind(key.id).first<{ n: number }>()).toEqual({ n: 0 });
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM external_bucket_keys WHERE key_id = ?").bind(key.id).first<{ n: number }>()).toEqual({ n: 0 });
+  });
+});
+
+describe("bucket keys: envelopes that name one they cannot have", () => {
+  it("a bucket without a bucket key for the CMK version: a read never makes one, and asks the external KMS nothing", async () => {
+    const key = await boundKey();
+    const keys = makeServices(v1).keys;
+    const calls = JSON.stringify(externalCallCounts);
+    await expect(keys.forRead(TENANT_A, key.arn, 1, 1, true, "no-bucket-key-here")).rejects.toThrow(IntegrityError);
+    expect(JSON.stringify(externalCallCounts)).toBe(calls);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM external_bucket_keys WHERE key_id = ?").bind(key.id).first<{ n: number }>()).toEqual({ n: 0 });
+  });
+
+  it("a CMK not rooted in an external KMS has no bucket keys", async () => {
+    const keys = makeServices(v1).keys;
+    const local = await keys.registry.create({ tenantId: TENANT_A, region: "us-east-1", kind: "customer" });
+    await expect(keys.forRead(TENANT_A, local.arn, 1, 1, true, "any-bucket")).rejects.toThrow(IntegrityError);
+    // The same key without the flag is fine (control).
+    await expect(keys.forRead(TENANT_A, local.arn, 1, 1, true, null)).resolves.toBeDefined();
   });
 });

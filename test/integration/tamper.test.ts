@@ -316,6 +316,9 @@ const metadataCases: MetadataCase[] = [
   { name: "bucket key flag added", edit: () => withEnvelope(original, (e) => (e["b"] = 1)) },
   { name: "trailer flag removed", edit: () => withEnvelope(original, (e) => delete e["r"]) },
   { name: "trailer flag as 2", edit: () => withEnvelope(original, (e) => (e["r"] = 2)) },
+  // An external CMK's bucket-key flag on an object under a local CMK (FORMAT.md §10).
+  { name: "external bucket key flag added", edit: () => withEnvelope(original, (e) => (e["bk"] = 1)) },
+  { name: "external bucket key flag as 2", edit: () => withEnvelope(original, (e) => (e["bk"] = 2)) },
   { name: "sealed facts flipped", edit: () => withEnvelope(original, (e) => (e["e"] = flipBase64(e["e"], 20))) },
   { name: "sealed facts of another object", edit: () => withEnvelope(original, (e) => (e["e"] = JSON.parse(twin.customMetadata["sse-envelope"]!).e)) },
   { name: "Content-Type changed", edit: () => withEnvelope(original, (e) => ((e["h"] as Record<string, string>)["ct"] = "text/html")) },

@@ -2,7 +2,7 @@ import { deriveCustomerKek, newCustomerKeyRecord } from "../../src/crypto/custom
 import { encryptingStream } from "../../src/crypto/encrypt";
 import { joinCustomMetadata, signEnvelope, type HttpMetadata, type SseMode } from "../../src/crypto/envelope";
 import { sealFacts } from "../../src/crypto/facts";
-import { deriveKek, deriveMacKey, deriveSealKey, INFO, wrapDataKey } from "../../src/crypto/keys";
+import { deriveBucketKek, deriveKek, deriveMacKey, deriveSealKey, INFO, wrapDataKey } from "../../src/crypto/keys";
 import { fromHex, toHex } from "../../src/util/bytes";
 import { bytesSource, collect } from "./sources";
 
@@ -30,6 +30,11 @@ export interface VectorInput {
   plaintextLength: number;
   /** The checksum kept in a trailer record (FORMAT.md §3a), for objects written with one. */
   trailer?: { algorithm: "CRC32" | "CRC32C" | "CRC64NVME" | "SHA1" | "SHA256"; value: string };
+  /**
+   * An external CMK's object (FORMAT.md §10): the bucket key the external KMS gave back; the
+   * KEK derives from it (and the bucket) instead of cmkMaterialHex, and the envelope has `bk`.
+   */
+  externalBucketKeyHex?: string;
 }
 
 export function vectorPlaintext(length: number): Uint8Array {
@@ -41,7 +46,9 @@ const hex = (s: string) => fromHex(s)!;
 /** Builds the stored object (R2 body + custom metadata) exactly as the worker writes it. */
 export async function buildVector(v: VectorInput): Promise<{ storedHex: string; customMetadata: Record<string, string> }> {
   const master = hex(v.masterSecretHex);
-  const kek = await deriveKek(master, hex(v.cmkMaterialHex), v.keyArn, v.keyVersion, v.masterVersion);
+  const kek = v.externalBucketKeyHex
+    ? await deriveBucketKek(master, hex(v.externalBucketKeyHex), v.keyArn, v.bucket, v.keyVersion, v.masterVersion)
+    : await deriveKek(master, hex(v.cmkMaterialHex), v.keyArn, v.keyVersion, v.masterVersion);
   const { wrapped, dataKey } = await wrapDataKey(kek, hex(v.dataKeyHex));
   const sealKey = await deriveSealKey(master, INFO.seal, v.tenantId);
   const sealed = await sealFacts(sealKey, v.bucket, v.key, { etag: v.etag }, hex(v.factsNonceHex));
@@ -62,6 +69,7 @@ export async function buildVector(v: VectorInput): Promise<{ storedHex: string; 
       sealed,
       http: v.http,
       ...(v.trailer ? { trailer: true as const } : {}),
+      ...(v.externalBucketKeyHex ? { externalBucketKey: true as const } : {}),
     },
     { bucket: v.bucket, key: v.key, userMetadata: v.userMetadata },
   );
@@ -71,7 +79,7 @@ export async function buildVector(v: VectorInput): Promise<{ storedHex: string; 
 }
 
 /** Inputs of one SSE-C test vector (test/vectors/format-v1-sse-c.json): every random value fixed. */
-export interface SseCVectorInput extends Omit<VectorInput, "cmkMaterialHex" | "keyArn" | "keyVersion" | "mode" | "context" | "bucketKeyEnabled" | "trailer"> {
+export interface SseCVectorInput extends Omit<VectorInput, "cmkMaterialHex" | "keyArn" | "keyVersion" | "mode" | "context" | "bucketKeyEnabled" | "trailer" | "externalBucketKeyHex"> {
   /** The customer's 32-byte key. */
   customerKeyHex: string;
   /** The per-object KEK salt (32 bytes). */

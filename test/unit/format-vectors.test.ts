@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import vectors from "../vectors/format-v1.json";
 import trailerVectors from "../vectors/format-v1-trailer.json";
+import bucketKeyVectors from "../vectors/format-v1-bucket-key.json";
 import { buildVector, vectorPlaintext, type VectorInput } from "../support/vectors";
 import { b64, bytesToHex, cat, hexToBytes, te, u32, u64 } from "../support/reader-bytes";
 
@@ -9,7 +10,7 @@ interface Vector {
   expected: { storedLength: number; storedSha256: string; storedHex?: string; storedHeadHex?: string; customMetadata: Record<string, string> };
 }
 
-const all = [...(vectors as unknown as Vector[]), ...(trailerVectors as unknown as Vector[])];
+const all = [...(vectors as unknown as Vector[]), ...(trailerVectors as unknown as Vector[]), ...(bucketKeyVectors as unknown as Vector[])];
 
 // ---- an independent reader, written from FORMAT.md only (no imports from src/) ----------
 
@@ -24,11 +25,15 @@ async function hkdfKey(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, alg:
   return { bits, key: await crypto.subtle.importKey("raw", bits, alg, false, usages) };
 }
 
-/** FORMAT.md section 8, for a single-stream object. Returns the plaintext or throws. */
+/**
+ * FORMAT.md section 8, for a single-stream object. Returns the plaintext or throws.
+ * `material` is the CMK version's material, or with `bk` the bucket key (section 10).
+ */
 async function independentRead(stored: Uint8Array, meta: Record<string, string>, master: Uint8Array, material: Uint8Array, bucket: string, key: string, tenantId: string) {
   for (const name of Object.keys(meta)) if (name !== "sse-envelope" && !name.startsWith("x-amz-meta-")) throw new Error("unknown metadata");
   const env = JSON.parse(meta["sse-envelope"]!);
-  const kek = await hkdfKey(master, material, cat(str0("s3-sse-gw/v1/kek"), str0(env.k), u32(env.kv), u32(env.mv)), "AES-KW", ["unwrapKey"]);
+  const kekInfo = env.bk === 1 ? cat(str0("s3-sse-gw/v1/bucket-kek"), str0(env.k), str0(bucket), u32(env.kv), u32(env.mv)) : cat(str0("s3-sse-gw/v1/kek"), str0(env.k), u32(env.kv), u32(env.mv));
+  const kek = await hkdfKey(master, material, kekInfo, "AES-KW", ["unwrapKey"]);
   const dkKey = await crypto.subtle.unwrapKey("raw", b64(env.w), kek.key, "AES-KW", { name: "AES-GCM" }, true, ["encrypt"]);
   const dk = new Uint8Array((await crypto.subtle.exportKey("raw", dkKey)) as ArrayBuffer);
   const mac = await hkdfKey(dk, new Uint8Array(0), str0("s3-sse-gw/v1/mac"), { name: "HMAC", hash: "SHA-256" }, ["verify"]);
@@ -40,6 +45,7 @@ async function independentRead(stored: Uint8Array, meta: Record<string, string>,
     h.ct ?? "", h.ce ?? "", h.cd ?? "", h.cl ?? "", h.cc ?? "", h.ex ?? "", String(userMeta.length), ...userMeta.flat(),
     ...(env.lm !== undefined ? ["lm", String(env.lm)] : []),
     ...(env.r === 1 ? ["r", "1"] : []),
+    ...(env.bk === 1 ? ["bk", "1"] : []),
   ];
   const input = cat(...fields.map((f) => (typeof f === "string" ? te.encode(f) : f)).flatMap((b) => [u32(b.length), b]));
   if (!(await crypto.subtle.verify("HMAC", mac.key, b64(env.t), input))) throw new Error("MAC");
@@ -92,7 +98,8 @@ describe("format v1 test vectors", () => {
   it.each(all.map((v) => [v.input.name, v] as const))("an independent reader decrypts: %s", async (_name, v) => {
     const stored = v.expected.storedHex ? hexToBytes(v.expected.storedHex) : hexToBytes((await buildVector(v.input)).storedHex);
     const { input } = v;
-    const read = await independentRead(stored, v.expected.customMetadata, hexToBytes(input.masterSecretHex), hexToBytes(input.cmkMaterialHex), input.bucket, input.key, input.tenantId);
+    const root = hexToBytes(input.externalBucketKeyHex ?? input.cmkMaterialHex);
+    const read = await independentRead(stored, v.expected.customMetadata, hexToBytes(input.masterSecretHex), root, input.bucket, input.key, input.tenantId);
     expect(read.plaintext).toEqual(vectorPlaintext(input.plaintextLength));
     expect(read.etag).toBe(input.etag);
     expect(read.checksum).toEqual(input.trailer);
@@ -108,6 +115,22 @@ describe("format v1 test vectors", () => {
       const envelope = JSON.parse(v.expected.customMetadata["sse-envelope"]!);
       delete envelope.r;
       await expect(read(hexToBytes(v.expected.storedHex!), { ...v.expected.customMetadata, "sse-envelope": JSON.stringify(envelope) })).rejects.toThrow("MAC");
+    }
+  });
+
+  it("bucket-key vectors: neither the version material, nor the bucket key under another bucket name, nor the envelope without bk reads them", async () => {
+    for (const v of bucketKeyVectors as unknown as Vector[]) {
+      const { input } = v;
+      const stored = hexToBytes(v.expected.storedHex!);
+      const read = (meta: Record<string, string>, material: string, bucket = input.bucket) =>
+        independentRead(stored, meta, hexToBytes(input.masterSecretHex), hexToBytes(material), bucket, input.key, input.tenantId);
+      await expect(read(v.expected.customMetadata, input.externalBucketKeyHex!)).resolves.toBeDefined();
+      // The data key is wrapped under the bucket KEK: AES-KW's integrity check fails otherwise.
+      await expect(read(v.expected.customMetadata, input.cmkMaterialHex)).rejects.toThrow();
+      await expect(read(v.expected.customMetadata, input.externalBucketKeyHex!, "another-bucket")).rejects.toThrow();
+      const envelope = JSON.parse(v.expected.customMetadata["sse-envelope"]!);
+      delete envelope.bk;
+      await expect(read({ ...v.expected.customMetadata, "sse-envelope": JSON.stringify(envelope) }, input.cmkMaterialHex)).rejects.toThrow();
     }
   });
 

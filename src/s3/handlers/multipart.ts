@@ -182,6 +182,7 @@ export async function createMultipartUpload(ctx: S3Context): Promise<Response> {
     masterVersion: wk.masterVersion,
     wrappedKey: wrapped,
     ...(customer ? { customer } : {}),
+    ...(wk.externalBucketKey ? { externalBucketKey: true as const } : {}),
     ...(sse.context !== undefined ? { context: sse.context } : {}),
     bucketKeyEnabled: sse.bucketKeyEnabled,
     http,
@@ -238,7 +239,8 @@ async function uploadDataKey(ctx: S3Context, upload: UploadRecord, customerKey: 
     const scope = { tenantId: upload.tenantId, bucket: upload.bucket, key: upload.key };
     return unwrapDataKey(await deriveCustomerKek(customerKey!, upload.customer!.salt, scope), upload.wrappedKey);
   }
-  const kek = await ctx.services.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
+  // The upload's bucket: its parts are wrapped for it, whatever bucket a part's copy source is in.
+  const kek = await ctx.services.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true, upload.externalBucketKey ? upload.bucket : null);
   return unwrapDataKey(kek, upload.wrappedKey);
 }
 

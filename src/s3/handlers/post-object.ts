@@ -80,7 +80,7 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
   assertAllowed(formCtx, bucket, "s3:PutObject", key, { extra: policyConditionKeys(ctx, form.fields, signature), tags: { request: tagMap(tags) } });
   if (tags.length > 0) assertAllowed(formCtx, bucket, "s3:PutObjectTagging", key, { tags: { request: tagMap(tags) } });
   // An unknown, disabled or foreign KMS key is refused before the file is read.
-  if (sse.mode !== "SSE-C") await ctx.services.keys.forWrite(bucket.tenantId, sse.mode, sse.keyId);
+  if (sse.mode !== "SSE-C") await ctx.services.keys.forWrite(bucket.tenantId, bucket.name, sse.mode, sse.keyId);
 
   const condition = await guardedWriteCondition(formCtx, bucket, key);
   const range = contentLengthRange(policy);

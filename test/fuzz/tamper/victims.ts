@@ -340,7 +340,7 @@ export async function smallPartsVictim(bucket: string, buckets: Buckets, seed: n
     const parts = await store.allParts(uploadId);
     const bytes = encodeManifest({ uploadId, parts: parts.map((p) => ({ number: p.partNumber, length: p.size, salt: p.salt, r2Key: partR2Key(uploadId, p.partNumber, p.attempt) })) });
     const hash = await manifestHash(bytes);
-    const dataKey = await unwrapDataKey(await services.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true), upload.wrappedKey);
+    const dataKey = await unwrapDataKey(await services.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true, null), upload.wrappedKey);
     const sealed = await sealFacts(await services.keys.sealKey(upload.tenantId, upload.masterVersion), bucket, k, { etag: await multipartEtag(etags), length: plaintext.byteLength });
     const envelope = await signEnvelope(
       await deriveMacKey(dataKey),
