@@ -186,12 +186,22 @@ function endedSource(source: PlaintextSource): PlaintextSource {
   return { read: async () => new Uint8Array(0), cancel: (reason) => source.cancel(reason) };
 }
 
-/** `source` with `first` put back in front of it. */
+/**
+ * `source` with `first` put back in front of it. Once `source` has returned its empty
+ * read (its end, after its verification) it is never read again: a second empty read
+ * would run the verification twice (a SHA-256 digest twice fails).
+ */
 export function prepend(first: Uint8Array, source: PlaintextSource): PlaintextSource {
   let pending: Uint8Array | null = first.byteLength > 0 ? first : null;
+  let ended = false;
   return {
     async read(max: number): Promise<Uint8Array> {
-      if (!pending) return source.read(max);
+      if (ended) return new Uint8Array(0);
+      if (!pending) {
+        const bytes = await source.read(max);
+        if (bytes.byteLength === 0) ended = true;
+        return bytes;
+      }
       if (pending.byteLength >= max) {
         const out = pending.subarray(0, max);
         pending = pending.byteLength > max ? pending.subarray(max) : null;
@@ -200,7 +210,10 @@ export function prepend(first: Uint8Array, source: PlaintextSource): PlaintextSo
       const head = pending;
       pending = null;
       const tail = await source.read(max - head.byteLength);
-      if (tail.byteLength === 0) return head;
+      if (tail.byteLength === 0) {
+        ended = true;
+        return head;
+      }
       const out = new Uint8Array(head.byteLength + tail.byteLength);
       out.set(head);
       out.set(tail, head.byteLength);

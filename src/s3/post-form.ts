@@ -21,6 +21,8 @@ const MAX_PRE_FILE_WIRE_BYTES = 256 * 1024;
 const MAX_FIELDS = 200;
 /** Wire reads: whole chunks of this size (BYOB readAtLeast), fresh each time so parts may keep references. */
 const WIRE_CHUNK = 64 * 1024;
+/** File bytes read ahead of the consumer (readAhead): one encryption step. */
+const READ_AHEAD = 1024 * 1024;
 /** After an error, read and discard at most this much of the rest so the client sees the response. */
 const DRAIN_LIMIT = 1024 * 1024;
 const DRAIN_MS = 10_000;
@@ -98,6 +100,8 @@ class FormReader implements PostFormReader {
   private fileEnded = false;
   private readonly queue: Uint8Array[] = [];
   private queued = 0;
+  /** A read-ahead in progress (readAhead), or null. */
+  private filling: Promise<void> | null = null;
   /** The boundary's length (null when the Content-Type has none the parser would take). */
   private readonly boundaryLength: number | null;
   /** The wire chunk being parsed and the wire offset of its first byte. */
@@ -244,6 +248,8 @@ class FormReader implements PostFormReader {
   }
 
   private async readFile(max: number): Promise<Uint8Array> {
+    // A read-ahead still pumping owns the wire: let it finish its chunk first.
+    if (this.filling) await this.filling;
     while (this.queued < max && !this.fileEnded) {
       if (this.failure) throw this.failure;
       if (!(await this.pump()) && !this.fileEnded) {
@@ -254,7 +260,30 @@ class FormReader implements PostFormReader {
     if (this.failure && !this.fileEnded) throw this.failure;
     const take = Math.min(max, this.queued);
     if (take === 0) return new Uint8Array(0);
-    return this.queue[0]!.byteLength >= take ? this.takeFromHead(take) : this.gather(take);
+    const out = this.queue[0]!.byteLength >= take ? this.takeFromHead(take) : this.gather(take);
+    this.readAhead();
+    return out;
+  }
+
+  /**
+   * Keeps up to READ_AHEAD bytes of the file queued while the consumer encrypts and
+   * writes what it was given, so the client's upload and the write into R2 overlap (a
+   * streamed part has no other buffer to overlap with). Bounded: memory stays at about
+   * READ_AHEAD plus one wire chunk. Its errors are recorded (`failure`) for the next read.
+   */
+  private readAhead(): void {
+    if (this.filling || this.fileEnded || this.wireEnded || this.failure || this.queued >= READ_AHEAD) return;
+    this.filling = (async () => {
+      try {
+        while (!this.fileEnded && !this.failure && this.queued < READ_AHEAD) {
+          if (!(await this.pump())) break;
+        }
+      } catch {
+        // pump() recorded the failure; the next read throws it.
+      } finally {
+        this.filling = null;
+      }
+    })();
   }
 
   private takeFromHead(n: number): Uint8Array {
@@ -286,6 +315,7 @@ class FormReader implements PostFormReader {
   }
 
   async drain(): Promise<void> {
+    if (this.filling) await this.filling;
     this.queue.length = 0;
     let drained = 0;
     const deadline = Date.now() + DRAIN_MS;

@@ -209,6 +209,24 @@ describe("a file the form's Content-Length predicts is streamed, and stored as t
   });
 });
 
+describe("a source read to its end is not read again", () => {
+  // Its end runs the form's checksum verification; a second empty read ran it twice, and a
+  // SHA-256 digest taken twice failed: 500 for a file of one buffer plus one byte (the
+  // buffered path put the byte after the first buffer back in front of the source).
+  it("a SHA-256 field and a file of one buffer plus one byte: 204 both ways", { timeout: 60_000 }, async () => {
+    const file = pseudoRandom(P + 1, 21);
+    const sha = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", file))));
+    const fields = { "x-amz-checksum-sha256": sha };
+    const streamed = await postBytes(withEnding(await form("sha/streamed", file, { fields }), `--${BOUNDARY}--\r\n`));
+    expect(streamed.status, await streamed.clone().text()).toBe(204);
+    const buffered = await postChunked(withEnding(await form("sha/buffered", file, { fields }), `--${BOUNDARY}--\r\n`));
+    expect(buffered.status, await buffered.clone().text()).toBe(204);
+    expect(buffered.headers.get("etag")).toBe(await expectedEtag(file));
+    expect(streamed.headers.get("etag")).toBe(await expectedEtag(file));
+    expect(equal(await readBack("sha/buffered"), file)).toBe(true);
+  });
+});
+
 describe("failures leave nothing: no object, no parts, no upload rows, the previous version intact", () => {
   const previous = pseudoRandom(1000, 9);
 
