@@ -21,6 +21,11 @@ const MAX_PRE_FILE_WIRE_BYTES = 256 * 1024;
 const MAX_FIELDS = 200;
 /** Wire reads: whole chunks of this size (BYOB readAtLeast), fresh each time so parts may keep references. */
 const WIRE_CHUNK = 64 * 1024;
+/**
+ * File bytes read ahead of the consumer (readAhead). 256 KiB and 1 MiB measured the same
+ * (bench/post-object.mjs: RSS, time and CPU within noise), so the smaller bound.
+ */
+const READ_AHEAD = 256 * 1024;
 /** After an error, read and discard at most this much of the rest so the client sees the response. */
 const DRAIN_LIMIT = 1024 * 1024;
 const DRAIN_MS = 10_000;
@@ -38,6 +43,23 @@ export interface FormFile {
   contentType: string | undefined;
   /** The file's bytes: read(max) returns up to max bytes, fewer only at the end, then empty arrays. */
   source: PlaintextSource;
+  /**
+   * What the form's Content-Length says of the file's length, once its first byte has been
+   * read (null before that, and without a Content-Length). A hint only: fields or an
+   * epilogue after the file make it shorter, which nothing before its end can tell.
+   */
+  lengthHint(): FileLengthHint | null;
+}
+
+/**
+ * `expected`: the file's length when the form ends right after it with the closing
+ * delimiter and a CRLF (`\r\n--<boundary>--\r\n`, what browsers, SDKs and curl send);
+ * `max`: the most it can be (the shortest ending the parser accepts, `\r\n--<boundary>`
+ * and one byte). The file is never longer than `max` when the body is Content-Length long.
+ */
+export interface FileLengthHint {
+  expected: number;
+  max: number;
 }
 
 export interface PostForm {
@@ -81,11 +103,20 @@ class FormReader implements PostFormReader {
   private fileEnded = false;
   private readonly queue: Uint8Array[] = [];
   private queued = 0;
+  /** A read-ahead in progress (readAhead), or null. */
+  private filling: Promise<void> | null = null;
+  /** The boundary's length (null when the Content-Type has none the parser would take). */
+  private readonly boundaryLength: number | null;
+  /** The wire chunk being parsed and the wire offset of its first byte. */
+  private writing: { chunk: Uint8Array; at: number } | null = null;
+  /** Wire offset of the file's first byte (known once the parser emits it). */
+  private fileStart: number | null = null;
 
   constructor(request: Request) {
     this.wire = openWire(request.body);
     const length = request.headers.get("content-length");
     this.declared = length !== null && /^\d+$/.test(length) ? Number(length) : null;
+    this.boundaryLength = byteLength(boundaryOf(request.headers.get("content-type") ?? ""));
     this.parser = make({
       headers: { "content-type": request.headers.get("content-type") ?? "" },
       isFile: (info) => info.name.toLowerCase() === "file",
@@ -122,10 +153,29 @@ class FormReader implements PostFormReader {
       if (this.fileEnded) return;
       if (chunk === null) this.fileEnded = true;
       else if (chunk.byteLength > 0) {
+        if (this.fileStart === null) this.fileStart = this.wireOffsetOf(chunk);
         this.queue.push(chunk);
         this.queued += chunk.byteLength;
       }
     };
+  }
+
+  /**
+   * Where `emitted` (a view multipasta hands out) starts on the wire. multipasta (0.2.8)
+   * emits views of the chunk it was given, or of a new array joining the few bytes it held
+   * back (a possible boundary prefix) with that chunk. Only a hint depends on this: when
+   * it is off, the file's length is guessed wrong and the writer takes its slower, still
+   * exact, path (objects/write-streamed-multipart.ts).
+   */
+  private wireOffsetOf(emitted: Uint8Array): number | null {
+    const current = this.writing;
+    if (!current) return null;
+    const { chunk, at } = current;
+    const offset =
+      emitted.buffer === chunk.buffer
+        ? at + (emitted.byteOffset - chunk.byteOffset)
+        : at - (emitted.buffer.byteLength - chunk.byteLength) + emitted.byteOffset;
+    return Number.isSafeInteger(offset) && offset >= 0 && offset <= at + chunk.byteLength ? offset : null;
   }
 
   private onError(error: MultipartError): void {
@@ -162,13 +212,24 @@ class FormReader implements PostFormReader {
       this.parser.end();
       return false;
     }
+    this.writing = { chunk, at: this.received };
     this.received += chunk.byteLength;
     if (!this.fileInfo) {
       this.preFileBytes += chunk.byteLength;
       if (this.preFileBytes > MAX_PRE_FILE_WIRE_BYTES + WIRE_CHUNK) this.fail(Errors.MaxPostPreDataLengthExceededError());
     }
     this.parser.write(chunk);
+    this.writing = null;
     return true;
+  }
+
+  private lengthHint(): FileLengthHint | null {
+    if (this.declared === null || this.fileStart === null || this.boundaryLength === null) return null;
+    const room = this.declared - this.fileStart;
+    // "\r\n--" + boundary + "--\r\n" after the file; at least "\r\n--" + boundary + 1 byte.
+    const expected = room - (8 + this.boundaryLength);
+    const max = room - (5 + this.boundaryLength);
+    return max < 0 ? null : { expected: Math.max(0, expected), max };
   }
 
   async readFields(): Promise<PostForm> {
@@ -185,10 +246,13 @@ class FormReader implements PostFormReader {
       filename: info.filename,
       contentType: typeof contentType === "string" ? contentType : undefined,
       source: { read: (max) => this.readFile(max), cancel: (reason) => this.cancel(reason) },
+      lengthHint: () => this.lengthHint(),
     };
   }
 
   private async readFile(max: number): Promise<Uint8Array> {
+    // A read-ahead still pumping owns the wire: let it finish its chunk first.
+    if (this.filling) await this.filling;
     while (this.queued < max && !this.fileEnded) {
       if (this.failure) throw this.failure;
       if (!(await this.pump()) && !this.fileEnded) {
@@ -199,7 +263,30 @@ class FormReader implements PostFormReader {
     if (this.failure && !this.fileEnded) throw this.failure;
     const take = Math.min(max, this.queued);
     if (take === 0) return new Uint8Array(0);
-    return this.queue[0]!.byteLength >= take ? this.takeFromHead(take) : this.gather(take);
+    const out = this.queue[0]!.byteLength >= take ? this.takeFromHead(take) : this.gather(take);
+    this.readAhead();
+    return out;
+  }
+
+  /**
+   * Keeps up to READ_AHEAD bytes of the file queued while the consumer encrypts and
+   * writes what it was given, so the client's upload and the write into R2 overlap (a
+   * streamed part has no other buffer to overlap with). Bounded: memory stays at about
+   * READ_AHEAD plus one wire chunk. Its errors are recorded (`failure`) for the next read.
+   */
+  private readAhead(): void {
+    if (this.filling || this.fileEnded || this.wireEnded || this.failure || this.queued >= READ_AHEAD) return;
+    this.filling = (async () => {
+      try {
+        while (!this.fileEnded && !this.failure && this.queued < READ_AHEAD) {
+          if (!(await this.pump())) break;
+        }
+      } catch {
+        // pump() recorded the failure; the next read throws it.
+      } finally {
+        this.filling = null;
+      }
+    })();
   }
 
   private takeFromHead(n: number): Uint8Array {
@@ -231,6 +318,7 @@ class FormReader implements PostFormReader {
   }
 
   async drain(): Promise<void> {
+    if (this.filling) await this.filling;
     this.queue.length = 0;
     let drained = 0;
     const deadline = Date.now() + DRAIN_MS;
@@ -244,6 +332,17 @@ class FormReader implements PostFormReader {
     }
     if (!this.wireEnded) await cancelWire(this.wire);
   }
+}
+
+function byteLength(text: string | null): number | null {
+  return text === null ? null : new TextEncoder().encode(text).byteLength;
+}
+
+/** The boundary parameter as multipasta reads it (quoted or not), or null. */
+function boundaryOf(contentType: string): string | null {
+  const match = /;\s*boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))/i.exec(contentType);
+  const value = match?.[1] ?? match?.[2];
+  return value ? value : null;
 }
 
 function openWire(body: ReadableStream<Uint8Array> | null): Wire {

@@ -67,7 +67,7 @@ beforeAll(async () => {
 });
 
 describe("files larger than one buffer", () => {
-  it("are stored in the multipart layout (SSE-KMS) and read back whole and by range", async () => {
+  it("are stored in the multipart layout (SSE-KMS) and read back whole and by range", { timeout: 60_000 }, async () => {
     const file = pseudoRandom(2 * STREAM_BUFFER_BYTES + 12345, 7);
     const r = await post(await form("big/three-parts", file, { fields: { "x-amz-server-side-encryption": "aws:kms", success_action_status: "201" } }));
     const text = await r.text();
@@ -84,7 +84,7 @@ describe("files larger than one buffer", () => {
     expect(await leftovers()).toEqual({ parts: 3, uploads: 0 });
   });
 
-  it("exactly one buffer stays a single stream; one byte more is two parts", async () => {
+  it("exactly one buffer stays a single stream; one byte more is two parts", { timeout: 60_000 }, async () => {
     const exact = pseudoRandom(STREAM_BUFFER_BYTES, 1);
     const one = await post(await form("big/exact", exact));
     expect(one.status).toBe(204);

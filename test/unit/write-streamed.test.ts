@@ -99,4 +99,49 @@ describe("writeStreamed", () => {
   it("without a large writer refuses with StreamTooLargeError", async () => {
     await expect(writeStreamed(deps, req(source(data)), { bufferBytes: 100 })).rejects.toBeInstanceOf(StreamTooLargeError);
   });
+
+  it("a hint over one buffer hands the whole source (first read put back) to the hinted writer", async () => {
+    const s = source(data);
+    let seen: Uint8Array | null = null;
+    const large = async () => {
+      throw new Error("the buffered large writer must not run");
+    };
+    await writeStreamed(deps, req(s), {
+      bufferBytes: 2048,
+      large,
+      lengthHint: () => ({ expected: 5000, max: 5004 }),
+      hintedLarge: async (r, hint, partBytes) => {
+        expect(hint).toEqual({ expected: 5000, max: 5004 });
+        expect(partBytes).toBe(2048);
+        seen = await drain(r.source, 700);
+        return {} as never;
+      },
+    });
+    expect(seen).toEqual(data);
+  });
+
+  it("a hint within one buffer, or none, takes the buffered path", async () => {
+    for (const hint of [{ expected: 2048, max: 2052 }, null]) {
+      let used = "";
+      await writeStreamed(deps, req(source(data)), {
+        bufferBytes: 2048,
+        lengthHint: () => hint,
+        hintedLarge: async () => ((used = "hinted"), {} as never),
+        large: async () => ((used = "buffered"), {} as never),
+      });
+      expect(used).toBe("buffered");
+    }
+  });
+});
+
+describe("prepend", () => {
+  it("never reads its source again after the source's empty read (its verification runs once)", async () => {
+    const s = source(Uint8Array.of(1, 2, 3), [1000]);
+    const p = prepend(Uint8Array.of(0), s);
+    expect(await p.read(10)).toEqual(Uint8Array.of(0, 1, 2, 3));
+    const readsAtEnd = s.reads;
+    expect((await p.read(10)).byteLength).toBe(0);
+    expect((await p.read(10)).byteLength).toBe(0);
+    expect(s.reads).toBe(readsAtEnd + 1);
+  });
 });

@@ -14,7 +14,7 @@ import type { PlaintextSource } from "../../crypto/encrypt";
 import { toHex, fromBase64, timingSafeEqual, toBase64 } from "../../util/bytes";
 import { randomBytes } from "../../crypto/keys";
 import { StreamTooLargeError, writeStreamed } from "../../objects/write-streamed";
-import { writeMultipartLayout } from "../../objects/write-streamed-multipart";
+import { writeMultipartLayout, writeMultipartLayoutStreamed } from "../../objects/write-streamed-multipart";
 import { UploadStore } from "../../multipart/store";
 import type { Bucket } from "../../store/buckets";
 import { assertAllowed } from "../access";
@@ -109,8 +109,11 @@ async function upload(ctx: S3Context, bucket: Bucket, form: PostForm): Promise<R
         ? { algorithm: checksum.info.algorithm, from: () => ({ algorithm: checksum.info.algorithm, value: toBase64(checksum.value), type: "FULL_OBJECT" }) }
         : { compute: "CRC64NVME" },
     }, {
-      // Larger than one buffer: the multipart layout, parts of one buffer each.
+      // Larger than one buffer: the multipart layout, parts of one buffer each — streamed
+      // when the form's Content-Length predicts the file's length, else from buffers.
       large: (req, head, partBytes) => writeMultipartLayout({ ...deps, store: new UploadStore(ctx.services.env.DB) }, req, head, partBytes),
+      hintedLarge: (req, hint, partBytes) => writeMultipartLayoutStreamed({ ...deps, store: new UploadStore(ctx.services.env.DB) }, req, hint, partBytes),
+      lengthHint: form.file.lengthHint,
     });
   } catch (error) {
     if (error instanceof StreamTooLargeError) {
