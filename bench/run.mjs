@@ -269,6 +269,18 @@ for (const name of ["multipart", "external-cmk", "checksum-put", "sse-c"]) {
 }
 
 await worker.dispose();
+
+// ---- concurrent browser POSTs (issue 18): a fresh worker, since RSS growth is the figure ----
+if (!quick && existsSync(`${here}post-object.mjs`)) {
+  log("running bench/post-object.mjs (16 concurrent 50 MiB POSTs) in a fresh worker ...");
+  const postWorker = await startTestWorker({ config: resolve(here, "wrangler.toml") });
+  try {
+    const postPid = workerdPids().sort((a, b) => rssBytes(b) - rssBytes(a))[0];
+    results["post-object"] = await (await import(`${here}post-object.mjs`)).run({ endpoint: postWorker.endpoint, pid: postPid });
+  } finally {
+    await postWorker.dispose();
+  }
+}
 results.environment = { ...env, loadAfter: loadavg().map((l) => l.toFixed(2)).join(" ") };
 results.durationSeconds = (Date.now() - startedAt) / 1000;
 results.date = new Date().toISOString();
@@ -309,6 +321,8 @@ const x = results["external-cmk"];
 if (x) console.log(`External CMK: ${f(x.callsPer1000Puts)} external calls per 1,000 PUTs; 1 KiB p50 PUT ${f(x.latencyMs.external.putP50)} vs ${f(x.latencyMs.local.putP50)} ms local (${f(x.putP50Ratio)}x), GET ${f(x.latencyMs.external.getP50)} vs ${f(x.latencyMs.local.getP50)} ms (${f(x.getP50Ratio)}x)`);
 const cp = results["checksum-put"];
 if (cp) console.log(`Stored checksums, ${cp.objectSize} PUT (MB/s, ratio to passthrough): SDK v3 CRC32 trailer ${f(cp.putTrailerMBps, 1)} (${f(cp.putTrailerRatio)}), no checksum → gateway CRC64NVME ${f(cp.putPlainDefaultCrc64MBps, 1)} (${f(cp.putPlainRatio)}); GET ${f(cp.getMBps, 1)}, with checksum mode ${f(cp.getWithChecksumModeMBps, 1)}`);
+const po = results["post-object"];
+if (po) console.log(`POST Object: ${po.count} concurrent ${po.sizeMiB} MiB POSTs, workerd RSS growth ${f(po.rssGrowthMiB, 1)} MiB (rounds: ${po.rounds.map((r) => `${f(r.rssGrowthMiB, 1)} MiB, ${f(r.seconds, 1)} s, ${f(r.cpuSecondsPerGiB)} CPU s/GiB`).join("; ")})`);
 if (results["sse-c"]) {
   console.log("SSE-C vs SSE-KMS (MB/s, median; ratio to passthrough):");
   for (const [label, r] of Object.entries(results["sse-c"].sizes)) {

@@ -96,6 +96,10 @@ export function evaluateTargets(results) {
       met: m.meetsTargets,
     });
   }
+  const po = results["post-object"];
+  if (po) {
+    targets.push({ name: `${po.count} concurrent ${po.sizeMiB} MiB POSTs: workerd RSS growth`, target: "< 64 MiB", value: `${f(po.rssGrowthMiB, 1)} MiB`, met: po.rssGrowthMiB < 64 });
+  }
   if (results.policy) {
     targets.push({ name: `Policy evaluation (${results.policy.statements} statements)`, target: "well under 1 ms", value: `${f(results.policy.microsPerEvaluation)} µs`, met: results.policy.microsPerEvaluation < 100 });
   }
