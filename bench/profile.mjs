@@ -7,6 +7,7 @@
 //   node bench/profile.mjs get-small     500 × 1 KiB GETs
 //   node bench/profile.mjs passthrough   4 × 64 MiB PUTs + GETs on the bare R2 route (the floor)
 //   --count N  --mib N  --interval µs (sampling interval, default 200)  --out DIR
+//   --target RE  the inspector target to profile (default /bench/: the gateway's isolate)
 //
 // Writes DIR/<workload>.cpuprofile (open it in Chrome DevTools → Performance, or speedscope)
 // and prints the top frames by self time and by total time, grouped by function and file.
@@ -90,7 +91,9 @@ try {
 async function connectInspector(inspectorPort) {
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
   // The gateway's own isolate (the proxy and helper workers have other names).
-  const target = targets.find((t) => /bench/.test(t.title ?? t.id ?? "")) ?? targets[0];
+  const wanted = new RegExp(flag("target", "bench"));
+  console.log(`inspector targets: ${targets.map((t) => t.title ?? t.id).join(", ")}`);
+  const target = targets.find((t) => wanted.test(t.title ?? t.id ?? "")) ?? targets[0];
   // The inspector proxy only accepts a local Origin (undici lets a client set the header).
   const ws = new WebSocket(target.webSocketDebuggerUrl, { headers: { origin: "http://localhost" } });
   await new Promise((ok, fail) => {
