@@ -5,7 +5,8 @@ import { sealFacts, unsealFacts, type ObjectFacts } from "../crypto/facts";
 import { encryptedSize } from "../crypto/format";
 import { openUploadMacKey } from "../crypto/customer-key";
 import { IntegrityError } from "../crypto/errors";
-import { deriveMacKey, unwrapDataKey } from "../crypto/keys";
+import { deriveMacKey } from "../crypto/keys";
+import { unwrapCheckedDataKey } from "../kms/data-keys";
 import type { KeyService } from "../kms/service";
 import { objectR2Key } from "../objects/location";
 import { encodeManifest, manifestHash, type Manifest } from "../objects/manifest";
@@ -398,7 +399,7 @@ async function uploadMacKey(deps: CompleteDeps, upload: UploadRecord, sealKey: C
     }
   }
   const kek = await deps.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true);
-  return deriveMacKey(await unwrapDataKey(kek, upload.wrappedKey));
+  return deriveMacKey(await unwrapCheckedDataKey(kek, upload.wrappedKey));
 }
 
 async function cleanUp(deps: CompleteDeps, upload: UploadRecord, plan: Plan): Promise<void> {
