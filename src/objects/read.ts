@@ -220,6 +220,20 @@ const READ_ATTEMPTS = 3;
 /** Stored objects up to one decryption step (about 1 MiB) may be read whole into memory. */
 const BUFFERED_READ_BYTES = HEADER_SIZE + CHUNKS_PER_STEP * ENCRYPTED_CHUNK_SIZE + TRAILER_SIZE;
 
+/**
+ * Stored sizes of objects this isolate has read whole, by R2 key: only a hint for whether a
+ * checksum-mode GET needs a separate trailer read (a wrong hint costs one sequential get,
+ * never a wrong answer: the record is always checked against the body's version).
+ */
+const sizeHints = new Map<string, number>();
+const MAX_SIZE_HINTS = 4096;
+
+function hintSize(r2Key: string, size: number): void {
+  sizeHints.delete(r2Key);
+  if (sizeHints.size >= MAX_SIZE_HINTS) sizeHints.delete(sizeHints.keys().next().value!);
+  sizeHints.set(r2Key, size);
+}
+
 async function readObjectOnce(
   deps: ObjectDeps,
   bucket: Bucket,
@@ -231,7 +245,27 @@ async function readObjectOnce(
   checksum: boolean,
 ): Promise<ObjectRead> {
   const r2Key = objectR2Key(bucket.name, key);
-  const object = await getRanged(deps.r2, r2Key, range);
+  // Checksum mode (the AWS SDKs ask for it on every GetObject): the trailer record ends the
+  // stored object, but the headers that carry its checksum go out before the body. A small
+  // object is read whole anyway, so its record comes from that one read; a larger one needs
+  // a suffix get, started alongside the body's so it adds no latency. The size is unknown
+  // until the body's get answers, so a hint from this isolate's earlier reads of the key
+  // decides; without one the suffix get is started (as for any large object).
+  const recordGet = checksum && (sizeHints.get(r2Key) ?? Infinity) > BUFFERED_READ_BYTES ? getSuffix(deps.r2, r2Key) : null;
+  recordGet?.catch(() => {});
+  const dropRecord = async () => {
+    const got = await recordGet?.catch(() => null);
+    if (got && "body" in got) await got.body.cancel().catch(() => {});
+  };
+  let object: Awaited<ReturnType<typeof getRanged>>;
+  try {
+    object = await getRanged(deps.r2, r2Key, range);
+  } catch (error) {
+    await dropRecord();
+    throw error;
+  }
+  if (object && object !== "unsatisfiable" && !range) hintSize(r2Key, object.size);
+  if (!object || object === "unsatisfiable" || object.size <= BUFFERED_READ_BYTES) await dropRecord();
   if (object === "unsatisfiable") {
     // The guessed stored range missed the object entirely: answer from its metadata.
     const head = await deps.r2.head(r2Key);
@@ -252,25 +286,25 @@ async function readObjectOnce(
     auth = await authenticate(deps, bucket, key, object, true, gate);
     if (auth.envelope.layout.kind === "single") check(auth.info);
     if (checksum && auth.envelope.trailer) {
-      // The trailer record ends the stored object, but the response headers that carry its
-      // checksum go out before the body. A small object is read whole here (it would be
-      // anyway) and its record taken from the same bytes: one R2 get, not two. A larger
-      // one gets its record with a second, suffix get.
       if (object.size <= BUFFERED_READ_BYTES) {
         const stored = new Uint8Array(await object.arrayBuffer());
         await withTrailer(auth, stored.subarray(Math.max(0, stored.byteLength - TRAILER_SIZE)));
         body = new Response(stored).body!;
       } else {
-        const record = await getSuffix(deps.r2, r2Key);
+        // Started above unless a stale hint said small: then it starts now.
+        const record = await (recordGet ?? getSuffix(deps.r2, r2Key));
         if (!record || !("body" in record) || record.etag !== object.etag) {
           if (record && "body" in record) await record.body.cancel().catch(() => {});
           throw new ObjectChangedError("the object changed between its body and trailer reads");
         }
         await withTrailer(auth, new Uint8Array(await record.arrayBuffer()));
       }
+    } else {
+      await dropRecord();
     }
   } catch (error) {
     await object.body.cancel().catch(() => {});
+    await dropRecord();
     throw error;
   }
   if (auth.envelope.layout.kind === "multipart") {
