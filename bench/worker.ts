@@ -310,18 +310,22 @@ async function countingR2Reads(request: Request, env: Env, ctx: ExecutionContext
 }
 
 /**
- * `/_bench/loop?n=N&path=P`: the request `GET P` (a presigned URL's path and query, or a
- * passthrough path) run N times inside this one request, each body read to the end: the
+ * `/_bench/loop?n=N&path=P[&range=SIZE]`: the request `GET P` (a presigned URL's path and
+ * query, or a passthrough path; with a 1-byte range at a random offset below SIZE) run N
+ * times inside this one request, each body read to the end: the
  * workerd CPU the worker spends per request, without the HTTP server, the client or
  * Miniflare's entry worker around it.
  */
 async function loopBench(url: URL, env: Env, ctx: ExecutionContext): Promise<Response> {
   const n = Number(url.searchParams.get("n") ?? "100");
   const target = new URL(url.searchParams.get("path") ?? "/", url.origin).toString();
+  // &range=1: each request asks for one byte at a random offset below &size.
+  const rangeOf = Number(url.searchParams.get("range") ?? "0");
   const started = performance.now();
   let bytes = 0;
   for (let i = 0; i < n; i++) {
-    const response = await handler.fetch(new Request(target), env, ctx);
+    const at = Math.floor(Math.random() * rangeOf);
+    const response = await handler.fetch(new Request(target, rangeOf > 0 ? { headers: { range: `bytes=${at}-${at}` } } : {}), env, ctx);
     bytes += (await response.arrayBuffer()).byteLength;
     if (response.status >= 300) return new Response(`status ${response.status}`, { status: 500 });
   }
