@@ -41,6 +41,8 @@ const hexValue = (b: number): number =>
  */
 export function percentDecode(raw: string, plusAsSpace: boolean): Uint8Array {
   const src = utf8(raw);
+  // Nothing to decode (most paths): the bytes as they are, without the copy loop.
+  if (raw.indexOf("%") < 0 && !(plusAsSpace && raw.indexOf("+") >= 0)) return src;
   const out = new Uint8Array(src.length);
   let n = 0;
   for (let i = 0; i < src.length; i++) {
