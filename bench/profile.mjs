@@ -5,8 +5,10 @@
 //   node bench/profile.mjs get-large     4 × 64 MiB GETs of one object
 //   node bench/profile.mjs put-small     500 × 1 KiB PUTs
 //   node bench/profile.mjs get-small     500 × 1 KiB GETs
+//   node bench/profile.mjs get-range     500 × 1-byte ranges at random offsets of one 64 MiB object
 //   node bench/profile.mjs passthrough   4 × 64 MiB PUTs + GETs on the bare R2 route (the floor)
 //   --count N  --mib N  --interval µs (sampling interval, default 200)  --out DIR
+//   --target RE  the inspector target to profile (default /bench/: the gateway's isolate)
 //
 // Writes DIR/<workload>.cpuprofile (open it in Chrome DevTools → Performance, or speedscope)
 // and prints the top frames by self time and by total time, grouped by function and file.
@@ -29,7 +31,8 @@ const flag = (name, fallback) => {
 };
 const workload = args.find((a) => !a.startsWith("--") && !args[args.indexOf(a) - 1]?.startsWith("--")) ?? "put-large";
 const small = workload.endsWith("-small");
-const count = Number(flag("count", small ? 500 : 4));
+const ranges = workload === "get-range";
+const count = Number(flag("count", small || ranges ? 500 : 4));
 const size = small ? 1024 : Number(flag("mib", 64)) * MiB;
 const interval = Number(flag("interval", 200));
 const outDir = resolve(flag("out", `${here}out`));
@@ -51,15 +54,16 @@ try {
     const r = await putStream(url, size, { "x-amz-server-side-encryption": "aws:kms" });
     if (r.status !== 200) throw new Error(`PUT ${key}: ${r.status} ${r.body}`);
   };
-  const get = async (key) => {
+  const get = async (key, range = ranges) => {
     if (workload === "passthrough") return getStream(`${worker.endpoint}/_passthrough/${key}`);
     const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: "profile", Key: key }), { expiresIn: 3600 });
-    const r = await getStream(url);
-    if (r.status !== 200 || r.bytes !== size) throw new Error(`GET ${key}: ${r.status}, ${r.bytes} bytes`);
+    const at = Math.floor(Math.random() * size);
+    const r = await getStream(url, range ? { range: `bytes=${at}-${at}` } : {});
+    if (r.status !== (range ? 206 : 200) || r.bytes !== (range ? 1 : size)) throw new Error(`GET ${key}: ${r.status}, ${r.bytes} bytes`);
   };
   // Warm up: compile the code paths and fill the key caches before sampling.
-  for (let i = 0; i < (small ? 50 : 1); i++) {
-    await put("warm");
+  for (let i = 0; i < (small || ranges ? 50 : 1); i++) {
+    if (i === 0 || small) await put("warm");
     await get("warm");
   }
 
@@ -90,7 +94,9 @@ try {
 async function connectInspector(inspectorPort) {
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
   // The gateway's own isolate (the proxy and helper workers have other names).
-  const target = targets.find((t) => /bench/.test(t.title ?? t.id ?? "")) ?? targets[0];
+  const wanted = new RegExp(flag("target", "bench"));
+  console.log(`inspector targets: ${targets.map((t) => t.title ?? t.id).join(", ")}`);
+  const target = targets.find((t) => wanted.test(t.title ?? t.id ?? "")) ?? targets[0];
   // The inspector proxy only accepts a local Origin (undici lets a client set the header).
   const ws = new WebSocket(target.webSocketDebuggerUrl, { headers: { origin: "http://localhost" } });
   await new Promise((ok, fail) => {

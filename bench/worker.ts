@@ -11,6 +11,7 @@ import { CHUNKS_PER_STEP, chunkCount } from "../src/crypto/format";
 import { openBody } from "../src/auth/body";
 import { toBase64, toHex } from "../src/util/bytes";
 import { importHkdf, randomBytes } from "../src/crypto/keys";
+import { ExactReader } from "../src/util/exact-reader";
 import { CHECKSUM_ALGORITHMS, CHECKSUMS, createMd5, createSha256, type Hasher } from "../src/checksum";
 import { Crc64NvmeJs } from "./crc64nvme-js";
 import { Crc32cJs } from "./crc32c-js";
@@ -202,6 +203,97 @@ async function bodyBench(url: URL): Promise<Response> {
   return Response.json({ bytes, mbps });
 }
 
+/**
+ * GET floors (issue 18): the same R2 object served through progressively more of the
+ * gateway's GET plumbing, without its crypto, so a run can tell what the stream machinery
+ * alone costs next to the bare passthrough. `/_bench/floor/<mode>/<key>` reads the
+ * passthrough object `_passthrough/<key>`:
+ *   pass     R2 body as the response body (the passthrough route)
+ *   js       a JS ReadableStream that re-enqueues R2's pieces as they come (no copy), piped
+ *            into a FixedLengthStream as the GET handler does
+ *   steps    1 MiB steps read with the gateway's ExactReader (BYOB readAtLeast, one copy),
+ *            enqueued into a JS stream piped into a FixedLengthStream: the GET path minus AES
+ *   cipher   steps + AES-256-GCM over every 64 KiB of each step (output discarded, the
+ *            step enqueued as read): the GET path's work without its plaintext buffer
+ *   writer   steps written straight into the FixedLengthStream's writer (no JS
+ *            ReadableStream), one write in flight while the next step is read
+ *   buffer   the whole object read into memory and answered as bytes (no stream at all)
+ *   bytes    a ReadableStream of type "bytes" whose pull reads R2 into the BYOB request's
+ *            own view (autoAllocateChunkSize 1 MiB), piped into a FixedLengthStream
+ */
+async function floorBench(url: URL, env: Env): Promise<Response> {
+  const [, , , mode, ...rest] = url.pathname.split("/");
+  // "raw": any stored object by its R2 key (an encrypted one, with its envelope metadata).
+  const object = await env.OBJECTS.get((mode === "raw" ? "" : "_passthrough/") + decodeURIComponent(rest.join("/")));
+  if (!object) return new Response("not found", { status: 404 });
+  const size = object.size;
+  const headers = { "Content-Length": String(size) };
+  if (mode === "pass" || mode === "raw") return new Response(object.body, { headers });
+  if (mode === "buffer") return new Response(await object.arrayBuffer());
+  const STEP = CHUNKS_PER_STEP * 65536;
+  const fixed = new FixedLengthStream(size);
+  let body: ReadableStream<Uint8Array>;
+  if (mode === "js") {
+    const reader = object.body.getReader();
+    body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        const { value, done } = await reader.read();
+        if (done) c.close();
+        else c.enqueue(value);
+      },
+    });
+  } else if (mode === "steps" || mode === "cipher") {
+    const reader = new ExactReader(object.body);
+    const key = mode === "cipher" ? await crypto.subtle.importKey("raw", randomBytes(32), "AES-GCM", false, ["encrypt"]) : null;
+    const iv = new Uint8Array(12);
+    let left = size;
+    body = new ReadableStream<Uint8Array>(
+      {
+        async pull(c) {
+          if (left === 0) return c.close();
+          const step = await reader.read(Math.min(STEP, left));
+          left -= step.byteLength;
+          if (key) for (let at = 0; at < step.byteLength; at += 65536) await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, step.subarray(at, at + 65536));
+          c.enqueue(step);
+        },
+      },
+      { highWaterMark: 2 },
+    );
+  } else if (mode === "writer") {
+    const reader = new ExactReader(object.body);
+    const writer = fixed.writable.getWriter();
+    void (async () => {
+      let inFlight: Promise<void> = Promise.resolve();
+      for (let left = size; left > 0; ) {
+        const step = await reader.read(Math.min(STEP, left));
+        left -= step.byteLength;
+        await inFlight;
+        inFlight = writer.write(step);
+      }
+      await inFlight;
+      await writer.close();
+    })().catch((e) => writer.abort(e));
+    return new Response(fixed.readable, { headers });
+  } else if (mode === "bytes") {
+    const reader = new ExactReader(object.body);
+    let left = size;
+    body = new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: STEP,
+      async pull(c) {
+        if (left === 0) return c.close();
+        const step = await reader.read(Math.min(STEP, left));
+        left -= step.byteLength;
+        c.enqueue(step);
+      },
+    } as UnderlyingByteSource) as ReadableStream<Uint8Array>;
+  } else {
+    return new Response("unknown floor mode", { status: 400 });
+  }
+  void body.pipeTo(fixed.writable).catch(() => {});
+  return new Response(fixed.readable, { headers });
+}
+
 /** Bytes of stored data an R2 get hands back: its range when it has one, else the whole object. */
 function servedBytes(object: R2ObjectBody): number {
   const range = (object as R2ObjectBody & { range?: R2Range }).range;
@@ -243,11 +335,36 @@ async function countingR2Reads(request: Request, env: Env, ctx: ExecutionContext
   return counted;
 }
 
-export default {
+/**
+ * `/_bench/loop?n=N&path=P[&range=SIZE]`: the request `GET P` (a presigned URL's path and
+ * query, or a passthrough path; with a 1-byte range at a random offset below SIZE) run N
+ * times inside this one request, each body read to the end: the
+ * workerd CPU the worker spends per request, without the HTTP server, the client or
+ * Miniflare's entry worker around it.
+ */
+async function loopBench(url: URL, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const n = Number(url.searchParams.get("n") ?? "100");
+  const target = new URL(url.searchParams.get("path") ?? "/", url.origin).toString();
+  // &range=1: each request asks for one byte at a random offset below &size.
+  const rangeOf = Number(url.searchParams.get("range") ?? "0");
+  const started = performance.now();
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const at = Math.floor(Math.random() * rangeOf);
+    const response = await handler.fetch(new Request(target, rangeOf > 0 ? { headers: { range: `bytes=${at}-${at}` } } : {}), env, ctx);
+    bytes += (await response.arrayBuffer()).byteLength;
+    if (response.status >= 300) return new Response(`status ${response.status}`, { status: 500 });
+  }
+  return Response.json({ n, bytes, ms: performance.now() - started });
+}
+
+const handler = {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
+    if (url.pathname === "/_bench/loop") return loopBench(url, env, ctx);
     if (url.pathname === "/_bench/checksum") return checksumBench(url);
     if (url.pathname === "/_bench/body") return bodyBench(url);
+    if (url.pathname.startsWith("/_bench/floor/")) return floorBench(url, env);
     if (url.pathname.startsWith("/_bench/")) return cryptoBench(url);
     if (request.headers.get("x-bench-count-r2") === "1") return countingR2Reads(request, env, ctx);
     if (!url.pathname.startsWith("/_passthrough/")) return gateway.fetch(request, env, ctx);
@@ -271,3 +388,5 @@ export default {
   },
   scheduled: gateway.scheduled,
 } satisfies ExportedHandler<Env>;
+
+export default handler;

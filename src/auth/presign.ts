@@ -41,6 +41,8 @@ const hexValue = (b: number): number =>
  */
 export function percentDecode(raw: string, plusAsSpace: boolean): Uint8Array {
   const src = utf8(raw);
+  // Nothing to decode (most paths): the bytes as they are, without the copy loop.
+  if (raw.indexOf("%") < 0 && !(plusAsSpace && raw.indexOf("+") >= 0)) return src;
   const out = new Uint8Array(src.length);
   let n = 0;
   for (let i = 0; i < src.length; i++) {
@@ -74,18 +76,33 @@ export function uriEncode(bytes: Uint8Array, keepSlash: boolean): string {
   return out;
 }
 
-/** Parses a raw query string (no leading "?"). Empty segments ("a&&b") are dropped. */
-export function parseQuery(raw: string): QueryParam[] {
+/**
+ * Parses a raw query string (no leading "?"). Empty segments ("a&&b") are dropped.
+ * A request's query is parsed by authentication, the canonical request and the header
+ * hoisting in turn: the last answer is kept (the params are frozen, so sharing is safe).
+ */
+export function parseQuery(raw: string): readonly QueryParam[] {
+  if (lastQuery?.raw === raw) return lastQuery.params;
   const params: QueryParam[] = [];
-  if (raw === "") return params;
-  for (const part of raw.split("&")) {
+  for (const part of raw === "" ? [] : raw.split("&")) {
     if (part === "") continue;
     const eq = part.indexOf("=");
-    const nameBytes = percentDecode(eq < 0 ? part : part.slice(0, eq), true);
-    const valueBytes = percentDecode(eq < 0 ? "" : part.slice(eq + 1), true);
-    params.push({ name: fromUtf8(nameBytes), value: fromUtf8(valueBytes), nameBytes, valueBytes, hasValue: eq >= 0 });
+    const [name, nameBytes] = decodeComponent(eq < 0 ? part : part.slice(0, eq));
+    const [value, valueBytes] = decodeComponent(eq < 0 ? "" : part.slice(eq + 1));
+    params.push(Object.freeze({ name, value, nameBytes, valueBytes, hasValue: eq >= 0 }));
   }
+  Object.freeze(params);
+  lastQuery = { raw, params };
   return params;
+}
+
+let lastQuery: { raw: string; params: readonly QueryParam[] } | undefined;
+
+/** A query component as text and bytes: most have nothing to decode (no "%", no "+"). */
+function decodeComponent(raw: string): [string, Uint8Array] {
+  if (raw.indexOf("%") < 0 && raw.indexOf("+") < 0) return [raw, utf8(raw)];
+  const bytes = percentDecode(raw, true);
+  return [fromUtf8(bytes), bytes];
 }
 
 /** First value of a parameter, matched case-insensitively (clients vary in X-Amz-* case). */

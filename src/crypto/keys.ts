@@ -152,25 +152,69 @@ export async function rewrapDataKey(from: CryptoKey, to: CryptoKey, wrapped: Uin
   return new Uint8Array(await crypto.subtle.wrapKey("raw", exportable, to, "AES-KW"));
 }
 
+/**
+ * Keys derived from one data key, memoized on that CryptoKey object: derivation is a pure
+ * function of (data key, salt, part, length), so a hit returns exactly the key HKDF would.
+ * A data key object lives as long as a request, or as long as the unwrap cache keeps it
+ * (kms/data-keys.ts); its derived keys become unreachable with it (WeakMap), so this adds
+ * no lifetime of its own. Saves two WebCrypto derivations per read of a cached data key.
+ */
+interface Derived {
+  mac?: Promise<CryptoKey>;
+  streams?: Map<string, Promise<CryptoKey>>;
+}
+const derivedFrom = new WeakMap<CryptoKey, Derived>();
+/** Stream keys kept per data key: a multipart object has one per part, reads want a few. */
+const STREAM_KEYS_PER_DATA_KEY = 32;
+
+function derivedOf(dataKey: CryptoKey): Derived {
+  let entry = derivedFrom.get(dataKey);
+  if (!entry) derivedFrom.set(dataKey, (entry = {}));
+  return entry;
+}
+
+/** Drops a failed derivation, so the error is not replayed from the memo. */
+function forgetOnFailure(made: Promise<CryptoKey>, drop: () => void): Promise<CryptoKey> {
+  made.catch(drop);
+  return made;
+}
+
 /** Stream key: unique per stream because every stream gets a fresh 16-byte salt. */
 export function deriveStreamKey(dataKey: CryptoKey, salt: Uint8Array, partNumber: number, length: number): Promise<CryptoKey> {
-  return crypto.subtle.deriveKey(
+  const entry = derivedOf(dataKey);
+  const streams = (entry.streams ??= new Map());
+  const name = `${partNumber}:${length}:${saltText(salt)}`;
+  const hit = streams.get(name);
+  if (hit) return hit;
+  if (streams.size >= STREAM_KEYS_PER_DATA_KEY) streams.delete(streams.keys().next().value!);
+  const made = crypto.subtle.deriveKey(
     hkdf(salt, info(INFO.stream, { u32: partNumber }, { u64: length })),
     dataKey,
     { name: "AES-GCM", length: 256 },
     false,
     ["encrypt", "decrypt"],
   );
+  streams.set(name, made);
+  return forgetOnFailure(made, () => streams.delete(name));
 }
 
 export function deriveMacKey(dataKey: CryptoKey): Promise<CryptoKey> {
-  return crypto.subtle.deriveKey(
+  const entry = derivedOf(dataKey);
+  if (entry.mac) return entry.mac;
+  const made = crypto.subtle.deriveKey(
     hkdf(new Uint8Array(0), info(INFO.mac)),
     dataKey,
     { name: "HMAC", hash: "SHA-256", length: 256 },
     false,
     ["sign", "verify"],
   );
+  entry.mac = made;
+  return forgetOnFailure(made, () => delete entry.mac);
+}
+
+/** A salt as a map key (16 bytes → 16 UTF-16 code units; not for display). */
+function saltText(salt: Uint8Array): string {
+  return String.fromCharCode(...salt);
 }
 
 /**

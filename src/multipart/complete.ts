@@ -6,6 +6,7 @@ import { encryptedSize } from "../crypto/format";
 import { deriveCustomerKek, openUploadMacKey, type CustomerKey } from "../crypto/customer-key";
 import { IntegrityError } from "../crypto/errors";
 import { deriveMacKey, unwrapDataKey } from "../crypto/keys";
+import { unwrapCheckedDataKey } from "../kms/data-keys";
 import type { KeyService } from "../kms/service";
 import { objectR2Key } from "../objects/location";
 import { encodeManifest, manifestHash, type Manifest } from "../objects/manifest";
@@ -432,7 +433,7 @@ async function uploadKeys(
     }
   }
   const kek = await deps.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true, upload.externalBucketKey ? upload.bucket : null);
-  const dataKey = await unwrapDataKey(kek, upload.wrappedKey);
+  const dataKey = await unwrapCheckedDataKey(kek, upload.wrappedKey);
   return { mac: await deriveMacKey(dataKey), dataKey };
 }
 

@@ -2,12 +2,13 @@ import { decryptingStream } from "../crypto/decrypt";
 import { decodeEnvelope, splitCustomMetadata, verifyEnvelope } from "../crypto/envelope";
 import { IntegrityError } from "../crypto/errors";
 import { unsealFacts } from "../crypto/facts";
-import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, chunkCount, chunkOffset, chunkSpan, encodeHeader, encryptedSize } from "../crypto/format";
+import { CHUNK_SIZE, CHUNKS_PER_STEP, ENCRYPTED_CHUNK_SIZE, HEADER_SIZE, chunkCount, chunkOffset, chunkSpan, encodeHeader, encryptedSize } from "../crypto/format";
 import { deriveMacKey, deriveStreamKey, unwrapDataKey } from "../crypto/keys";
 import { openTrailer, TRAILER_SIZE } from "../crypto/trailer";
 import { openPartChecksums } from "./part-checksums";
 import { checksumTypeOf } from "../checksum";
 import { readKekFor } from "./object-keys";
+import { unwrapCheckedDataKey } from "../kms/data-keys";
 import { Errors } from "../errors";
 import { resolveRange, type RangeRequest } from "../util/range";
 import type { Bucket } from "../store/buckets";
@@ -35,7 +36,9 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
   const kek = await readKekFor(deps, bucket, key, envelope, requireEnabled, customerKey);
   let dataKey: CryptoKey;
   try {
-    dataKey = await unwrapDataKey(kek, envelope.wrappedKey);
+    // SSE-C's KEK is this request's own; a CMK's KEK came through forRead's state check
+    // just now, which is what lets its unwrapped keys be cached (kms/data-keys.ts).
+    dataKey = envelope.mode === "SSE-C" ? await unwrapDataKey(kek, envelope.wrappedKey) : await unwrapCheckedDataKey(kek, envelope.wrappedKey);
   } catch {
     throw new IntegrityError("data key failed to unwrap");
   }
@@ -239,6 +242,23 @@ export async function readObject(
 /** Reads started over because the object changed underneath (each sees a newer version). */
 const READ_ATTEMPTS = 3;
 
+/** Stored objects up to one decryption step (about 1 MiB) may be read whole into memory. */
+const BUFFERED_READ_BYTES = HEADER_SIZE + CHUNKS_PER_STEP * ENCRYPTED_CHUNK_SIZE + TRAILER_SIZE;
+
+/**
+ * Stored sizes of objects this isolate has read whole, by R2 key: only a hint for whether a
+ * checksum-mode GET needs a separate trailer read (a wrong hint costs one sequential get,
+ * never a wrong answer: the record is always checked against the body's version).
+ */
+const sizeHints = new Map<string, number>();
+const MAX_SIZE_HINTS = 4096;
+
+function hintSize(r2Key: string, size: number): void {
+  sizeHints.delete(r2Key);
+  if (sizeHints.size >= MAX_SIZE_HINTS) sizeHints.delete(sizeHints.keys().next().value!);
+  sizeHints.set(r2Key, size);
+}
+
 async function readObjectOnce(
   deps: ObjectDeps,
   bucket: Bucket,
@@ -250,9 +270,13 @@ async function readObjectOnce(
   checksum: boolean,
 ): Promise<ObjectRead> {
   const r2Key = objectR2Key(bucket.name, key);
-  // The record is at the end of the stored object, the response headers go out before its
-  // body: fetch it alongside (unused, and cancelled, when the object has no record).
-  const recordGet = checksum ? getSuffix(deps.r2, r2Key) : null;
+  // Checksum mode (the AWS SDKs ask for it on every GetObject): the trailer record ends the
+  // stored object, but the headers that carry its checksum go out before the body. A small
+  // object is read whole anyway, so its record comes from that one read; a larger one needs
+  // a suffix get, started alongside the body's so it adds no latency. The size is unknown
+  // until the body's get answers, so a hint from this isolate's earlier reads of the key
+  // decides; without one the suffix get is started (as for any large object).
+  const recordGet = checksum && (sizeHints.get(r2Key) ?? Infinity) > BUFFERED_READ_BYTES ? getSuffix(deps.r2, r2Key) : null;
   recordGet?.catch(() => {});
   const dropRecord = async () => {
     const got = await recordGet?.catch(() => null);
@@ -265,7 +289,8 @@ async function readObjectOnce(
     await dropRecord();
     throw error;
   }
-  if (!object || object === "unsatisfiable" || !recordGet) await dropRecord();
+  if (object && object !== "unsatisfiable" && !range) hintSize(r2Key, object.size);
+  if (!object || object === "unsatisfiable" || object.size <= BUFFERED_READ_BYTES) await dropRecord();
   if (object === "unsatisfiable") {
     // The guessed stored range missed the object entirely: answer from its metadata.
     const head = await deps.r2.head(r2Key);
@@ -281,16 +306,24 @@ async function readObjectOnce(
   if (!object) throw Errors.NoSuchKey({ Key: key });
 
   let auth: Authenticated;
+  let body = object.body;
   try {
     auth = await authenticate(deps, bucket, key, object, true, gate);
     if (auth.envelope.layout.kind === "single") check(auth.info);
-    if (recordGet && auth.envelope.trailer) {
-      const record = await recordGet;
-      if (!record || !("body" in record) || record.etag !== object.etag) {
-        if (record && "body" in record) await record.body.cancel().catch(() => {});
-        throw new ObjectChangedError("the object changed between its body and trailer reads");
+    if (checksum && auth.envelope.trailer) {
+      if (object.size <= BUFFERED_READ_BYTES) {
+        const stored = new Uint8Array(await object.arrayBuffer());
+        await withTrailer(auth, stored.subarray(Math.max(0, stored.byteLength - TRAILER_SIZE)));
+        body = new Response(stored).body!;
+      } else {
+        // Started above unless a stale hint said small: then it starts now.
+        const record = await (recordGet ?? getSuffix(deps.r2, r2Key));
+        if (!record || !("body" in record) || record.etag !== object.etag) {
+          if (record && "body" in record) await record.body.cancel().catch(() => {});
+          throw new ObjectChangedError("the object changed between its body and trailer reads");
+        }
+        await withTrailer(auth, new Uint8Array(await record.arrayBuffer()));
       }
-      await withTrailer(auth, new Uint8Array(await record.arrayBuffer()));
     } else {
       await dropRecord();
     }
@@ -304,7 +337,7 @@ async function readObjectOnce(
     // the manifest itself, a ranged one only a slice of it (refetched in full).
     if (range) await object.body.cancel().catch(() => {});
     try {
-      return await readMultipartObject({ r2: deps.r2, r2Key, object, body: range ? null : object.body, auth }, { range, partNumber, check });
+      return await readMultipartObject({ r2: deps.r2, r2Key, object, body: range ? null : body, auth }, { range, partNumber, check });
     } catch (error) {
       // A missing part of a manifest that is no longer the object at the key was released
       // by the write that replaced it: a race, not tampering.
@@ -318,12 +351,12 @@ async function readObjectOnce(
   if (!range) {
     // An object uploaded in one piece has one part, the whole object, served as a range.
     if (partNumber !== undefined && partNumber !== 1) {
-      await object.body.cancel().catch(() => {});
+      await body.cancel().catch(() => {});
       throw Errors.InvalidPartNumber();
     }
     const plan = { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(envelope.length) - 1, skip: 0, take: envelope.length, trailer: envelope.trailer === true };
-    const body = decryptingStream(object.body, dataKey, plan);
-    return partNumber !== undefined && envelope.length > 0 ? { info, body, span: { first: 0, last: envelope.length - 1 } } : { info, body };
+    const plaintext = decryptingStream(body, dataKey, plan);
+    return partNumber !== undefined && envelope.length > 0 ? { info, body: plaintext, span: { first: 0, last: envelope.length - 1 } } : { info, body: plaintext };
   }
 
   const span = resolveRange(range, envelope.length);
@@ -335,7 +368,6 @@ async function readObjectOnce(
   const served = (object as R2ObjectBody & { range?: R2Range }).range;
   const servedOffset = served && "offset" in served && served.offset !== undefined ? served.offset : served && "suffix" in served && served.suffix !== undefined ? object.size - served.suffix : 0;
   const servedEnd = served && "length" in served && served.length !== undefined ? servedOffset + served.length : object.size;
-  let body = object.body;
   if (servedOffset > chunks.offset || servedEnd < chunks.offset + chunks.size) {
     // The single guessed read did not cover the chunks (cannot happen for well-formed
     // objects, but sizes come from storage): read exactly the span instead.

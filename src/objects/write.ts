@@ -11,7 +11,7 @@ import type { KeyService } from "../kms/service";
 import type { SseChoice } from "./sse-choice";
 import type { Bucket } from "../store/buckets";
 import { objectR2Key } from "./location";
-import { writeKeyFor } from "./object-keys";
+import { writeKeyFor, type ObjectWriteKey } from "./object-keys";
 
 export interface ObjectDeps {
   r2: R2Bucket;
@@ -66,7 +66,8 @@ export class WritePreconditionFailed extends Error {}
  * Encrypts the source into R2 under a fresh data key. R2 receives exactly
  * encryptedSize(length) bytes through a FixedLengthStream; if the source fails
  * verification the stream errors before its final chunk and R2 commits nothing, leaving
- * any previous object at the key untouched.
+ * any previous object at the key untouched. Small objects are encrypted in memory first
+ * and put as bytes (same guarantee: a failing source stops before the put).
  */
 export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<WrittenObject> {
   const tenantId = req.bucket.tenantId;
@@ -106,8 +107,22 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
     checksum = "from" in plan ? plan.from() : { algorithm: plan.compute, value: toBase64(await hasher!.digest()), type: "FULL_OBJECT" };
     return checksum;
   };
-  const fixed = new FixedLengthStream(encryptedSize(req.length) + TRAILER_SIZE);
-  const piping = encryptingStream(source, dataKey, { partNumber: 0, length: req.length, salt }, trailer).pipeTo(fixed.writable);
+  const stored = encryptedSize(req.length) + TRAILER_SIZE;
+  const ciphertext = encryptingStream(source, dataKey, { partNumber: 0, length: req.length, salt }, trailer);
+  if (stored <= BUFFERED_WRITE_BYTES) {
+    // A small object is encrypted whole (its body read and verified to the end) before R2
+    // sees a byte: one put of bytes, no stream for the runtime to pump into R2, and a body
+    // that fails verification never reaches R2 at all.
+    const bytes = await new Response(ciphertext).arrayBuffer();
+    const put = await deps.r2.put(objectR2Key(req.bucket.name, req.key), bytes, {
+      customMetadata: joinCustomMetadata(envelope, req.userMetadata),
+      ...(req.onlyIf ? { onlyIf: req.onlyIf } : {}),
+    });
+    if (put === null) throw new WritePreconditionFailed();
+    return written(req, wk, put, checksum);
+  }
+  const fixed = new FixedLengthStream(stored);
+  const piping = ciphertext.pipeTo(fixed.writable);
   // A failing source (BadDigest, SignatureDoesNotMatch…) rejects `piping` while R2 is still
   // reading; mark it observed now, or the runtime reports an unhandled rejection before the
   // code below gets to it (it is still awaited/inspected there).
@@ -131,6 +146,13 @@ export async function writeObject(deps: ObjectDeps, req: WriteRequest): Promise<
     throw new WritePreconditionFailed();
   }
   await piping;
+  return written(req, wk, put, checksum);
+}
+
+/** Stored objects up to one encryption step (about 1 MiB) are encrypted in memory and put as bytes. */
+const BUFFERED_WRITE_BYTES = 1024 * 1024 + 64 * 1024;
+
+function written(req: WriteRequest, wk: ObjectWriteKey, put: R2Object, checksum: StoredChecksum | undefined): WrittenObject {
   return {
     etag: req.facts.etag,
     size: req.length,

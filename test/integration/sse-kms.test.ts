@@ -308,6 +308,22 @@ describe("key states and key errors", () => {
     expect((await getText("disabled", { env: FRESH })).text).toBe("before");
   });
 
+  it("a data key cached by earlier reads is no way around DisableKey: the next GET (whole, ranged, checksum mode) is refused", async () => {
+    // kms/data-keys.ts caches unwrapped data keys; the CMK state check must still run first.
+    const key = await customerKey();
+    expect((await put("warm-cache", "cached", { ...kms, [KEY_ID]: key.arn }, { env: FRESH })).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await getText("warm-cache", { env: FRESH })).text).toBe("cached");
+    await setState(key.id, "Disabled");
+    try {
+      await expectError(send("adminA", { method: "GET", bucket, key: "warm-cache", env: FRESH }), 400, "KMS.DisabledException");
+      await expectError(send("adminA", { method: "GET", bucket, key: "warm-cache", env: FRESH, headers: { range: "bytes=1-2" } }), 400, "KMS.DisabledException");
+      await expectError(send("adminA", { method: "GET", bucket, key: "warm-cache", env: FRESH, headers: { "x-amz-checksum-mode": "ENABLED" } }), 400, "KMS.DisabledException");
+    } finally {
+      await setState(key.id, "Enabled");
+    }
+    expect((await getText("warm-cache", { env: FRESH })).text).toBe("cached");
+  });
+
   it("a key pending deletion → KMS.KMSInvalidStateException (400) for PUT and GET", async () => {
     const key = await customerKey();
     expect((await put("pending", "before", { ...kms, [KEY_ID]: key.id }, { env: FRESH })).status).toBe(200);

@@ -4,6 +4,7 @@ import type { PlaintextSource } from "../../crypto/encrypt";
 import { sealFacts, type ObjectFacts } from "../../crypto/facts";
 import { customerKeyMatches, deriveCustomerKek, macKeyBytes, sealUploadMacKey, type CustomerKey } from "../../crypto/customer-key";
 import { newDataKey, randomBytes, unwrapDataKey } from "../../crypto/keys";
+import { unwrapCheckedDataKey } from "../../kms/data-keys";
 import { writeKeyFor } from "../../objects/object-keys";
 import { partR2Key, writePart, MAX_PART_BYTES } from "../../objects/parts";
 import { readObject } from "../../objects/read";
@@ -241,7 +242,7 @@ async function uploadDataKey(ctx: S3Context, upload: UploadRecord, customerKey: 
   }
   // The upload's bucket: its parts are wrapped for it, whatever bucket a part's copy source is in.
   const kek = await ctx.services.keys.forRead(upload.tenantId, upload.keyArn, upload.keyVersion, upload.masterVersion, true, upload.externalBucketKey ? upload.bucket : null);
-  return unwrapDataKey(kek, upload.wrappedKey);
+  return unwrapCheckedDataKey(kek, upload.wrappedKey);
 }
 
 /** Stores one part attempt and records it; the attempt it replaces is deleted afterwards. */
