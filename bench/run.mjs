@@ -260,7 +260,7 @@ results.checksum = await (await import(`${here}checksum.mjs`)).run({ endpoint })
 }
 
 // ---- optional suites contributed by other modules ----------------------------------------
-for (const name of ["multipart", "external-cmk", "checksum-put", "sse-c"]) {
+for (const name of ["multipart", "external-cmk", "checksum-put", "checksum-cost", "sse-c"]) {
   const path = `${here}${name}.mjs`;
   if (!existsSync(path) || quick) continue;
   log(`running bench/${name}.mjs ...`);
@@ -321,6 +321,8 @@ const x = results["external-cmk"];
 if (x) console.log(`External CMK: ${f(x.callsPer1000Puts)} external calls per 1,000 PUTs; 1 KiB p50 PUT ${f(x.latencyMs.external.putP50)} vs ${f(x.latencyMs.local.putP50)} ms local (${f(x.putP50Ratio)}x), GET ${f(x.latencyMs.external.getP50)} vs ${f(x.latencyMs.local.getP50)} ms (${f(x.getP50Ratio)}x)`);
 const cp = results["checksum-put"];
 if (cp) console.log(`Stored checksums, ${cp.objectSize} PUT (MB/s, ratio to passthrough): SDK v3 CRC32 trailer ${f(cp.putTrailerMBps, 1)} (${f(cp.putTrailerRatio)}), no checksum → gateway CRC64NVME ${f(cp.putPlainDefaultCrc64MBps, 1)} (${f(cp.putPlainRatio)}); GET ${f(cp.getMBps, 1)}, with checksum mode ${f(cp.getWithChecksumModeMBps, 1)}`);
+const cc = results["checksum-cost"];
+if (cc) console.log(`Default CRC64NVME, ${cc.objectSize} PUT side by side: ratio ${f(cc.ratio.default)} without a checksum vs ${f(cc.ratio.crc32)} with the client's CRC32 (${f(cc.ratioDropPoints, 1)} points), ${f(cc.defaultChecksumCpuSecondsPerGiB)} CPU s/GiB`);
 const po = results["post-object"];
 if (po) console.log(`POST Object: ${po.count} concurrent ${po.sizeMiB} MiB POSTs, workerd RSS growth ${f(po.rssGrowthMiB, 1)} MiB (rounds: ${po.rounds.map((r) => `${f(r.rssGrowthMiB, 1)} MiB, ${f(r.seconds, 1)} s, ${f(r.cpuSecondsPerGiB)} CPU s/GiB`).join("; ")})`);
 if (results["sse-c"]) {

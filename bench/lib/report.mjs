@@ -96,6 +96,10 @@ export function evaluateTargets(results) {
       met: m.meetsTargets,
     });
   }
+  const cc = results["checksum-cost"];
+  if (cc) {
+    targets.push({ name: `S3's default CRC64NVME: ${cc.objectSize} PUT ratio drop (issue 13)`, target: "≤ 2 points", value: `${f(cc.ratioDropPoints, 1)} points (${f(cc.ratio.default)} vs ${f(cc.ratio.crc32)})`, met: cc.ratioDropPoints <= 2 });
+  }
   const po = results["post-object"];
   if (po) {
     targets.push({ name: `${po.count} concurrent ${po.sizeMiB} MiB POSTs: workerd RSS growth`, target: "< 64 MiB", value: `${f(po.rssGrowthMiB, 1)} MiB`, met: po.rssGrowthMiB < 64 });
