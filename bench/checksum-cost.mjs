@@ -73,13 +73,14 @@ export async function run({ endpoint, s3, bucket, pid, mib = 256, rounds = 5 }) 
 const { fileURLToPath } = await import("node:url");
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { startTestWorker } = await import("../scripts/lib/worker.mjs");
-  const { CreateBucketCommand, S3Client } = await import("@aws-sdk/client-s3");
+  const { CreateBucketCommand } = await import("@aws-sdk/client-s3");
   const { rssBytes, workerdPids } = await import("./lib/measure.mjs");
   const arg = (name, fallback) => (process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : fallback);
   const worker = await startTestWorker({ config: fileURLToPath(new URL("./wrangler.toml", import.meta.url)) });
   try {
     const pid = workerdPids().sort((a, b) => rssBytes(b) - rssBytes(a))[0];
-    const s3 = new S3Client({ endpoint: worker.endpoint, region: "us-east-1", forcePathStyle: true, requestChecksumCalculation: "WHEN_REQUIRED", credentials: { accessKeyId: "LOCALADMINA", secretAccessKey: "local-admin-a-secret" } });
+    const { benchClient } = await import("./lib/client.mjs");
+    const s3 = benchClient(worker.endpoint);
     await s3.send(new CreateBucketCommand({ Bucket: "bench-cost" })).catch(() => {});
     console.log(JSON.stringify(await run({ endpoint: worker.endpoint, s3, bucket: "bench-cost", pid, mib: arg("--mib", 256), rounds: arg("--rounds", 5) }), null, 2));
   } finally {

@@ -11,10 +11,11 @@
 //
 // workerd CPU comes from /proc (10 ms ticks), so per-request figures are averages over a
 // batch of --n requests; medians are over rounds. Never run alongside `npm run bench`.
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { benchClient } from "./lib/client.mjs";
 import { startTestWorker } from "../scripts/lib/worker.mjs";
 import { cpuSeconds, getStream, median, MiB, percentile, putStream, rssBytes, workerdPids } from "./lib/measure.mjs";
 
@@ -33,13 +34,7 @@ async function start(name, config) {
   const worker = await startTestWorker({ config });
   const mine = workerdPids().filter((p) => !before.has(p));
   const pid = mine.sort((a, b) => rssBytes(b) - rssBytes(a))[0];
-  const s3 = new S3Client({
-    endpoint: worker.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    credentials: { accessKeyId: "LOCALADMINA", secretAccessKey: "local-admin-a-secret" },
-  });
+  const s3 = benchClient(worker.endpoint);
   await s3.send(new CreateBucketCommand({ Bucket: "perf" }));
   const endpoint = worker.endpoint;
   const signed = (command) => getSignedUrl(s3, command, { expiresIn: 3600 });

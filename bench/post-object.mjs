@@ -16,13 +16,9 @@ import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import http from "node:http";
 import { fileURLToPath } from "node:url";
-import { cpuSeconds, MiB, putStream, rssBytes, withRssSampling, workerdPids } from "./lib/measure.mjs";
+import { cpuSeconds, MiB, pumpBlocks, putStream, rssBytes, withRssSampling, workerdPids } from "./lib/measure.mjs";
 
 const log = (...a) => console.error(...a);
-
-/** 1 MiB of bytes repeated; content does not change the cost. */
-const BLOCK = Buffer.alloc(MiB);
-for (let i = 0; i < MiB; i++) BLOCK[i] = (i * 2654435761) >>> 24;
 
 function formParts(fields, boundary) {
   let head = "";
@@ -47,16 +43,7 @@ function postForm(url, fields, size, { chunked }) {
     });
     req.on("error", reject);
     req.write(head);
-    let sent = 0;
-    const pump = () => {
-      while (sent < size) {
-        const n = Math.min(BLOCK.length, size - sent);
-        sent += n;
-        if (!req.write(n === BLOCK.length ? BLOCK : BLOCK.subarray(0, n))) return req.once("drain", pump);
-      }
-      req.end(tail);
-    };
-    pump();
+    pumpBlocks(req, size, tail);
   });
 }
 

@@ -14,12 +14,13 @@
 // and prints the top frames by self time and by total time, grouped by function and file.
 // Profiles are relative: a loaded machine slows everything alike, but for absolute CPU per
 // GiB use `npm run bench` on an idle machine.
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { benchClient } from "./lib/client.mjs";
 import { startTestWorker } from "../scripts/lib/worker.mjs";
 import { getStream, MiB, putStream } from "./lib/measure.mjs";
 
@@ -40,13 +41,7 @@ const outDir = resolve(flag("out", `${here}out`));
 const port = await freePort();
 const worker = await startTestWorker({ config: `${here}wrangler.toml`, inspectorPort: port });
 try {
-  const s3 = new S3Client({
-    endpoint: worker.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    credentials: { accessKeyId: "LOCALADMINA", secretAccessKey: "local-admin-a-secret" },
-  });
+  const s3 = benchClient(worker.endpoint);
   await s3.send(new CreateBucketCommand({ Bucket: "profile" }));
   const put = async (key) => {
     if (workload === "passthrough") return putStream(`${worker.endpoint}/_passthrough/${key}`, size);

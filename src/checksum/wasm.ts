@@ -51,24 +51,23 @@ function instance(): Crc {
   return crc;
 }
 
-/** CRC64NVME register (no init or xorout applied) after `data`, from register `register`. */
-export function crc64Update(register: bigint, data: Uint8Array): bigint {
+/** Runs `step` over `data` one input window at a time, threading the register through. */
+function feed<R>(register: R, data: Uint8Array, step: (fns: CrcExports, register: R, at: number, length: number) => R): R {
   const { fns, heap, input, inputSize } = instance();
   for (let at = 0; at < data.byteLength; at += inputSize) {
     const piece = data.subarray(at, at + inputSize);
     heap.set(piece, input);
-    register = fns.crc64(register, input, piece.byteLength);
+    register = step(fns, register, input, piece.byteLength);
   }
   return register;
 }
 
+/** CRC64NVME register (no init or xorout applied) after `data`, from register `register`. */
+export function crc64Update(register: bigint, data: Uint8Array): bigint {
+  return feed(register, data, (fns, r, at, length) => fns.crc64(r, at, length));
+}
+
 /** CRC32C register (no init or xorout applied) after `data`, from register `register`. */
 export function crc32cUpdate(register: number, data: Uint8Array): number {
-  const { fns, heap, input, inputSize } = instance();
-  for (let at = 0; at < data.byteLength; at += inputSize) {
-    const piece = data.subarray(at, at + inputSize);
-    heap.set(piece, input);
-    register = fns.crc32c(register, input, piece.byteLength);
-  }
-  return register;
+  return feed(register, data, (fns, r, at, length) => fns.crc32c(r, at, length));
 }

@@ -6,7 +6,7 @@ import { Crc64Nvme } from "@aws-sdk/crc64-nvme";
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { STREAM_BUFFER_BYTES } from "../../src/objects/write-streamed";
-import { amzDate, encodePolicy, multipartBody, signV4, v4Fields, type Part } from "../support/post-form";
+import { multipartBody, signedForm, type Part } from "../support/post-form";
 import { crc32Base64 } from "../support/s3-harness";
 import { call, createBucket, CREDENTIALS, HOST, seedIdentities } from "../support/worker-client";
 
@@ -28,18 +28,8 @@ function pseudoRandom(size: number, seed: number): Uint8Array {
   return out;
 }
 
-async function form(key: string, file: Uint8Array, extra: { fields?: Record<string, string>; conditions?: unknown[] } = {}): Promise<Part[]> {
-  const date = amzDate();
-  const sig = v4Fields(CREDENTIALS.adminA.accessKeyId, date);
-  const covered = { bucket: BUCKET, ...sig, ...(extra.fields ?? {}) };
-  const policy = encodePolicy([...Object.entries(covered).map(([k, v]) => ({ [k]: v })), ["starts-with", "$key", ""], ...(extra.conditions ?? [])]);
-  return [
-    { name: "key", value: key },
-    ...Object.entries(covered).map(([name, value]) => ({ name, value })),
-    { name: "policy", value: policy },
-    { name: "x-amz-signature", value: await signV4(policy, CREDENTIALS.adminA.secretAccessKey, date) },
-    { name: "file", file, filename: "big.bin" },
-  ];
+function form(key: string, file: Uint8Array, extra: { fields?: Record<string, string>; conditions?: unknown[] } = {}): Promise<Part[]> {
+  return signedForm(CREDENTIALS.adminA, BUCKET, key, file, extra);
 }
 
 async function post(parts: Part[]): Promise<Response> {

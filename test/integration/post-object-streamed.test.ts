@@ -11,8 +11,9 @@ import { Crc64Nvme } from "@aws-sdk/crc64-nvme";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { STREAM_BUFFER_BYTES } from "../../src/objects/write-streamed";
-import { amzDate, encodePolicy, multipartBody, signV4, v4Fields, type Part } from "../support/post-form";
+import { multipartBody, signedForm, type Part } from "../support/post-form";
 import { crc32Base64, expectError, fetchWorker } from "../support/s3-harness";
+import { concatBytes, pseudoRandom } from "../support/sources";
 import { call, createBucket, CREDENTIALS, HOST, seedIdentities } from "../support/worker-client";
 
 const BUCKET = "post-streamed";
@@ -20,34 +21,8 @@ const P = STREAM_BUFFER_BYTES;
 const MiB = 1024 * 1024;
 const BOUNDARY = "----StreamedBoundary7MA4YWxkTrZu0gW";
 
-function pseudoRandom(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 255;
-    out[i + 1] = (x >>> 8) & 255;
-    out[i + 2] = (x >>> 16) & 255;
-    out[i + 3] = (x >>> 24) & 255;
-  }
-  return out;
-}
-
-async function form(key: string, file: Uint8Array, extra: { fields?: Record<string, string>; conditions?: unknown[]; after?: Part[] } = {}): Promise<Part[]> {
-  const date = amzDate();
-  const sig = v4Fields(CREDENTIALS.adminA.accessKeyId, date);
-  const covered = { bucket: BUCKET, ...sig, ...(extra.fields ?? {}) };
-  const policy = encodePolicy([...Object.entries(covered).map(([k, v]) => ({ [k]: v })), ["starts-with", "$key", ""], ...(extra.conditions ?? [])]);
-  return [
-    { name: "key", value: key },
-    ...Object.entries(covered).map(([name, value]) => ({ name, value })),
-    { name: "policy", value: policy },
-    { name: "x-amz-signature", value: await signV4(policy, CREDENTIALS.adminA.secretAccessKey, date) },
-    { name: "file", file, filename: "big.bin" },
-    ...(extra.after ?? []),
-  ];
+function form(key: string, file: Uint8Array, extra: { fields?: Record<string, string>; conditions?: unknown[]; after?: Part[] } = {}): Promise<Part[]> {
+  return signedForm(CREDENTIALS.adminA, BUCKET, key, file, extra);
 }
 
 /** What R2 saw of part data (`_mpu/…`): puts and gets (a get is a part read back). */
@@ -94,21 +69,11 @@ async function postChunked(body: Uint8Array): Promise<Response> {
 
 const encode = (s: string) => new TextEncoder().encode(s);
 
-function concat(...pieces: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(pieces.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
 /** The form's bytes with `--<boundary>--\r\n` at the end replaced by `ending`. */
 function withEnding(parts: Part[], ending: string): Uint8Array {
   const { body } = multipartBody(parts, BOUNDARY);
   const standard = `--${BOUNDARY}--\r\n`;
-  return concat(body.subarray(0, body.byteLength - standard.length), encode(ending));
+  return concatBytes([body.subarray(0, body.byteLength - standard.length), encode(ending)]);
 }
 
 const hex = (bytes: ArrayBuffer) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -118,7 +83,7 @@ async function expectedEtag(file: Uint8Array): Promise<string> {
   if (file.byteLength <= P) return `"${hex(await crypto.subtle.digest("MD5", file))}"`;
   const digests: Uint8Array[] = [];
   for (let at = 0; at < file.byteLength; at += P) digests.push(new Uint8Array(await crypto.subtle.digest("MD5", file.subarray(at, at + P))));
-  return `"${hex(await crypto.subtle.digest("MD5", concat(...digests)))}-${digests.length}"`;
+  return `"${hex(await crypto.subtle.digest("MD5", concatBytes(digests)))}-${digests.length}"`;
 }
 
 async function crc64(file: Uint8Array): Promise<string> {

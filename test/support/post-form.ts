@@ -68,3 +68,28 @@ export async function signV4(policy: string, secret: string, date: string, regio
 export async function signV2(policy: string, secret: string): Promise<string> {
   return btoa(String.fromCharCode(...(await hmac(encoder.encode(secret), policy, "SHA-1"))));
 }
+
+/**
+ * A signed browser-style form: the key, the policy's covered fields (bucket, SigV4 fields,
+ * `fields`), the policy (those fields, any key, `conditions`), the signature, the file, and
+ * any parts after the file.
+ */
+export async function signedForm(
+  who: { accessKeyId: string; secretAccessKey: string },
+  bucket: string,
+  key: string,
+  file: Uint8Array,
+  extra: { fields?: Record<string, string>; conditions?: unknown[]; after?: Part[] } = {},
+): Promise<Part[]> {
+  const date = amzDate();
+  const covered = { bucket, ...v4Fields(who.accessKeyId, date), ...(extra.fields ?? {}) };
+  const policy = encodePolicy([...Object.entries(covered).map(([k, v]) => ({ [k]: v })), ["starts-with", "$key", ""], ...(extra.conditions ?? [])]);
+  return [
+    { name: "key", value: key },
+    ...Object.entries(covered).map(([name, value]) => ({ name, value })),
+    { name: "policy", value: policy },
+    { name: "x-amz-signature", value: await signV4(policy, who.secretAccessKey, date) },
+    { name: "file", file, filename: "big.bin" },
+    ...(extra.after ?? []),
+  ];
+}
