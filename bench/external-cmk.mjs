@@ -4,7 +4,8 @@
 // 127.0.0.1 like any external endpoint), so the figure includes a real signed HTTP call
 // whenever the bucket's bucket key is made (one GenerateDataKey, the fresh bucket's first
 // PUT — the warm-up, counted) or refreshed (one Decrypt per EXTERNAL_KEY_CACHE_SECONDS,
-// 300 by default). `byOperation` splits the count.
+// 300 by default). `byOperation` splits the count. The local and external sides are
+// measured interleaved, request by request.
 //
 //   node bench/external-cmk.mjs            standalone: starts the bench worker itself
 //   node bench/external-cmk.mjs --puts 200 fewer PUTs (default 1000)
@@ -72,25 +73,29 @@ export async function run({ endpoint, puts = 1000 }) {
     await f();
     return performance.now() - t;
   };
-  const measure = async (keyId, prefix) => {
-    // Warm-up: the first request of a key loads its row and (external) asks the external KMS.
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}-warm`, Body: body, ServerSideEncryption: "aws:kms", SSEKMSKeyId: keyId }));
-    const put = [];
-    const get = [];
-    for (let i = 0; i < puts; i++) {
-      put.push(await time(() => s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}-${i}`, Body: body, ServerSideEncryption: "aws:kms", SSEKMSKeyId: keyId }))));
-    }
-    for (let i = 0; i < Math.min(puts, 300); i++) {
-      get.push(await time(async () => (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}-${i}` }))).Body.transformToByteArray()));
-    }
+  const sides = { local: { keyId: local.KeyId, put: [], get: [] }, external: { keyId: bound.keyId, put: [], get: [] } };
+  const putOne = (side, key) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ServerSideEncryption: "aws:kms", SSEKMSKeyId: sides[side].keyId }));
+  const before = (await admin(endpoint, "GET", "/kms/external/calls")).calls;
+  const started = Date.now();
+  // Warm-up: the first request of a key loads its row and (external) makes the bucket key.
+  for (const side of ["local", "external"]) await putOne(side, `${side}-warm`);
+  // The two sides interleaved request by request, alternating which goes first, so both
+  // see the same machine (measured one after the other, the second side ran on a bigger
+  // local R2 and a warmer process).
+  const order = (i) => (i % 2 ? ["external", "local"] : ["local", "external"]);
+  for (let i = 0; i < puts; i++) {
+    for (const side of order(i)) sides[side].put.push(await time(() => putOne(side, `${side}-${i}`)));
+  }
+  for (let i = 0; i < Math.min(puts, 300); i++) {
+    for (const side of order(i)) sides[side].get.push(await time(async () => (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${side}-${i}` }))).Body.transformToByteArray()));
+  }
+  const summary = ({ put, get }) => {
     put.sort((a, b) => a - b);
     get.sort((a, b) => a - b);
     return { putP50: pct(put, 50), putP99: pct(put, 99), getP50: pct(get, 50), getP99: pct(get, 99) };
   };
-  const localMs = await measure(local.KeyId, "local");
-  const before = (await admin(endpoint, "GET", "/kms/external/calls")).calls;
-  const started = Date.now();
-  const externalMs = await measure(bound.keyId, "external");
+  const localMs = summary(sides.local);
+  const externalMs = summary(sides.external);
   const seconds = (Date.now() - started) / 1000;
   const after = (await admin(endpoint, "GET", "/kms/external/calls")).calls;
   const calls = total(after) - total(before);
