@@ -14,13 +14,12 @@ import {
   type ServerSideEncryption,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { Sha256 } from "@aws-crypto/sha256-js";
-import { SignatureV4 } from "@smithy/signature-v4";
 import { createCipheriv, createHash } from "node:crypto";
 import { Agent } from "node:http";
 import { Readable } from "node:stream";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { endpoint, IDENTITIES, REGION } from "./support/clients";
+import { kmsCall } from "./support/kms";
 
 /**
  * Issue 8 item 4: many S3 clients at once against the one worker of the e2e run.
@@ -481,26 +480,11 @@ describe("64 concurrent clients", () => {
 
 // ---- first SSE-KMS uploads of fresh tenants ---------------------------------------------------
 
-/** The KMS JSON API of the worker, signed like the SDK's KMS client (service "kms"). */
+/** The KMS JSON API of the worker (support/kms.ts), as a call that must succeed. */
 async function kms<T>(who: Identity, operation: string, input: Record<string, unknown>): Promise<T> {
-  const url = new URL(endpoint());
-  const body = JSON.stringify(input);
-  const signer = new SignatureV4({ service: "kms", region: REGION, credentials: { accessKeyId: who.accessKeyId, secretAccessKey: who.secretAccessKey }, sha256: Sha256 });
-  const signed = await signer.sign({
-    method: "POST",
-    protocol: url.protocol,
-    hostname: url.hostname,
-    port: Number(url.port),
-    path: "/",
-    query: {},
-    headers: { host: url.host, "content-type": "application/x-amz-json-1.1", "x-amz-target": `TrentService.${operation}` },
-    body,
-  });
-  const { host: _host, ...headers } = signed.headers;
-  const res = await fetch(`${url.origin}/`, { method: "POST", headers, body });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`KMS ${operation}: ${res.status} ${text}`);
-  return JSON.parse(text) as T;
+  const r = await kmsCall(who, operation, input);
+  if (r.status !== 200) throw new Error(`KMS ${operation}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body as T;
 }
 
 describe("first SSE-KMS uploads in fresh tenants, all at once", () => {

@@ -1,3 +1,4 @@
+import { expect } from "vitest";
 import { deriveCustomerKek, newCustomerKeyRecord } from "../../src/crypto/customer-key";
 import { encryptingStream } from "../../src/crypto/encrypt";
 import { joinCustomMetadata, signEnvelope, type HttpMetadata, type SseMode } from "../../src/crypto/envelope";
@@ -117,4 +118,21 @@ export async function buildSseCVector(v: SseCVectorInput): Promise<{ storedHex: 
   );
   const stored = await collect(encryptingStream(bytesSource(vectorPlaintext(v.plaintextLength)), dataKey, { partNumber: 0, length: v.plaintextLength, salt }));
   return { storedHex: toHex(stored), customMetadata: joinCustomMetadata(envelope, v.userMetadata) };
+}
+
+/** What a vector file expects of the stored object: its length and SHA-256, its bytes when small, its R2 metadata. */
+export interface StoredExpectation {
+  storedLength: number;
+  storedSha256: string;
+  storedHex?: string;
+  customMetadata: Record<string, string>;
+}
+
+/** The worker's build of a vector is exactly the stored object the vector file records. */
+export async function expectBuiltExactly(built: { storedHex: string; customMetadata: Record<string, string> }, expected: StoredExpectation): Promise<void> {
+  const stored = fromHex(built.storedHex)!;
+  expect(stored.length).toBe(expected.storedLength);
+  expect(toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", stored)))).toBe(expected.storedSha256);
+  if (expected.storedHex) expect(built.storedHex).toBe(expected.storedHex);
+  expect(built.customMetadata).toEqual(expected.customMetadata);
 }

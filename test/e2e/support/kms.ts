@@ -9,8 +9,13 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import { expect } from "vitest";
 import { endpoint, IDENTITIES, REGION, type IdentityName } from "./clients";
 
-export async function kmsCall(who: IdentityName, operation: string, input: Record<string, unknown>, base = endpoint()): Promise<{ status: number; body: Record<string, unknown> }> {
-  const { accessKeyId, secretAccessKey } = IDENTITIES[who];
+export async function kmsCall(
+  who: IdentityName | { accessKeyId: string; secretAccessKey: string },
+  operation: string,
+  input: Record<string, unknown>,
+  base = endpoint(),
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const { accessKeyId, secretAccessKey } = typeof who === "string" ? IDENTITIES[who] : who;
   const url = new URL(base);
   const body = JSON.stringify(input);
   const signer = new SignatureV4({ service: "kms", region: REGION, credentials: { accessKeyId, secretAccessKey }, sha256: Sha256 });
