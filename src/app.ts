@@ -3,6 +3,7 @@ import { admin } from "./admin/routes";
 import type { Env } from "./env";
 import { handleKms, isKmsRequest } from "./kms-api/handler";
 import { makeServices, type Services } from "./services";
+import type { Bucket } from "./store/buckets";
 import { handleS3 } from "./s3/dispatch";
 import { applyCorsHeaders, handlePreflight } from "./s3/handlers/cors";
 import { reasonPhrase } from "./s3/reason";
@@ -25,16 +26,16 @@ export function createApp(): Hono<AppEnv> {
     const requestId = newRequestId();
     let response: Response;
     let services: Services | null = null;
+    const seen: { bucket?: Bucket } = {};
     try {
       services = makeServices(c.env);
       // CORS preflights are answered from bucket rules, before and without authentication.
-      response = c.req.method === "OPTIONS" ? await handlePreflight(c.req.raw, services) : await handleS3(c.req.raw, services, requestId);
+      response = c.req.method === "OPTIONS" ? await handlePreflight(c.req.raw, services) : await handleS3(c.req.raw, services, requestId, seen);
     } catch (error) {
       response = errorResponse(toS3Error(error, requestId), c.req.raw, requestId);
     }
-    // Handlers may return immutable responses (e.g. from fetch); copy headers once.
-    const headers = new Headers(response.headers);
-    if (services) await applyCorsHeaders(c.req.raw, headers, services).catch(() => {});
+    const headers = writableHeaders(response);
+    if (services) await applyCorsHeaders(c.req.raw, headers, services, seen.bucket).catch(() => {});
     headers.set("x-amz-request-id", requestId);
     headers.set("x-amz-id-2", hostId(requestId));
     headers.set("Server", "S3-SSE-KMS-Gateway");
@@ -42,4 +43,18 @@ export function createApp(): Hono<AppEnv> {
   });
 
   return app;
+}
+
+/**
+ * The response's own headers when they may be changed (every Response a handler builds),
+ * else a copy (immutable ones, e.g. from fetch). The response is rebuilt below anyway, for
+ * its reason phrase, and that copies them once more.
+ */
+function writableHeaders(response: Response): Headers {
+  try {
+    response.headers.set("x-amz-request-id", "");
+    return response.headers;
+  } catch {
+    return new Headers(response.headers);
+  }
 }

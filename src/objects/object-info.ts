@@ -4,6 +4,7 @@ import type { ChecksumType } from "../checksum";
 import type { CustomerKey } from "../crypto/customer-key";
 import type { Envelope, HttpMetadata, SseMode } from "../crypto/envelope";
 import type { ObjectFacts } from "../crypto/facts";
+import type { VerifiedMemo } from "./verified-memo";
 
 /** What S3 says about an object: only ever built from authenticated metadata. */
 export interface ObjectInfo {
@@ -37,7 +38,9 @@ export interface Authenticated {
   envelope: Envelope;
   dataKey: CryptoKey;
   /** The sealed facts as opened: what a copy or a reseal carries over to the new envelope. */
-  facts: ObjectFacts;
+  facts: Readonly<ObjectFacts>;
+  /** What this verification proved, remembered on the data key (objects/verified-memo.ts). */
+  memo?: VerifiedMemo;
 }
 
 export interface ObjectRead {

@@ -6,6 +6,7 @@ import { CHUNK_SIZE, CHUNKS_PER_STEP, ENCRYPTED_CHUNK_SIZE, HEADER_SIZE, chunkCo
 import { deriveMacKey, deriveStreamKey, unwrapDataKey } from "../crypto/keys";
 import { openTrailer, TRAILER_SIZE } from "../crypto/trailer";
 import { openPartChecksums } from "./part-checksums";
+import { memoFacts, memoTrailer, metadataIdentity, rememberVerified, verifiedBefore } from "./verified-memo";
 import { checksumTypeOf } from "../checksum";
 import { readKekFor } from "./object-keys";
 import { unwrapCheckedDataKey } from "../kms/data-keys";
@@ -42,13 +43,21 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
   } catch {
     throw new IntegrityError("data key failed to unwrap");
   }
-  await verifyEnvelope(await deriveMacKey(dataKey), envelope, { bucket: bucket.name, key, userMetadata });
+  // A CMK's data key comes from the data-key cache: the same object read again verified
+  // the same stored metadata before, and that answer stands (verified-memo.ts).
+  const identity = envelope.mode === "SSE-C" ? null : metadataIdentity(bucket.name, key, object.customMetadata);
+  let memo = identity === null ? undefined : verifiedBefore(dataKey, identity);
+  if (!memo) {
+    await verifyEnvelope(await deriveMacKey(dataKey), envelope, { bucket: bucket.name, key, userMetadata });
+    if (identity !== null) memo = rememberVerified(dataKey, identity);
+  }
   // A multipart-layout object's body is its manifest, checked against the hash in the
   // envelope when it is read (read-multipart.ts).
   if (envelope.layout.kind === "single" && object.size !== encryptedSize(envelope.length) + (envelope.trailer ? TRAILER_SIZE : 0)) {
     throw new IntegrityError("stored size does not match the authenticated length");
   }
-  const facts = await unsealFacts(await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion), bucket.name, key, envelope.sealed);
+  const sealKey = await deps.keys.sealKey(bucket.tenantId, envelope.masterVersion);
+  const facts = await memoFacts(memo, sealKey, () => unsealFacts(sealKey, bucket.name, key, envelope.sealed));
   // Both are under the MAC here; they disagree only if the writer was wrong. Listings trust the sealed one.
   if (facts.length !== undefined && facts.length !== envelope.length) throw new IntegrityError("sealed length does not match the authenticated length");
   const info: ObjectInfo = {
@@ -68,7 +77,7 @@ export async function authenticate(deps: ObjectDeps, bucket: Bucket, key: string
     ...(envelope.mode === "SSE-C" && customerKey ? { customerKey } : {}),
     version: { r2Etag: object.etag, uploaded: object.uploaded.getTime() },
   };
-  return { info, envelope, dataKey, facts };
+  return { info, envelope, dataKey, facts, ...(memo ? { memo } : {}) };
 }
 
 /**
@@ -109,8 +118,7 @@ export async function withTrailer(auth: Authenticated, record: Uint8Array): Prom
   const { envelope } = auth;
   if (envelope.layout.kind !== "single" || !envelope.trailer) return;
   const header = { partNumber: 0, length: envelope.length, salt: envelope.layout.salt };
-  const streamKey = await deriveStreamKey(auth.dataKey, header.salt, 0, header.length);
-  auth.info.checksum = await openTrailer(streamKey, encodeHeader(header), record);
+  auth.info.checksum = await memoTrailer(auth.memo, record, async () => openTrailer(await deriveStreamKey(auth.dataKey, header.salt, 0, header.length), encodeHeader(header), record));
 }
 
 /**

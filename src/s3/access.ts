@@ -76,7 +76,11 @@ export function isAllowed(
       action,
       resource: key === undefined ? bucketArn(bucket.name) : objectArn(bucket.name, key),
       principal: policyPrincipal(ctx),
-      context: conditionContext(ctx, options.extra, options.tags),
+      // Built only when a statement reads it: a bucket without a policy never does, and the
+      // context (headers, query, tags) was a visible share of a small request's CPU.
+      get context() {
+        return conditionContext(ctx, options.extra, options.tags);
+      },
     },
     isOwner: ctx.principal?.tenantId === bucket.tenantId,
     ownerOnly: (options.ownerOnly ?? false) || publicPolicyRestricted(bucket),

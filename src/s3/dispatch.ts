@@ -1,6 +1,7 @@
 import { parseQuery, splitRawUrl } from "../auth/presign";
 import { actionLevel } from "../policy";
 import type { Services } from "../services";
+import type { Bucket } from "../store/buckets";
 import { assertAllowed, isOwner } from "./access";
 import { parseAddress } from "./addressing";
 import { authenticate } from "./authenticate";
@@ -11,8 +12,12 @@ import { policyUsesExistingTags } from "./handlers/object-tagging";
 import { assertKeyFits } from "./handlers/objects";
 import { resolveOperation, type Operation } from "./operations";
 
-/** The S3 REST surface: address → operation → authentication → bucket → authorization → handler. */
-export async function handleS3(request: Request, services: Services, requestId: string): Promise<Response> {
+/**
+ * The S3 REST surface: address → operation → authentication → bucket → authorization → handler.
+ * `seen.bucket` is set once the addressed bucket is loaded for a data operation, so the
+ * caller's CORS step need not address and look it up again.
+ */
+export async function handleS3(request: Request, services: Services, requestId: string, seen: { bucket?: Bucket } = {}): Promise<Response> {
   const url = new URL(request.url);
   const address = parseAddress(request, services.config.baseDomain);
   const operation = resolveOperation(request.method, address, url.searchParams, request.headers);
@@ -25,6 +30,8 @@ export async function handleS3(request: Request, services: Services, requestId: 
     const bucket = await services.buckets.get(address.bucket!);
     if (!bucket) throw Errors.NoSuchBucket({ BucketName: address.bucket! });
     ctx.bucket = bucket;
+    // A configuration call may change or delete what CORS reads; the caller looks it up afresh.
+    if (!operation.config) seen.bucket = bucket;
     authorizeOperation(ctx, operation);
     // No object can have a longer key (PutObject refuses it alike); R2 would fail any other
     // operation on it with a 500.

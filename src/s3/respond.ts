@@ -5,8 +5,7 @@ import { buildXml } from "./xml";
 
 /** AWS-style request ids: 16 uppercase hex characters, and an opaque host id. */
 export function newRequestId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("").toUpperCase();
+  return crypto.getRandomValues(new Uint8Array(8)).toHex().toUpperCase();
 }
 
 export function hostId(requestId: string): string {

@@ -66,7 +66,7 @@ describe("stream encryption", () => {
       const out = await collect(decryptingStream(streamOf(slice), dataKey, plan));
       expect(out).toEqual(plain.slice(first, last + 1));
     }
-  });
+  }, 30_000); // dozens of ranges; over 5 s on a loaded 2-core machine
 
   it("refuses a source that ends early or runs long", async () => {
     const dataKey = await importHkdf(randomBytes(32));

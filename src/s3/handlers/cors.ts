@@ -1,4 +1,5 @@
 import type { Services } from "../../services";
+import type { Bucket } from "../../store/buckets";
 import { parseAddress } from "../addressing";
 import { requireBucket, type S3Context } from "../context";
 import { addActualCorsHeaders, bucketCorsRules, corsConfigurationXml, corsHeaders, matchCorsRule, parseCorsConfiguration, parseRequestHeaderList } from "../cors";
@@ -60,16 +61,19 @@ export async function handlePreflight(request: Request, services: Services): Pro
  * bucket's CORS headers to actual requests. Preflights set their own. Cheap when the
  * request has no Origin or the bucket no rules (the bucket row is cached per isolate).
  */
-export async function applyCorsHeaders(request: Request, target: Headers, services: Services): Promise<void> {
+export async function applyCorsHeaders(request: Request, target: Headers, services: Services, known?: Bucket): Promise<void> {
   if (request.method === "OPTIONS") return;
-  let bucketName: string | null;
-  try {
-    bucketName = parseAddress(request, services.config.baseDomain).bucket;
-  } catch {
-    return;
+  let bucket: Bucket | null = known ?? null;
+  if (!bucket) {
+    let bucketName: string | null;
+    try {
+      bucketName = parseAddress(request, services.config.baseDomain).bucket;
+    } catch {
+      return;
+    }
+    if (!bucketName) return;
+    bucket = await services.buckets.get(bucketName);
   }
-  if (!bucketName) return;
-  const bucket = await services.buckets.get(bucketName);
   const rules = bucket ? bucketCorsRules(bucket) : null;
   if (!rules) return;
   addActualCorsHeaders(target, rules, request.headers.get("origin"), request.method);
