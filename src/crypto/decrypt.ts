@@ -4,6 +4,7 @@ import { IntegrityError } from "./errors";
 import { CHUNK_SIZE, CHUNKS_PER_STEP, ENCRYPTED_CHUNK_SIZE, HEADER_SIZE, TAG_SIZE, chunkCount, chunkNonce, chunkPlainLength, encodeHeader, type StreamHeader } from "./format";
 import { deriveStreamKey } from "./keys";
 import { openTrailer, TRAILER_SIZE } from "./trailer";
+import type { StoredChecksum } from "../checksum";
 
 /** What to read: `header` comes from MAC-verified metadata, never from the stored bytes. */
 export interface DecryptPlan {
@@ -17,6 +18,13 @@ export interface DecryptPlan {
   take: number;
   /** The stream ends with a trailer record (envelope `r`): authenticated MAC-side, so trusted. */
   trailer?: boolean;
+  /**
+   * Record bytes the caller has already authenticated for this very stream (same data key,
+   * salt and length): a stored record equal to them needs no second AES-GCM open.
+   */
+  knownTrailer?: Uint8Array;
+  /** Told the record and its checksum once they authenticate here (the caller may remember them). */
+  onTrailer?: (record: Uint8Array, checksum: StoredChecksum) => void;
 }
 
 /**
@@ -110,7 +118,7 @@ export function decryptingStream(ciphertext: ReadableStream<Uint8Array>, dataKey
     if (plan.lastChunk === count - 1 && (plan.includesHeader || !plan.trailer)) {
       if (plan.trailer) {
         const record = await reader.read(TRAILER_SIZE);
-        await openTrailer(key!, headerBytes, record);
+        if (!plan.knownTrailer || !timingSafeEqual(plan.knownTrailer, record)) plan.onTrailer?.(record, await openTrailer(key!, headerBytes, record));
       }
       const extra = await reader.read(1);
       if (extra.byteLength !== 0) throw new IntegrityError(plan.trailer ? "bytes after the trailer record" : "bytes after the final chunk");

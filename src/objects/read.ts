@@ -6,7 +6,7 @@ import { CHUNK_SIZE, CHUNKS_PER_STEP, ENCRYPTED_CHUNK_SIZE, HEADER_SIZE, chunkCo
 import { deriveMacKey, deriveStreamKey, unwrapDataKey } from "../crypto/keys";
 import { openTrailer, TRAILER_SIZE } from "../crypto/trailer";
 import { openPartChecksums } from "./part-checksums";
-import { memoFacts, memoTrailer, metadataIdentity, rememberVerified, verifiedBefore } from "./verified-memo";
+import { memoFacts, memoTrailer, metadataIdentity, rememberVerified, trailerPlan, verifiedBefore } from "./verified-memo";
 import { checksumTypeOf } from "../checksum";
 import { readKekFor } from "./object-keys";
 import { unwrapCheckedDataKey } from "../kms/data-keys";
@@ -362,7 +362,7 @@ async function readObjectOnce(
       await body.cancel().catch(() => {});
       throw Errors.InvalidPartNumber();
     }
-    const plan = { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(envelope.length) - 1, skip: 0, take: envelope.length, trailer: envelope.trailer === true };
+    const plan = { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(envelope.length) - 1, skip: 0, take: envelope.length, trailer: envelope.trailer === true, ...trailerPlan(auth.memo) };
     const plaintext = decryptingStream(body, dataKey, plan);
     return partNumber !== undefined && envelope.length > 0 ? { info, body: plaintext, span: { first: 0, last: envelope.length - 1 } } : { info, body: plaintext };
   }

@@ -1,4 +1,5 @@
 import type { StoredChecksum } from "../checksum";
+import type { DecryptPlan } from "../crypto/decrypt";
 import type { ObjectFacts } from "../crypto/facts";
 import { timingSafeEqual } from "../util/bytes";
 
@@ -62,6 +63,16 @@ export async function memoTrailer(memo: VerifiedMemo | undefined, record: Uint8A
   const known = memo?.trailer;
   if (known && timingSafeEqual(known.record, record)) return { ...known.checksum };
   const checksum = await open();
-  if (memo) memo.trailer = { record: record.slice(), checksum: Object.freeze({ ...checksum }) };
+  rememberTrailer(memo, record, checksum);
   return checksum;
+}
+
+function rememberTrailer(memo: VerifiedMemo | undefined, record: Uint8Array, checksum: StoredChecksum): void {
+  if (memo) memo.trailer = { record: record.slice(), checksum: Object.freeze({ ...checksum }) };
+}
+
+/** A full read's decrypt plan fields: the record it ends with is checked against, and fills, the memo. */
+export function trailerPlan(memo: VerifiedMemo | undefined): Pick<DecryptPlan, "knownTrailer" | "onTrailer"> {
+  if (!memo) return {};
+  return { ...(memo.trailer ? { knownTrailer: memo.trailer.record } : {}), onTrailer: (record, checksum) => rememberTrailer(memo, record, checksum) };
 }
