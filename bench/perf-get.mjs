@@ -206,6 +206,15 @@ async function putFloors() {
       console.log(`| ${name} | ${m} | ${fmt(median(s[m].mbps), 0)} | ${fmt(median(ratios))} | ${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))} | ${fmt(median(s[m].cpu))} | ${m === "pass" ? "" : fmt(extra)} | ${m === "pass" ? "" : fmt(extra / openssl, 1)} |`);
     }
   }
+  if (builds.length > 1) {
+    // Paired by round (both builds ran back to back under the same load): current − base.
+    const [a, b] = [stats.get("current"), stats.get("base")];
+    console.log("\ncurrent − base, CPU s/GiB, per round (median; rounds where current was lower)");
+    for (const m of modes) {
+      const d = a[m].cpu.map((c, i) => c - b[m].cpu[i]);
+      console.log(`  ${m}: ${fmt(median(d))} (${d.filter((x) => x < 0).length}/${d.length}) [${d.map((x) => fmt(x)).join(", ")}]`);
+    }
+  }
 }
 
 async function range() {
