@@ -23,8 +23,6 @@ export interface BodySource {
   read(max: number): Promise<Uint8Array>;
   /** Digests computed on the way, complete once the end was reached. */
   readonly result: BodyResult;
-  /** The caller is done with an array read() returned (PlaintextSource.recycle). */
-  recycle(bytes: Uint8Array): void;
   /** The algorithm of the checksum the client sent (header or trailer), verified at the end. */
   readonly checksumAlgorithm: ChecksumAlgorithm | undefined;
   cancel(reason?: unknown): Promise<void>;
@@ -49,8 +47,6 @@ const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
 /** A body without transfer encoding: bytes as they come, checked against Content-Length. */
 class PlainDecoder {
   private delivered = 0;
-  /** A returned array the caller no longer needs (recycle): the next read fills it. */
-  private spare: ArrayBuffer | null = null;
 
   constructor(
     private readonly wire: WireReader,
@@ -59,11 +55,7 @@ class PlainDecoder {
 
   async read(max: number): Promise<Uint8Array> {
     const want = this.length === null ? max : Math.min(max, this.length - this.delivered);
-    // A 1 MiB step freshly allocated is zero-filled memory the BYOB read then overwrites;
-    // reusing the caller's last one skips that (docs/performance.md, PUT floors).
-    const spare = this.spare;
-    this.spare = null;
-    let out: Uint8Array = spare !== null && spare.byteLength >= want ? new Uint8Array(spare, 0, want) : new Uint8Array(want);
+    let out: Uint8Array = new Uint8Array(want);
     let n = 0;
     const buffered = this.wire.peek();
     if (buffered.byteLength > 0) {
@@ -84,11 +76,6 @@ class PlainDecoder {
       if (this.wire.peek().byteLength > 0 || (await this.wire.fill())) throw Errors.IncompleteBody(undefined, "The request body is longer than the Content-Length HTTP header.");
     }
     return n === out.byteLength ? out : out.subarray(0, n);
-  }
-
-  recycle(bytes: Uint8Array): void {
-    // Only a whole buffer of ours (a BYOB read transfers it: the caller's view is its only one).
-    if (bytes.byteOffset === 0 && bytes.byteLength > 0 && bytes.buffer instanceof ArrayBuffer) this.spare = bytes.buffer;
   }
 
   cancel(reason?: unknown): Promise<void> {
@@ -151,11 +138,6 @@ class VerifiedBody implements BodySource {
       await this.inner.cancel(e).catch(() => {});
       throw e;
     }
-  }
-
-  recycle(bytes: Uint8Array): void {
-    // The digests consumed the bytes in update() (DigestStream hashes synchronously).
-    if (this.inner instanceof PlainDecoder) this.inner.recycle(bytes);
   }
 
   cancel(reason?: unknown): Promise<void> {

@@ -12,11 +12,6 @@ import type { StoredChecksum } from "../checksum";
 export interface PlaintextSource {
   read(max: number): Promise<Uint8Array>;
   cancel(reason?: unknown): Promise<void>;
-  /**
-   * The caller is done with `bytes` (an array read() returned): a source that allocates
-   * each read may read the next one into its memory instead. Optional on both sides.
-   */
-  recycle?(bytes: Uint8Array): void;
 }
 
 /**
@@ -72,9 +67,6 @@ export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, he
           offset += sealed.byteLength;
         }
         if (record) out.set(record, offset);
-        // Every chunk is sealed (WebCrypto took its input at the call): the plaintext step
-        // is dead, and the request body's next 1 MiB read can go into it.
-        source.recycle?.(plain);
         controller.enqueue(out);
         if (final) controller.close();
       },

@@ -176,8 +176,6 @@ export function hashingSource(source: PlaintextSource, hasher: { update(bytes: U
       return bytes;
     },
     cancel: (reason) => source.cancel(reason),
-    // The hasher consumed the bytes in update(), so the source may have them back.
-    recycle: (bytes) => source.recycle?.(bytes),
   };
 }
 
