@@ -1,10 +1,14 @@
 // Focused A/B measurements for issue 18's per-request and GET figures, without the full
 // benchmark: per-request workerd CPU and latency of 1 KiB PUT/GET, GET throughput next to
-// the floors in bench/worker.ts (/_bench/floor/...), and 1-byte range latency.
+// the floors in bench/worker.ts (/_bench/floor/...), and 1-byte range latency; PUT throughput
+// next to its floors (/_bench/putfloor/...).
 //
 //   node bench/perf-get.mjs small  [--rounds 6] [--n 150]   1 KiB PUT/GET, encrypted vs passthrough
 //   node bench/perf-get.mjs floors [--rounds 5] [--mib 64]  GET MB/s: passthrough, floors, encrypted
 //   node bench/perf-get.mjs range  [--rounds 40] [--mib 1024] 1-byte ranges of one large object
+//   node bench/perf-get.mjs put-floors [--rounds 5] [--mib 128]  PUT MB/s and CPU: passthrough,
+//                the floors in bench/worker.ts (/_bench/putfloor/...), the gateway's SSE-KMS PUT;
+//                --sink: the floors drained in the worker instead of stored (no R2, no enc)
 //   --base DIR   also start the bench worker of another checkout (e.g. `git archive` of the
 //                commit before a change, with node_modules linked) and interleave the two,
 //                so both builds see the same machine load; figures are printed per build.
@@ -17,7 +21,7 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchClient } from "./lib/client.mjs";
 import { startTestWorker } from "../scripts/lib/worker.mjs";
-import { cpuSeconds, getStream, median, MiB, percentile, putStream, rssBytes, workerdPids } from "./lib/measure.mjs";
+import { cpuSeconds, getStream, GiB, median, MiB, opensslAesGcm, percentile, putStream, rssBytes, workerdPids } from "./lib/measure.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const args = process.argv.slice(2);
@@ -64,6 +68,11 @@ async function start(name, config) {
       if (r.status !== (headers.range ? 206 : 200)) throw new Error(`passthrough GET ${key}: ${r.status}`);
       return r;
     },
+    async putFloor(mode, key, size, sink = false) {
+      const r = await putStream(`${endpoint}/_bench/putfloor/${mode}/${key}${sink ? "?sink=1" : ""}`, size);
+      if (r.status !== 200) throw new Error(`putfloor ${mode}: ${r.status} ${r.body}`);
+      return r;
+    },
     async getFloor(mode, key) {
       const r = await getStream(`${endpoint}/_bench/floor/${mode}/${key}`);
       if (r.status !== 200) throw new Error(`floor ${mode}: ${r.status}`);
@@ -81,6 +90,7 @@ try {
   if (workload === "small") await small();
   else if (workload === "floors") await floors();
   else if (workload === "range") await range();
+  else if (workload === "put-floors") await putFloors();
   else if (workload === "small-floors") await smallFloors();
   else if (workload === "loop") await loop();
   else throw new Error(`unknown workload ${workload}`);
@@ -153,6 +163,56 @@ async function floors() {
     for (const m of modes) {
       const ratios = s[m].mbps.map((v, i) => v / s.pass.mbps[i]);
       console.log(`| ${name} | ${m} | ${fmt(median(s[m].mbps), 0)} | ${fmt(median(ratios))} | ${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))} | ${fmt(median(s[m].cpu))} |`);
+    }
+  }
+}
+
+/**
+ * PUT floors: the same generated body PUT through each stage of the gateway's PUT path
+ * (bench/worker.ts putFloorBench) and through the gateway itself (enc: presigned SSE-KMS
+ * PUT, UNSIGNED-PAYLOAD, no client checksum so the gateway computes CRC64NVME), modes
+ * interleaved in alternating order each round. CPU is the workerd process's (the local R2
+ * simulator's writes included, which every mode pays alike); "− pass" is the mode's CPU
+ * over the passthrough's, the figure issue 18 compares with openssl's AES-256-GCM.
+ */
+async function putFloors() {
+  const rounds = Number(flag("rounds", 5));
+  const size = Number(flag("mib", 128)) * MiB;
+  const sink = args.includes("--sink");
+  const modes = flag("modes", sink ? "pass,steps,crc,cipher,cipher-crc" : "pass,steps,crc,cipher,cipher-crc,enc").split(",");
+  const put = (b, m) => (m === "enc" ? b.putEnc("big", size) : b.putFloor(m, "big", size, sink));
+  for (const b of builds) for (const m of modes) await put(b, m);
+  const stats = new Map(builds.map((b) => [b.name, Object.fromEntries(modes.map((m) => [m, { mbps: [], cpu: [] }]))]));
+  for (let round = 0; round < rounds; round++) {
+    for (const b of order(round)) {
+      const seq = round % 2 === 0 ? modes : [...modes].reverse();
+      for (const m of seq) {
+        const before = cpuSeconds(b.pid);
+        const r = await put(b, m);
+        const s = stats.get(b.name)[m];
+        s.mbps.push(size / 1e6 / r.seconds);
+        s.cpu.push((cpuSeconds(b.pid) - before) / (size / GiB));
+      }
+    }
+    log(`round ${round + 1}/${rounds}`);
+  }
+  const openssl = GiB / opensslAesGcm();
+  console.log(`PUT of ${size / MiB} MiB${sink ? " drained in the worker (no R2)" : ""}, ${rounds} rounds: median MB/s, ratio to pass (per round: median, min–max), workerd CPU s/GiB (median), its excess over pass, and that excess as × openssl aes-256-gcm (${fmt(openssl, 3)} s/GiB on this machine)`);
+  console.log("| build | mode | MB/s | ratio | ratio range | CPU s/GiB | − pass | × openssl |\n|---|---|---:|---:|---|---:|---:|---:|");
+  for (const [name, s] of stats) {
+    for (const m of modes) {
+      const ratios = s[m].mbps.map((v, i) => v / s.pass.mbps[i]);
+      const extra = median(s[m].cpu.map((c, i) => c - s.pass.cpu[i]));
+      console.log(`| ${name} | ${m} | ${fmt(median(s[m].mbps), 0)} | ${fmt(median(ratios))} | ${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))} | ${fmt(median(s[m].cpu))} | ${m === "pass" ? "" : fmt(extra)} | ${m === "pass" ? "" : fmt(extra / openssl, 1)} |`);
+    }
+  }
+  if (builds.length > 1) {
+    // Paired by round (both builds ran back to back under the same load): current − base.
+    const [a, b] = [stats.get("current"), stats.get("base")];
+    console.log("\ncurrent − base, CPU s/GiB, per round (median; rounds where current was lower)");
+    for (const m of modes) {
+      const d = a[m].cpu.map((c, i) => c - b[m].cpu[i]);
+      console.log(`  ${m}: ${fmt(median(d))} (${d.filter((x) => x < 0).length}/${d.length}) [${d.map((x) => fmt(x)).join(", ")}]`);
     }
   }
 }

@@ -7,12 +7,14 @@ import gateway from "../src/index";
 import type { Env } from "../src/env";
 import { decryptingStream } from "../src/crypto/decrypt";
 import { encryptingStream, type PlaintextSource } from "../src/crypto/encrypt";
-import { CHUNKS_PER_STEP, chunkCount } from "../src/crypto/format";
+import { CHUNKS_PER_STEP, chunkCount, encryptedSize } from "../src/crypto/format";
+import { TRAILER_SIZE } from "../src/crypto/trailer";
+import { hashingSource } from "../src/objects/write";
 import { openBody } from "../src/auth/body";
 import { toBase64, toHex } from "../src/util/bytes";
 import { importHkdf, randomBytes } from "../src/crypto/keys";
 import { ExactReader } from "../src/util/exact-reader";
-import { CHECKSUM_ALGORITHMS, CHECKSUMS, createMd5, createSha256, type Hasher } from "../src/checksum";
+import { CHECKSUM_ALGORITHMS, CHECKSUMS, createMd5, createSha256, type Hasher, type StoredChecksum } from "../src/checksum";
 import { Crc64NvmeJs } from "./crc64nvme-js";
 import { Crc32cJs } from "./crc32c-js";
 
@@ -294,6 +296,100 @@ async function floorBench(url: URL, env: Env): Promise<Response> {
   return new Response(fixed.readable, { headers });
 }
 
+/**
+ * PUT floors (issue 18): the request body stored into R2 through progressively more of the
+ * gateway's PUT path, so a run can tell what each stage costs next to the bare passthrough.
+ * `/_bench/putfloor/<mode>/<key>` (PUT, body = the object) stores `_passthrough/<key>`:
+ *   pass        request body straight into R2.put (the passthrough route)
+ *   steps       the body read as the gateway reads it (auth/body.ts openBody, an
+ *               UNSIGNED-PAYLOAD body as a presigned PUT's: WireReader BYOB reads into a
+ *               fresh 1 MiB array per step), each step enqueued into a JS ReadableStream
+ *               (highWaterMark 2, as encryptingStream) piped into a FixedLengthStream → R2.put
+ *   crc         steps + CRC64NVME (the wasm one) over every byte, as for a checksum-less PUT
+ *   cipher      steps through crypto/encrypt.ts encryptingStream (AES-256-GCM per 64 KiB,
+ *               the stored format's length) under a random key; no CRC, no trailer
+ *   cipher-crc  both, with the CRC sealed as the trailer record: the gateway's byte path
+ *               without SigV4, KMS, the envelope and the handler around it
+ * With `?sink=1` the last stream (the FixedLengthStream's readable; the request body for
+ * pass) is drained in the worker by 1 MiB BYOB reads into one reused buffer instead of
+ * going to R2: the local R2 simulator's writes cost ~30 CPU s/GiB in the same process and
+ * their noise hides stage differences of a few tenths; the sink's own cost is one native
+ * copy per MiB, the same in every mode.
+ */
+async function putFloorBench(request: Request, url: URL, env: Env): Promise<Response> {
+  const [, , , mode, ...rest] = url.pathname.split("/");
+  const key = "_passthrough/" + decodeURIComponent(rest.join("/"));
+  if (request.method !== "PUT") return new Response("method not allowed", { status: 405 });
+  const sink = url.searchParams.get("sink") === "1";
+  if (mode === "pass") {
+    if (sink) return sinkResponse(await drainByob(request.body!));
+    const object = await env.OBJECTS.put(key, request.body);
+    return new Response(null, { headers: { ETag: `"${object?.etag}"` } });
+  }
+  // No auth: the claim is UNSIGNED-PAYLOAD, what a presigned PUT's body is read with.
+  const body = openBody(request, null, { computeMd5: false });
+  const length = body.length;
+  if (length === null) return new Response("content-length required", { status: 411 });
+  const crc = mode === "crc" || mode === "cipher-crc" ? CHECKSUMS.CRC64NVME.create() : null;
+  const source: PlaintextSource = crc ? hashingSource(body, crc) : body;
+  let stream: ReadableStream<Uint8Array>;
+  let stored: number;
+  if (mode === "steps" || mode === "crc") {
+    const STEP = CHUNKS_PER_STEP * 65536;
+    stored = length;
+    stream = new ReadableStream<Uint8Array>(
+      {
+        async pull(c) {
+          const step = await source.read(STEP);
+          if (step.byteLength === 0) return c.close();
+          c.enqueue(step);
+        },
+        cancel: (reason) => source.cancel(reason),
+      },
+      { highWaterMark: 2 },
+    );
+  } else if (mode === "cipher" || mode === "cipher-crc") {
+    const dataKey = await importHkdf(randomBytes(32));
+    const header = { partNumber: 0, length, salt: randomBytes(16) };
+    const trailer = crc ? async (): Promise<StoredChecksum> => ({ algorithm: "CRC64NVME", value: toBase64(await crc.digest()), type: "FULL_OBJECT" }) : undefined;
+    stored = encryptedSize(length) + (trailer ? TRAILER_SIZE : 0);
+    stream = encryptingStream(source, dataKey, header, trailer);
+  } else {
+    await body.cancel();
+    return new Response("unknown putfloor mode", { status: 400 });
+  }
+  const fixed = new FixedLengthStream(stored);
+  const piping = stream.pipeTo(fixed.writable);
+  piping.catch(() => {});
+  if (sink) {
+    const drained = await drainByob(fixed.readable);
+    await piping;
+    return sinkResponse(drained);
+  }
+  const object = await env.OBJECTS.put(key, fixed.readable);
+  await piping;
+  return new Response(null, { headers: { ETag: `"${object?.etag}"`, "x-bench-stored": String(stored) } });
+}
+
+/** Reads a byte stream to its end in 1 MiB BYOB reads into one reused buffer; returns its length. */
+async function drainByob(stream: ReadableStream<Uint8Array>): Promise<number> {
+  const reader = stream.getReader({ mode: "byob" }) as ReadableStreamBYOBReader & {
+    readAtLeast(min: number, view: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>>;
+  };
+  let buffer = new Uint8Array(MiB);
+  let n = 0;
+  for (;;) {
+    const { value, done } = await reader.readAtLeast(MiB, buffer);
+    if (value) {
+      n += value.byteLength;
+      buffer = new Uint8Array(value.buffer, 0, MiB);
+    }
+    if (done) return n;
+  }
+}
+
+const sinkResponse = (bytes: number) => new Response(null, { headers: { "x-bench-stored": String(bytes) } });
+
 /** Bytes of stored data an R2 get hands back: its range when it has one, else the whole object. */
 function servedBytes(object: R2ObjectBody): number {
   const range = (object as R2ObjectBody & { range?: R2Range }).range;
@@ -365,6 +461,7 @@ const handler = {
     if (url.pathname === "/_bench/checksum") return checksumBench(url);
     if (url.pathname === "/_bench/body") return bodyBench(url);
     if (url.pathname.startsWith("/_bench/floor/")) return floorBench(url, env);
+    if (url.pathname.startsWith("/_bench/putfloor/")) return putFloorBench(request, url, env);
     if (url.pathname.startsWith("/_bench/")) return cryptoBench(url);
     if (request.headers.get("x-bench-count-r2") === "1") return countingR2Reads(request, env, ctx);
     if (!url.pathname.startsWith("/_passthrough/")) return gateway.fetch(request, env, ctx);
