@@ -24,7 +24,7 @@
  */
 import { CHECKSUMS, createMd5, type ChecksumAlgorithm, type Hasher } from "../checksum";
 import { decryptingStream } from "../crypto/decrypt";
-import type { PlaintextSource } from "../crypto/encrypt";
+import type { EncryptBuffering, PlaintextSource } from "../crypto/encrypt";
 import { CHUNK_SIZE, TAG_SIZE, chunkOffset, chunkPlainLength } from "../crypto/format";
 import { ExactReader } from "../util/exact-reader";
 import { sealFacts } from "../crypto/facts";
@@ -40,6 +40,15 @@ import { toBase64, toHex } from "../util/bytes";
 import { writePart, type WrittenPart } from "./parts";
 import { writeObject, type ObjectDeps, type WrittenObject } from "./write";
 import { prepend, readBuffer, READ_PIECE, type BufferedPlaintext, type BufferedPlaintextWithMore, type LengthHint, type StreamedWriteRequest } from "./write-streamed";
+
+/**
+ * How a streamed part's encryption buffers (crypto/encrypt.ts): 256 KiB steps and one step
+ * queued, against PUT's 1 MiB and two. Many of these run at once in one isolate (16
+ * concurrent browser POSTs in bench/post-object.mjs), and what each holds in flight is
+ * multiplied by them; the source reads ahead only 256 KiB (s3/post-form.ts), so a larger
+ * step would only wait longer for it. docs/performance.md has the measurements.
+ */
+export const STREAMED_PART_BUFFERING: EncryptBuffering = { stepChunks: 4, highWaterMark: 1 };
 
 /** The algorithms whose part values combine into a whole-object value (multipart/checksum.ts). */
 const FULL_OBJECT_ALGORITHMS = new Set<ChecksumAlgorithm>(["CRC32", "CRC32C", "CRC64NVME"]);
@@ -329,7 +338,7 @@ async function streamPart(r2: R2Bucket, upload: OpenUpload, partNumber: number, 
     },
     cancel: (reason) => source.cancel(reason),
   };
-  const written = await writePart(r2, { uploadId: upload.uploadId, partNumber, dataKey: upload.dataKey, source: limited, length });
+  const written = await writePart(r2, { uploadId: upload.uploadId, partNumber, dataKey: upload.dataKey, source: limited, length, buffering: STREAMED_PART_BUFFERING });
   return { written, length, real, md5, crc };
 }
 
