@@ -47,7 +47,7 @@ import { prepend, readBuffer, READ_PIECE, type BufferedPlaintext, type BufferedP
  * concurrent browser POSTs in bench/post-object.mjs), and what each holds in flight is
  * multiplied by them. 256 KiB is what the form reader keeps read ahead (s3/post-form.ts),
  * so a step takes what is already there. The worst RSS growth of 16 concurrent 50 MiB
- * POSTs went from +61..+75 MiB to +31..+43 MiB for under 3% of CPU (docs/performance.md).
+ * POSTs went from +61..+75 MiB to +31..+48 MiB for under 3% of CPU (docs/performance.md).
  * A part rewritten after a wrong prediction (rewritePart) is rare and keeps the defaults.
  */
 export const STREAMED_PART_BUFFERING: EncryptBuffering = { stepChunks: 4, highWaterMark: 1 };
