@@ -54,8 +54,22 @@ async function cryptoBench(url: URL): Promise<Response> {
   const dataKey = await importHkdf(randomBytes(32));
   const started = performance.now();
   if (url.pathname.endsWith("/encrypt")) {
-    const n = await drain(encryptingStream(generated(bytes), dataKey, { partNumber: 0, length: bytes, salt: randomBytes(16) }));
-    return Response.json({ op: "encrypt", bytes, out: n, ms: performance.now() - started });
+    // ?step=N&hwm=M: encryptingStream's buffering (defaults: PUT's); ?fixed=1 drains it
+    // through a FixedLengthStream, as writePart and writeObject hand it to R2, so the cost
+    // of each piece crossing that pipe is counted too.
+    const step = url.searchParams.get("step");
+    const hwm = url.searchParams.get("hwm");
+    const buffering = { ...(step ? { stepChunks: Number(step) } : {}), ...(hwm ? { highWaterMark: Number(hwm) } : {}) };
+    const header = { partNumber: 0, length: bytes, salt: randomBytes(16) };
+    const encrypted = encryptingStream(generated(bytes), dataKey, header, undefined, buffering);
+    let n: number;
+    if (url.searchParams.get("fixed") === "1") {
+      const fixed = new FixedLengthStream(encryptedSize(bytes));
+      const piping = encrypted.pipeTo(fixed.writable);
+      n = await drain(fixed.readable);
+      await piping;
+    } else n = await drain(encrypted);
+    return Response.json({ op: "encrypt", bytes, out: n, ms: performance.now() - started, buffering });
   }
   // Decrypt: encrypt a 64 MiB stream once into memory, then decrypt it repeatedly.
   const piece = 64 * MiB;

@@ -15,6 +15,19 @@ export interface PlaintextSource {
 }
 
 /**
+ * How much an encrypting stream holds. Each pull reads `stepChunks` chunks of plaintext
+ * (default CHUNKS_PER_STEP: 1 MiB) and enqueues them sealed as one piece; up to
+ * `highWaterMark` pieces (default 2) wait in the stream's queue for the consumer. So a
+ * stream holds about stepChunks × 64 KiB of plaintext plus (highWaterMark + 1) pieces of
+ * ciphertext. Larger steps cost less CPU per byte (fewer stream operations); smaller ones
+ * hold less, which matters where many streams run at once in one isolate (POST Object).
+ */
+export interface EncryptBuffering {
+  stepChunks?: number;
+  highWaterMark?: number;
+}
+
+/**
  * Encrypts `header.length` bytes from `source` into a stream of exactly
  * encryptedSize(header.length) bytes (pipe it through a FixedLengthStream into R2).
  *
@@ -24,8 +37,21 @@ export interface PlaintextSource {
  * With `trailer`, the stream is TRAILER_SIZE bytes longer: the checksum it returns — asked
  * for once the source has ended and verified — is sealed as the trailer record after the
  * final chunk (crypto/trailer.ts).
+ *
+ * `buffering` sets how much is held in memory, never the bytes produced: the stored stream
+ * is the same whatever it says (the format's unit is the 64 KiB chunk).
  */
-export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, header: StreamHeader, trailer?: () => Promise<StoredChecksum>): ReadableStream<Uint8Array> {
+export function encryptingStream(
+  source: PlaintextSource,
+  dataKey: CryptoKey,
+  header: StreamHeader,
+  trailer?: () => Promise<StoredChecksum>,
+  buffering: EncryptBuffering = {},
+): ReadableStream<Uint8Array> {
+  const stepChunks = buffering.stepChunks ?? CHUNKS_PER_STEP;
+  const highWaterMark = buffering.highWaterMark ?? 2;
+  if (!Number.isInteger(stepChunks) || stepChunks < 1) throw new RangeError(`stepChunks must be a positive integer, got ${stepChunks}`);
+  if (!Number.isInteger(highWaterMark) || highWaterMark < 0) throw new RangeError(`highWaterMark must be a non-negative integer, got ${highWaterMark}`);
   const headerBytes = encodeHeader(header);
   const count = chunkCount(header.length);
   let key: CryptoKey | undefined;
@@ -41,7 +67,7 @@ export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, he
           return;
         }
         const first = next;
-        const last = Math.min(count - 1, first + CHUNKS_PER_STEP - 1);
+        const last = Math.min(count - 1, first + stepChunks - 1);
         next = last + 1;
         const final = last === count - 1;
         const want = (last - first) * CHUNK_SIZE + chunkPlainLength(last, header.length);
@@ -74,7 +100,7 @@ export function encryptingStream(source: PlaintextSource, dataKey: CryptoKey, he
         return source.cancel(reason);
       },
     },
-    // Two steps in flight: encryption overlaps the R2 write without unbounded buffering.
-    { highWaterMark: 2 },
+    // By default two steps in flight: encryption overlaps the R2 write without unbounded buffering.
+    { highWaterMark },
   );
 }

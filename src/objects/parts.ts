@@ -1,4 +1,4 @@
-import { encryptingStream, type PlaintextSource } from "../crypto/encrypt";
+import { encryptingStream, type EncryptBuffering, type PlaintextSource } from "../crypto/encrypt";
 import { encryptedSize, SALT_SIZE } from "../crypto/format";
 import { randomBytes } from "../crypto/keys";
 import { toHex } from "../util/bytes";
@@ -56,13 +56,13 @@ export interface WrittenPart {
  */
 export async function writePart(
   r2: R2Bucket,
-  req: { uploadId: string; partNumber: number; dataKey: CryptoKey; source: PlaintextSource; length: number },
+  req: { uploadId: string; partNumber: number; dataKey: CryptoKey; source: PlaintextSource; length: number; buffering?: EncryptBuffering },
 ): Promise<WrittenPart> {
   const attempt = toHex(randomBytes(8));
   const salt = randomBytes(SALT_SIZE);
   const r2Key = partR2Key(req.uploadId, req.partNumber, attempt);
   const fixed = new FixedLengthStream(encryptedSize(req.length));
-  const piping = encryptingStream(req.source, req.dataKey, { partNumber: req.partNumber, length: req.length, salt }).pipeTo(fixed.writable);
+  const piping = encryptingStream(req.source, req.dataKey, { partNumber: req.partNumber, length: req.length, salt }, undefined, req.buffering).pipeTo(fixed.writable);
   // Observed at once: a refused body rejects this while R2 is still reading (it is still
   // awaited below), and must not surface as an unhandled rejection meanwhile.
   piping.catch(() => {});

@@ -24,7 +24,7 @@
  */
 import { CHECKSUMS, createMd5, type ChecksumAlgorithm, type Hasher } from "../checksum";
 import { decryptingStream } from "../crypto/decrypt";
-import type { PlaintextSource } from "../crypto/encrypt";
+import type { EncryptBuffering, PlaintextSource } from "../crypto/encrypt";
 import { CHUNK_SIZE, TAG_SIZE, chunkOffset, chunkPlainLength } from "../crypto/format";
 import { ExactReader } from "../util/exact-reader";
 import { sealFacts } from "../crypto/facts";
@@ -40,6 +40,17 @@ import { toBase64, toHex } from "../util/bytes";
 import { writePart, type WrittenPart } from "./parts";
 import { writeObject, type ObjectDeps, type WrittenObject } from "./write";
 import { prepend, readBuffer, READ_PIECE, type BufferedPlaintext, type BufferedPlaintextWithMore, type LengthHint, type StreamedWriteRequest } from "./write-streamed";
+
+/**
+ * How a streamed part's encryption buffers (crypto/encrypt.ts): 256 KiB steps and one step
+ * queued, against PUT's 1 MiB and two. Many of these run at once in one isolate (16
+ * concurrent browser POSTs in bench/post-object.mjs), and what each holds in flight is
+ * multiplied by them. 256 KiB is what the form reader keeps read ahead (s3/post-form.ts),
+ * so a step takes what is already there. The worst RSS growth of 16 concurrent 50 MiB
+ * POSTs went from +61..+75 MiB to +31..+48 MiB for under 3% of CPU (docs/performance.md).
+ * A part rewritten after a wrong prediction (rewritePart) is rare and keeps the defaults.
+ */
+export const STREAMED_PART_BUFFERING: EncryptBuffering = { stepChunks: 4, highWaterMark: 1 };
 
 /** The algorithms whose part values combine into a whole-object value (multipart/checksum.ts). */
 const FULL_OBJECT_ALGORITHMS = new Set<ChecksumAlgorithm>(["CRC32", "CRC32C", "CRC64NVME"]);
@@ -329,7 +340,7 @@ async function streamPart(r2: R2Bucket, upload: OpenUpload, partNumber: number, 
     },
     cancel: (reason) => source.cancel(reason),
   };
-  const written = await writePart(r2, { uploadId: upload.uploadId, partNumber, dataKey: upload.dataKey, source: limited, length });
+  const written = await writePart(r2, { uploadId: upload.uploadId, partNumber, dataKey: upload.dataKey, source: limited, length, buffering: STREAMED_PART_BUFFERING });
   return { written, length, real, md5, crc };
 }
 

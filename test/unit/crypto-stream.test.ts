@@ -76,6 +76,84 @@ describe("stream encryption", () => {
   });
 });
 
+describe("encryption buffering (stepChunks, highWaterMark)", () => {
+  const n = 9 * CHUNK_SIZE + 123;
+
+  /** A bytesSource that records the size of every read it was asked for. */
+  function countingSource(data: Uint8Array) {
+    const inner = bytesSource(data);
+    const asked: number[] = [];
+    return { asked, source: { read: (max: number) => (asked.push(max), inner.read(max)), cancel: () => inner.cancel() } };
+  }
+
+  async function pieces(stream: ReadableStream<Uint8Array>): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = [];
+    const reader = stream.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return out;
+      out.push(value);
+    }
+  }
+
+  it("changes how the stream is cut, never its bytes (with and without a trailer)", async () => {
+    const dataKey = await importHkdf(randomBytes(32));
+    const header: StreamHeader = { partNumber: 3, length: n, salt: randomBytes(16) };
+    const plain = pseudoRandom(n, 11);
+    const trailer = async () => ({ algorithm: "CRC32" as const, value: "AAAAAA==", type: "FULL_OBJECT" as const });
+    for (const withTrailer of [false, true]) {
+      const reference = await collect(encryptingStream(bytesSource(plain), dataKey, header, withTrailer ? trailer : undefined));
+      for (const buffering of [{ stepChunks: 1 }, { stepChunks: 3, highWaterMark: 0 }, { stepChunks: 4, highWaterMark: 1 }, { stepChunks: 64 }]) {
+        const { asked, source } = countingSource(plain);
+        const cut = await pieces(encryptingStream(source, dataKey, header, withTrailer ? trailer : undefined, buffering));
+        expect(sameBytes(concatBytes(cut), reference), JSON.stringify(buffering)).toBe(true);
+        // Every read asks for at most one step of plaintext, and every step but the last is whole.
+        expect(Math.max(...asked)).toBeLessThanOrEqual(buffering.stepChunks * CHUNK_SIZE);
+        const steps = cut.slice(1); // the header is enqueued on its own
+        expect(steps.length).toBe(Math.ceil(chunkCount(n) / buffering.stepChunks));
+        for (const step of steps.slice(0, -1)) expect(step.byteLength).toBe(buffering.stepChunks * (CHUNK_SIZE + 16));
+      }
+    }
+  });
+
+  it("defaults to CHUNKS_PER_STEP chunks a step", async () => {
+    const length = (CHUNKS_PER_STEP + 1) * CHUNK_SIZE + 5;
+    const header: StreamHeader = { partNumber: 0, length, salt: randomBytes(16) };
+    const cut = await pieces(encryptingStream(bytesSource(pseudoRandom(length, 1)), await importHkdf(randomBytes(32)), header));
+    expect(cut.map((p) => p.byteLength)).toEqual([HEADER_SIZE, CHUNKS_PER_STEP * (CHUNK_SIZE + 16), CHUNK_SIZE + 16 + 5 + 16]);
+  });
+
+  it("reads ahead of its consumer at most highWaterMark pieces (the header is the first)", async () => {
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+    for (const highWaterMark of [0, 1, 2, 3]) {
+      const { asked, source } = countingSource(pseudoRandom(n, 2));
+      const header: StreamHeader = { partNumber: 0, length: n, salt: randomBytes(16) };
+      const reader = encryptingStream(source, await importHkdf(randomBytes(32)), header, undefined, { stepChunks: 2, highWaterMark }).getReader();
+      await settle();
+      // Before any read the queue fills to highWaterMark pieces, the header being one.
+      expect(asked.length, `highWaterMark ${highWaterMark}, nothing read yet`).toBe(Math.max(0, highWaterMark - 1));
+      let consumed = -1; // steps handed to the consumer (the header is not one)
+      for (;;) {
+        const { done } = await reader.read();
+        if (done) break;
+        consumed++;
+        await settle();
+        // Each read of the source is one step (the last step's read(1) only checks for the
+        // end); at most highWaterMark of them wait unconsumed.
+        expect(asked.filter((max) => max > 1).length, `highWaterMark ${highWaterMark}, ${consumed} steps consumed`).toBeLessThanOrEqual(consumed + Math.max(1, highWaterMark));
+      }
+    }
+  });
+
+  it("refuses a step or queue that is not a whole number", async () => {
+    const dataKey = await importHkdf(randomBytes(32));
+    const header: StreamHeader = { partNumber: 0, length: 10, salt: randomBytes(16) };
+    for (const buffering of [{ stepChunks: 0 }, { stepChunks: 1.5 }, { highWaterMark: -1 }]) {
+      expect(() => encryptingStream(bytesSource(new Uint8Array(10)), dataKey, header, undefined, buffering)).toThrow(RangeError);
+    }
+  });
+});
+
 describe("tamper detection", () => {
   const n = 3 * CHUNK_SIZE + 10;
   const encChunk = CHUNK_SIZE + 16;
