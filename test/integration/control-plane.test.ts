@@ -134,34 +134,34 @@ let rendered = "";
 const EXPECTED = `
 | operation | SSE | D1 warm | D1 cold | R2 calls |
 |---|---|---:|---:|---|
-| PUT 1 KiB | SSE-S3 | 0 | 4 | 1 put |
-| PUT 1 KiB | SSE-KMS | 0 | 4 | 1 put |
-| PUT 8 MiB | SSE-S3 | 0 | 4 | 1 put |
-| PUT 8 MiB | SSE-KMS | 0 | 4 | 1 put |
-| POST Object 1 KiB | SSE-S3 | 0 | 5 | 1 put |
-| POST Object 1 KiB | SSE-KMS | 0 | 5 | 1 put |
-| GET 1 KiB | SSE-S3 | 0 | 4 | 1 get |
-| GET 1 KiB | SSE-KMS | 0 | 4 | 1 get |
-| GET 1 KiB, checksum mode | SSE-S3 | 0 | 4 | 1 get |
-| GET 1 KiB, checksum mode | SSE-KMS | 0 | 4 | 1 get |
-| GET 8 MiB, checksum mode | SSE-S3 | 0 | 4 | 2 get |
-| GET 8 MiB, checksum mode | SSE-KMS | 0 | 4 | 2 get |
-| HEAD | SSE-S3 | 0 | 4 | 1 head |
-| HEAD | SSE-KMS | 0 | 4 | 1 head |
-| GET range (1 byte of 8 MiB) | SSE-S3 | 0 | 4 | 1 get |
-| GET range (1 byte of 8 MiB) | SSE-KMS | 0 | 4 | 1 get |
-| CreateMultipartUpload | SSE-S3 | 1 | 5 | none |
-| CreateMultipartUpload | SSE-KMS | 1 | 5 | none |
-| UploadPart 5 MiB | SSE-S3 | 4 | 8 | 1 put |
-| UploadPart 5 MiB | SSE-KMS | 4 | 8 | 1 put |
-| CompleteMultipartUpload (2 parts) | SSE-S3 | 9 | 13 | 1 head, 1 list, 1 put |
-| CompleteMultipartUpload (2 parts) | SSE-KMS | 9 | 13 | 1 head, 1 list, 1 put |
-| GET multipart object (2 parts) | SSE-S3 | 0 | 4 | 3 get, 1 head |
-| GET multipart object (2 parts) | SSE-KMS | 0 | 4 | 3 get, 1 head |
-| ListObjectsV2 (page of 20) | SSE-S3 | 0 | 3 | 1 list |
-| ListObjectsV2 (page of 20) | SSE-KMS | 0 | 3 | 1 list |
-| DeleteObject | SSE-S3 | 1 | 4 | 1 delete |
-| DeleteObject | SSE-KMS | 1 | 4 | 1 delete |
+| PUT 1 KiB | SSE-S3 | 0 | 3 | 1 put |
+| PUT 1 KiB | SSE-KMS | 0 | 3 | 1 put |
+| PUT 8 MiB | SSE-S3 | 0 | 3 | 1 put |
+| PUT 8 MiB | SSE-KMS | 0 | 3 | 1 put |
+| POST Object 1 KiB | SSE-S3 | 0 | 4 | 1 put |
+| POST Object 1 KiB | SSE-KMS | 0 | 4 | 1 put |
+| GET 1 KiB | SSE-S3 | 0 | 3 | 1 get |
+| GET 1 KiB | SSE-KMS | 0 | 3 | 1 get |
+| GET 1 KiB, checksum mode | SSE-S3 | 0 | 3 | 1 get |
+| GET 1 KiB, checksum mode | SSE-KMS | 0 | 3 | 1 get |
+| GET 8 MiB, checksum mode | SSE-S3 | 0 | 3 | 2 get |
+| GET 8 MiB, checksum mode | SSE-KMS | 0 | 3 | 2 get |
+| HEAD | SSE-S3 | 0 | 3 | 1 head |
+| HEAD | SSE-KMS | 0 | 3 | 1 head |
+| GET range (1 byte of 8 MiB) | SSE-S3 | 0 | 3 | 1 get |
+| GET range (1 byte of 8 MiB) | SSE-KMS | 0 | 3 | 1 get |
+| CreateMultipartUpload | SSE-S3 | 1 | 4 | none |
+| CreateMultipartUpload | SSE-KMS | 1 | 4 | none |
+| UploadPart 5 MiB | SSE-S3 | 4 | 7 | 1 put |
+| UploadPart 5 MiB | SSE-KMS | 4 | 7 | 1 put |
+| CompleteMultipartUpload (2 parts) | SSE-S3 | 9 | 12 | 1 head, 1 list, 1 put |
+| CompleteMultipartUpload (2 parts) | SSE-KMS | 9 | 12 | 1 head, 1 list, 1 put |
+| GET multipart object (2 parts) | SSE-S3 | 0 | 3 | 3 get, 1 head |
+| GET multipart object (2 parts) | SSE-KMS | 0 | 3 | 3 get, 1 head |
+| ListObjectsV2 (page of 20) | SSE-S3 | 0 | 2 | 1 list |
+| ListObjectsV2 (page of 20) | SSE-KMS | 0 | 2 | 1 list |
+| DeleteObject | SSE-S3 | 1 | 3 | 1 delete |
+| DeleteObject | SSE-KMS | 1 | 3 | 1 delete |
 `.trim();
 
 beforeAll(async () => {
