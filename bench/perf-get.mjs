@@ -133,6 +133,27 @@ async function small() {
   }
 }
 
+/**
+ * Rounds of every mode on every build, interleaved (builds in alternating order, modes
+ * forwards then backwards): per build and mode, MB/s and workerd CPU s/GiB of `run`.
+ */
+async function modeRounds(rounds, modes, size, run) {
+  const stats = new Map(builds.map((b) => [b.name, Object.fromEntries(modes.map((m) => [m, { mbps: [], cpu: [] }]))]));
+  for (let round = 0; round < rounds; round++) {
+    for (const b of order(round)) {
+      for (const m of round % 2 === 0 ? modes : [...modes].reverse()) {
+        const before = cpuSeconds(b.pid);
+        const r = await run(b, m);
+        const s = stats.get(b.name)[m];
+        s.mbps.push(size / 1e6 / r.seconds);
+        s.cpu.push((cpuSeconds(b.pid) - before) / (size / GiB));
+      }
+    }
+    log(`round ${round + 1}/${rounds}`);
+  }
+  return stats;
+}
+
 async function floors() {
   const rounds = Number(flag("rounds", 5));
   const size = Number(flag("mib", 64)) * MiB;
@@ -142,21 +163,11 @@ async function floors() {
     await b.putEnc("big", size);
     for (const m of modes) await (m === "enc" ? b.getEnc("big") : b.getFloor(m, "big"));
   }
-  const stats = new Map(builds.map((b) => [b.name, Object.fromEntries(modes.map((m) => [m, { mbps: [], cpu: [] }]))]));
-  for (let round = 0; round < rounds; round++) {
-    for (const b of order(round)) {
-      const seq = round % 2 === 0 ? modes : [...modes].reverse();
-      for (const m of seq) {
-        const before = cpuSeconds(b.pid);
-        const r = m === "enc" ? await b.getEnc("big") : await b.getFloor(m, "big");
-        if (r.bytes !== size) throw new Error(`${m}: ${r.bytes} of ${size} bytes`);
-        const s = stats.get(b.name)[m];
-        s.mbps.push(size / 1e6 / r.seconds);
-        s.cpu.push((cpuSeconds(b.pid) - before) / (size / 1024 / MiB));
-      }
-    }
-    log(`round ${round + 1}/${rounds}`);
-  }
+  const stats = await modeRounds(rounds, modes, size, async (b, m) => {
+    const r = m === "enc" ? await b.getEnc("big") : await b.getFloor(m, "big");
+    if (r.bytes !== size) throw new Error(`${m}: ${r.bytes} of ${size} bytes`);
+    return r;
+  });
   console.log(`GET of ${size / MiB} MiB, ${rounds} rounds: median MB/s, ratio to pass (per round, median), workerd CPU s/GiB (median)`);
   console.log("| build | mode | MB/s | ratio | ratio range | CPU s/GiB |\n|---|---|---:|---:|---|---:|");
   for (const [name, s] of stats) {
@@ -182,20 +193,7 @@ async function putFloors() {
   const modes = flag("modes", sink ? "pass,steps,crc,cipher,cipher-crc" : "pass,steps,crc,cipher,cipher-crc,enc").split(",");
   const put = (b, m) => (m === "enc" ? b.putEnc("big", size) : b.putFloor(m, "big", size, sink));
   for (const b of builds) for (const m of modes) await put(b, m);
-  const stats = new Map(builds.map((b) => [b.name, Object.fromEntries(modes.map((m) => [m, { mbps: [], cpu: [] }]))]));
-  for (let round = 0; round < rounds; round++) {
-    for (const b of order(round)) {
-      const seq = round % 2 === 0 ? modes : [...modes].reverse();
-      for (const m of seq) {
-        const before = cpuSeconds(b.pid);
-        const r = await put(b, m);
-        const s = stats.get(b.name)[m];
-        s.mbps.push(size / 1e6 / r.seconds);
-        s.cpu.push((cpuSeconds(b.pid) - before) / (size / GiB));
-      }
-    }
-    log(`round ${round + 1}/${rounds}`);
-  }
+  const stats = await modeRounds(rounds, modes, size, put);
   const openssl = GiB / opensslAesGcm();
   console.log(`PUT of ${size / MiB} MiB${sink ? " drained in the worker (no R2)" : ""}, ${rounds} rounds: median MB/s, ratio to pass (per round: median, min–max), workerd CPU s/GiB (median), its excess over pass, and that excess as × openssl aes-256-gcm (${fmt(openssl, 3)} s/GiB on this machine)`);
   console.log("| build | mode | MB/s | ratio | ratio range | CPU s/GiB | − pass | × openssl |\n|---|---|---:|---:|---|---:|---:|---:|");
