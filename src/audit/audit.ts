@@ -198,9 +198,12 @@ async function auditObject(
     result.problem = { key, reason: "key-pending-deletion", detail: `${cmk.arn} is pending deletion (destroyed at ${when}); cancel the deletion to keep the object`, ...about };
   } else if (deep) {
     try {
+      // A small object's body comes back already decrypted and checked (read.ts).
       const read = await readObject(deps, bucket, key, null);
-      const reader = read.body.getReader();
-      for (;;) if ((await reader.read()).done) break;
+      if (!(read.body instanceof Uint8Array)) {
+        const reader = read.body.getReader();
+        for (;;) if ((await reader.read()).done) break;
+      }
       result.deepVerified = true;
     } catch (error) {
       result.problem = { key, reason: "ciphertext-tampered", detail: error instanceof Error ? error.message : String(error), ...about };

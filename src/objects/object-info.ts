@@ -45,7 +45,8 @@ export interface Authenticated {
 
 export interface ObjectRead {
   info: ObjectInfo;
-  body: ReadableStream<Uint8Array>;
+  /** The plaintext: streamed, or (a small object read whole) already decrypted and checked. */
+  body: ReadableStream<Uint8Array> | Uint8Array;
   /** The plaintext span served when a range (or a part number) applied. */
   span?: { first: number; last: number };
   /** Number of parts of a multipart-layout object, when a part number was asked for. */

@@ -1,4 +1,4 @@
-import { decryptingStream } from "../crypto/decrypt";
+import { decryptBytes, decryptingStream } from "../crypto/decrypt";
 import { decodeEnvelope, splitCustomMetadata, verifyEnvelope } from "../crypto/envelope";
 import { IntegrityError } from "../crypto/errors";
 import { unsealFacts } from "../crypto/facts";
@@ -315,14 +315,23 @@ async function readObjectOnce(
 
   let auth: Authenticated;
   let body = object.body;
+  // A small single-layout object (or the chunks of a small range) is read whole and
+  // decrypted in memory: no stream plumbing, and a damaged one is refused before the response.
+  let stored: Uint8Array | null = null;
   try {
     auth = await authenticate(deps, bucket, key, object, true, gate);
-    if (auth.envelope.layout.kind === "single") check(auth.info);
+    if (auth.envelope.layout.kind === "single") {
+      check(auth.info);
+      if (servedSize(object) <= BUFFERED_READ_BYTES) stored = new Uint8Array(await object.arrayBuffer());
+    }
     if (checksum && auth.envelope.trailer) {
-      if (object.size <= BUFFERED_READ_BYTES) {
-        const stored = new Uint8Array(await object.arrayBuffer());
+      if (stored) {
         await withTrailer(auth, stored.subarray(Math.max(0, stored.byteLength - TRAILER_SIZE)));
-        body = new Response(stored).body!;
+      } else if (object.size <= BUFFERED_READ_BYTES) {
+        // A multipart-layout object has no trailer record (its checksum is in the sealed facts).
+        const whole = new Uint8Array(await object.arrayBuffer());
+        await withTrailer(auth, whole.subarray(Math.max(0, whole.byteLength - TRAILER_SIZE)));
+        body = new Response(whole).body!;
       } else {
         // Started above unless a stale hint said small: then it starts now.
         const record = await (recordGet ?? getSuffix(deps.r2, r2Key));
@@ -359,27 +368,26 @@ async function readObjectOnce(
   if (!range) {
     // An object uploaded in one piece has one part, the whole object, served as a range.
     if (partNumber !== undefined && partNumber !== 1) {
-      await body.cancel().catch(() => {});
+      if (!stored) await body.cancel().catch(() => {});
       throw Errors.InvalidPartNumber();
     }
     const plan = { header, includesHeader: true, firstChunk: 0, lastChunk: chunkCount(envelope.length) - 1, skip: 0, take: envelope.length, trailer: envelope.trailer === true, ...trailerPlan(auth.memo) };
-    const plaintext = decryptingStream(body, dataKey, plan);
+    const plaintext = stored ? await decryptBytes(stored, dataKey, plan) : decryptingStream(body, dataKey, plan);
     return partNumber !== undefined && envelope.length > 0 ? { info, body: plaintext, span: { first: 0, last: envelope.length - 1 } } : { info, body: plaintext };
   }
 
   const span = resolveRange(range, envelope.length);
   if (span === "unsatisfiable") {
-    await object.body.cancel().catch(() => {});
+    if (!stored) await object.body.cancel().catch(() => {});
     throw invalidRange(envelope.length);
   }
   const chunks = chunkSpan(span.first, span.last, envelope.length);
-  const served = (object as R2ObjectBody & { range?: R2Range }).range;
-  const servedOffset = served && "offset" in served && served.offset !== undefined ? served.offset : served && "suffix" in served && served.suffix !== undefined ? object.size - served.suffix : 0;
-  const servedEnd = served && "length" in served && served.length !== undefined ? servedOffset + served.length : object.size;
+  const { offset: servedOffset, end: servedEnd } = servedSpan(object);
   if (servedOffset > chunks.offset || servedEnd < chunks.offset + chunks.size) {
     // The single guessed read did not cover the chunks (cannot happen for well-formed
     // objects, but sizes come from storage): read exactly the span instead.
-    await body.cancel().catch(() => {});
+    if (!stored) await body.cancel().catch(() => {});
+    stored = null;
     const exact = await deps.r2.get(r2Key, { range: { offset: chunks.offset, length: chunks.size } });
     if (!exact) throw Errors.NoSuchKey({ Key: key });
     if (exact.etag !== object.etag) {
@@ -387,6 +395,8 @@ async function readObjectOnce(
       throw new ObjectChangedError();
     }
     body = exact.body;
+  } else if (stored) {
+    stored = stored.subarray(chunks.offset - servedOffset);
   } else if (servedOffset < chunks.offset) {
     body = body.pipeThrough(skipBytes(chunks.offset - servedOffset));
   }
@@ -399,7 +409,20 @@ async function readObjectOnce(
     take: span.last - span.first + 1,
     trailer: envelope.trailer === true,
   };
-  return { info, body: decryptingStream(body, dataKey, plan), span };
+  return { info, body: stored ? await decryptBytes(stored, dataKey, plan) : decryptingStream(body, dataKey, plan), span };
+}
+
+/** The stored bytes R2 answered with: [offset, end) of the object. */
+function servedSpan(object: R2ObjectBody): { offset: number; end: number } {
+  const served = (object as R2ObjectBody & { range?: R2Range }).range;
+  const offset = served && "offset" in served && served.offset !== undefined ? served.offset : served && "suffix" in served && served.suffix !== undefined ? object.size - served.suffix : 0;
+  const end = served && "length" in served && served.length !== undefined ? offset + served.length : object.size;
+  return { offset, end: Math.min(end, object.size) };
+}
+
+function servedSize(object: R2ObjectBody): number {
+  const { offset, end } = servedSpan(object);
+  return end - offset;
 }
 
 /** R2 read covering the chunks a plaintext range needs, computed without the object's length. */

@@ -7,7 +7,14 @@ type ByobReader = ReadableStreamBYOBReader & {
   readAtLeast(minBytes: number, view: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>>;
 };
 
-export class ExactReader {
+/** Exact-size reads of stored bytes, from a stream or from memory. */
+export interface ExactSource {
+  /** Exactly `size` bytes, or fewer only when the bytes ended first. */
+  read(size: number): Promise<Uint8Array>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
+export class ExactReader implements ExactSource {
   private byob: ByobReader | null = null;
   private plain: ReadableStreamDefaultReader<Uint8Array> | null = null;
   private leftover: Uint8Array | null = null;
@@ -69,5 +76,23 @@ export class ExactReader {
   async cancel(reason?: unknown): Promise<void> {
     this.ended = true;
     await (this.byob ?? this.plain)?.cancel(reason).catch(() => {});
+  }
+}
+
+/** ExactSource over bytes already in memory: views into them, never copies. */
+export class BytesReader implements ExactSource {
+  private at = 0;
+
+  constructor(private readonly bytes: Uint8Array) {}
+
+  read(size: number): Promise<Uint8Array> {
+    const piece = this.bytes.subarray(this.at, this.at + size);
+    this.at += piece.byteLength;
+    return Promise.resolve(piece);
+  }
+
+  cancel(): Promise<void> {
+    this.at = this.bytes.byteLength;
+    return Promise.resolve();
   }
 }

@@ -185,9 +185,8 @@ describe("single objects", () => {
     await rawPut(bucket, "rec", { ...raw, body });
     expect((await send("adminA", { method: "HEAD", bucket, key: "rec", headers: MODE })).status).toBe(500);
     await expectError(send("adminA", { method: "GET", bucket, key: "rec", headers: MODE }), 500, "InternalError");
-    const full = await readFully(await send("adminA", { method: "GET", bucket, key: "rec" }));
-    expect(full.errored).toBe(true);
-    expect(sameBytes(full.bytes, payload)).toBe(false);
+    // A small object is read whole and checked before the answer: refused with a 500, not an aborted 200.
+    await expectError(send("adminA", { method: "GET", bucket, key: "rec" }), 500, "InternalError");
     // Without checksum mode a HEAD or a range does not read the record.
     expect((await send("adminA", { method: "HEAD", bucket, key: "rec" })).status).toBe(200);
     const ranged = await send("adminA", { method: "GET", bucket, key: "rec", headers: { range: "bytes=0-9" } });

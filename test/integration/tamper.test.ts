@@ -461,7 +461,7 @@ describe("SSE-C envelope tampering is refused (with the right key), on GET, rang
     expect(JSON.stringify(cOriginal.customMetadata).includes(keyB64)).toBe(false);
   });
 
-  const cases: Array<{ name: string; edit: () => RawObject }> = [
+  const cases: Array<{ name: string; edit: () => RawObject; wholeOnly?: boolean }> = [
     { name: "verifier flipped", edit: () => withEnvelope(cOriginal, (e) => (e["y"] = flipBase64(e["y"], 5))) },
     { name: "KEK salt flipped", edit: () => withEnvelope(cOriginal, (e) => (e["x"] = flipBase64(e["x"], 3))) },
     { name: "salt and verifier of another object under the same key", edit: () => withEnvelope(cOriginal, (e) => {
@@ -494,11 +494,16 @@ describe("SSE-C envelope tampering is refused (with the right key), on GET, rang
     { name: "MAC flipped", edit: () => withEnvelope(cOriginal, (e) => (e["t"] = flipBase64(e["t"], 0))) },
     { name: "envelope and body of another SSE-C object at this key", edit: () => clone(cTwin) },
     { name: "body chunk flipped", edit: () => withBody(cOriginal, flip(cOriginal.body, HEADER + 100)) },
+    // An SSE-C read has no verified memo: a full GET opens the record itself, with or without checksum mode.
+    { name: "trailer record, last byte (its tag)", edit: () => withBody(cOriginal, flip(cOriginal.body, last(cOriginal.body), 7)), wholeOnly: true },
+    { name: "trailer record, a value byte", edit: () => withBody(cOriginal, flip(cOriginal.body, cOriginal.body.byteLength - TRAILER + 6, 2)), wholeOnly: true },
   ];
 
   it.each(cases)("$name", async (c) => {
     await rawPut(cbucket, "cvictim", c.edit());
     expectRefused(await cAttempt("GET", "cvictim"), "GET", c.name.startsWith("envelope and body") ? twinText : plaintext);
+    // Ranges and HEAD never read the record (FORMAT.md §3a).
+    if (c.wholeOnly) return;
     // A flipped first chunk leaves the last chunk intact (ranges read only what they need).
     for (const range of c.name.startsWith("body chunk") ? ["bytes=0-99"] : ["bytes=0-99", "bytes=-99"]) {
       const o = await cAttempt("GET", "cvictim", range);

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { decryptingStream, type DecryptPlan } from "../../src/crypto/decrypt";
+import { decryptBytes, decryptingStream, type DecryptPlan } from "../../src/crypto/decrypt";
 import { encryptingStream } from "../../src/crypto/encrypt";
 import { IntegrityError } from "../../src/crypto/errors";
 import { CHUNK_SIZE, CHUNKS_PER_STEP, HEADER_SIZE, chunkSpan, encryptedSize, plaintextSize, chunkCount, type StreamHeader } from "../../src/crypto/format";
 import { importHkdf, randomBytes } from "../../src/crypto/keys";
+import { TRAILER_SIZE } from "../../src/crypto/trailer";
 import { bytesSource, collect, concatBytes, pseudoRandom, streamOf } from "../support/sources";
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
@@ -44,6 +45,7 @@ describe("stream encryption", () => {
     expect(stored.byteLength).toBe(encryptedSize(n));
     const out = await collect(decryptingStream(streamOf(stored, 4096), dataKey, fullPlan(header)));
     expect(out).toEqual(plain);
+    expect(await decryptBytes(stored, dataKey, fullPlan(header))).toEqual(plain);
   });
 
   it("never writes the plaintext into the stored bytes", async () => {
@@ -65,6 +67,7 @@ describe("stream encryption", () => {
       const slice = stored.slice(span.offset, span.offset + span.size);
       const out = await collect(decryptingStream(streamOf(slice), dataKey, plan));
       expect(out).toEqual(plain.slice(first, last + 1));
+      expect(await decryptBytes(slice, dataKey, plan), `in memory, ${first}-${last}`).toEqual(plain.slice(first, last + 1));
     }
   }, 30_000); // dozens of ranges; over 5 s on a loaded 2-core machine
 
@@ -192,6 +195,8 @@ describe("tamper detection", () => {
   async function refuses(mutate: (stored: Uint8Array) => Uint8Array, o: { firstBad: number; length?: number; plan?: (h: StreamHeader) => DecryptPlan }): Promise<Uint8Array> {
     const { dataKey, header, plain, stored } = await setup(o.length ?? n);
     const tampered = mutate(stored.slice());
+    // In memory: the same refusal, with no plaintext at all.
+    await expect(decryptBytes(tampered, dataKey, (o.plan ?? fullPlan)(header))).rejects.toBeInstanceOf(IntegrityError);
     return expectRefused(decryptingStream(streamOf(tampered), dataKey, (o.plan ?? fullPlan)(header)), plain, o.firstBad);
   }
 
@@ -220,6 +225,43 @@ describe("tamper detection", () => {
     const s2 = await collect(encryptingStream(bytesSource(pseudoRandom(n, 2)), dataKey, h2));
     s1.set(s2.subarray(HEADER_SIZE + encChunk, HEADER_SIZE + 2 * encChunk), HEADER_SIZE + encChunk);
     await expectRefused(decryptingStream(streamOf(s1), dataKey, fullPlan(h1)), p1, 1);
+    await expect(decryptBytes(s1, dataKey, fullPlan(h1))).rejects.toBeInstanceOf(IntegrityError);
+  });
+
+  describe("a trailer record, read from a stream and from memory alike", () => {
+    const checksum = { algorithm: "CRC32" as const, value: "AAECAw==", type: "FULL_OBJECT" as const };
+    async function withRecord(length: number) {
+      const dataKey = await importHkdf(randomBytes(32));
+      const header: StreamHeader = { partNumber: 0, length, salt: randomBytes(16) };
+      const plain = pseudoRandom(length, 5);
+      const stored = await collect(encryptingStream(bytesSource(plain), dataKey, header, async () => checksum));
+      const plan = (extra: Partial<DecryptPlan> = {}): DecryptPlan => ({ ...fullPlan(header), trailer: true, ...extra });
+      const streamed = (bytes: Uint8Array, p: DecryptPlan) => collect(decryptingStream(streamOf(bytes), dataKey, p));
+      const inMemory = (bytes: Uint8Array, p: DecryptPlan) => decryptBytes(bytes, dataKey, p);
+      const both = async (bytes: Uint8Array, p: DecryptPlan) => [await streamed(bytes, p), await inMemory(bytes, p)];
+      return { plain, stored, plan, both, streamed, inMemory, record: stored.slice(stored.byteLength - TRAILER_SIZE) };
+    }
+
+    it.each([0, 10, CHUNK_SIZE + 3])("opens the record once and reports it (%i bytes)", async (length) => {
+      const { plain, stored, plan, both, record } = await withRecord(length);
+      const told: unknown[] = [];
+      for (const out of await both(stored, plan({ onTrailer: (r, c) => told.push([r, c]) }))) expect(out).toEqual(plain);
+      expect(told).toEqual([[record, checksum], [record, checksum]]);
+    });
+
+    it("a record equal to the one already authenticated is not opened again; a different one is, and must authenticate", async () => {
+      const { plain, stored, plan, both, streamed, inMemory, record } = await withRecord(100);
+      const told: unknown[] = [];
+      for (const out of await both(stored, plan({ knownTrailer: record, onTrailer: () => told.push(1) }))) expect(out).toEqual(plain);
+      expect(told).toEqual([]);
+      const flipped = stored.slice();
+      flipped[flipped.byteLength - 1]! ^= 1;
+      const known = plan({ knownTrailer: record });
+      for (const bad of [flipped, stored.subarray(0, stored.byteLength - 1), new Uint8Array([...stored, 0])]) {
+        await expect(streamed(bad, known)).rejects.toBeInstanceOf(IntegrityError);
+        await expect(inMemory(bad, known)).rejects.toBeInstanceOf(IntegrityError);
+      }
+    });
   });
   it("a wrong length in the authenticated header", () =>
     refuses((s) => s, { firstBad: 0, plan: (h) => ({ ...fullPlan(h), header: { ...h, length: h.length - 1 }, take: h.length - 1 }) }));

@@ -8,6 +8,7 @@ import { unwrapCheckedDataKey } from "../../kms/data-keys";
 import { writeKeyFor } from "../../objects/object-keys";
 import { partR2Key, writePart, MAX_PART_BYTES } from "../../objects/parts";
 import { readObject } from "../../objects/read";
+import type { ObjectRead } from "../../objects/object-info";
 import { hashingSource } from "../../objects/write";
 import { assertChecksumType, defaultChecksumType } from "../../multipart/checksum";
 import { completeUpload, completionApplies, partFactsLocation, type CompleteDeps, type RequestedPart } from "../../multipart/complete";
@@ -16,7 +17,7 @@ import { abortUpload } from "../../multipart/lifecycle";
 import { UploadStore, type ChecksumType, type CompletionRecord, type SseCUpload, type UploadRecord } from "../../multipart/store";
 import type { Bucket } from "../../store/buckets";
 import { toBase64, toHex } from "../../util/bytes";
-import { ExactReader } from "../../util/exact-reader";
+import { BytesReader, ExactReader } from "../../util/exact-reader";
 import { assertAllowed } from "../access";
 import { evaluateConditions, readConditions } from "../conditions";
 import { requireBucket, requireKey, type S3Context } from "../context";
@@ -378,9 +379,9 @@ function parseCopyRange(raw: string | null): { first: number; last: number } | n
   return { first: Number(m[1]), last: Number(m[2]) };
 }
 
-/** A decrypted stream as a plaintext source (exact-size reads). */
-function streamSource(stream: ReadableStream<Uint8Array>): PlaintextSource {
-  const reader = new ExactReader(stream);
+/** A read's plaintext, streamed or in memory, as a plaintext source (exact-size reads). */
+function plaintextSource(body: ObjectRead["body"]): PlaintextSource {
+  const reader = body instanceof Uint8Array ? new BytesReader(body) : new ExactReader(body);
   return { read: (max) => reader.read(max), cancel: (reason) => reader.cancel(reason) };
 }
 
@@ -417,7 +418,7 @@ export async function uploadPartCopy(ctx: S3Context): Promise<Response> {
   const own = CHECKSUMS[upload.checksumAlgorithm ?? "CRC64NVME"].create();
   // A copied part's ETag is the MD5 of the bytes it holds, as S3's, hashed as they pass.
   const md5 = createMd5();
-  const source = hashingSource(streamSource(read.body), md5);
+  const source = hashingSource(plaintextSource(read.body), md5);
   const stored = await storePart(ctx, upload, partNumber, length, hashingSource(source, own), async () => {
     const etag = partEtag(upload, await md5.digest());
     const value = toBase64(await own.digest());

@@ -192,7 +192,7 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   try {
     await setTaggingCount(ctx, bucket, read.info, out);
   } catch (error) {
-    await read.body.cancel().catch(() => {});
+    if (!(read.body instanceof Uint8Array)) await read.body.cancel().catch(() => {});
     throw error;
   }
   if (read.partsCount !== undefined) out.set("x-amz-mp-parts-count", String(read.partsCount));
@@ -200,19 +200,26 @@ async function readResponse(ctx: S3Context, headOnly: boolean): Promise<Response
   applyResponseOverrides(out, ctx.url.searchParams, ctx.principal === null);
   const length = read.span ? read.span.last - read.span.first + 1 : read.info.size;
   if (read.span) out.set("Content-Range", `bytes ${read.span.first}-${read.span.last}/${read.info.size}`);
+  const status = read.span ? 206 : 200;
+  // A small object's plaintext was decrypted and checked in memory: a fixed body.
+  if (read.body instanceof Uint8Array) return new Response(length === 0 ? null : read.body, { status, headers: withLength(out, length) });
   if (length === 0) {
     // An empty object is still one sealed chunk: verify it before answering. Streamed
     // through a FixedLengthStream(0), a failure would make the runtime fail the whole
     // request (no S3 error at all) instead of answering 500 InternalError.
     await new Response(read.body).arrayBuffer();
-    out.set("Content-Length", "0");
-    return new Response(null, { status: 200, headers: out });
+    return new Response(null, { status: 200, headers: withLength(out, 0) });
   }
   // A FixedLengthStream makes the response carry Content-Length; if decryption fails
   // mid-way the stream errors, so the client sees a truncated body, never a clean end.
   const fixed = new FixedLengthStream(length);
   read.body.pipeTo(fixed.writable).catch((error) => logIntegrity(ctx, key, error));
-  return new Response(fixed.readable, { status: read.span ? 206 : 200, headers: out });
+  return new Response(fixed.readable, { status, headers: out });
+}
+
+function withLength(headers: Headers, length: number): Headers {
+  headers.set("Content-Length", String(length));
+  return headers;
 }
 
 /** CopyObject's x-amz-checksum-algorithm: the copy's checksum is recomputed with it. */
