@@ -153,7 +153,7 @@ describe("GetObject, HeadObject, ListObjectsV2", () => {
   });
 
   it("the stored body of a small object errors mid-read: 500 before any byte (it is read whole before the answer)", async () => {
-    for (const headers of [{}, { range: "bytes=70000-" }]) {
+    for (const headers of [{}, { range: "bytes=70000-" }] as Array<Record<string, string>>) {
       const faulty = faultyBucket([{ op: "get", kind: "body-error", afterBytes: 150_000 }]);
       await expectStorageError(through(faulty, { method: "GET", bucket, key, headers }), faulty);
     }
